@@ -1,0 +1,140 @@
+//! gRPC over HTTP/2: a request is one length-prefixed protobuf message (1 flag byte, 4-byte big
+//! endian length); the answer is one such message followed by `grpc-status` trailers, or, for an
+//! error, a trailers-only response.
+
+use super::body::Body;
+use super::status::Status;
+use super::Api;
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use prost::Message;
+use std::future::Future;
+
+const PREFIX_BYTES: usize = 5;
+/// grpc-go's allowance above etcd's --max-request-bytes for the envelope of a request.
+const OVERHEAD_BYTES: usize = 512 * 1024;
+
+/// Reads the single message of a unary request, refusing one larger than the member accepts.
+async fn read_message<M: Message + Default>(
+    body: Incoming,
+    max_request_bytes: usize,
+) -> Result<M, Status> {
+    let max_message_bytes = max_request_bytes + OVERHEAD_BYTES;
+    let mut body = body;
+    let mut buffer = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| Status::new(super::Code::Internal, format!("reading request: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            buffer.extend_from_slice(&data);
+        }
+        if buffer.len() >= PREFIX_BYTES {
+            let length = u32::from_be_bytes(buffer[1..5].try_into().expect("4 bytes")) as usize;
+            if length > max_message_bytes {
+                return Err(Status::new(
+                    super::Code::ResourceExhausted,
+                    format!(
+                        "grpc: received message larger than max ({length} vs. {max_message_bytes})"
+                    ),
+                ));
+            }
+        }
+    }
+    if buffer.len() < PREFIX_BYTES {
+        return Err(Status::new(
+            super::Code::Internal,
+            "grpc: request has no message",
+        ));
+    }
+    if buffer[0] != 0 {
+        return Err(Status::new(
+            super::Code::Unimplemented,
+            "grpc: compressed requests are not supported",
+        ));
+    }
+    let length = u32::from_be_bytes(buffer[1..5].try_into().expect("4 bytes")) as usize;
+    if buffer.len() != PREFIX_BYTES + length {
+        return Err(Status::new(
+            super::Code::Internal,
+            "grpc: request length does not match its frame",
+        ));
+    }
+    M::decode(&buffer[PREFIX_BYTES..]).map_err(|e| {
+        Status::new(
+            super::Code::Internal,
+            format!("grpc: error unmarshalling request: {e}"),
+        )
+    })
+}
+
+pub fn frame_message(message: &impl Message) -> Bytes {
+    let length = message.encoded_len();
+    let mut buffer = Vec::with_capacity(PREFIX_BYTES + length);
+    buffer.push(0);
+    buffer.extend_from_slice(&(length as u32).to_be_bytes());
+    message.encode(&mut buffer).expect("a Vec grows as needed");
+    Bytes::from(buffer)
+}
+
+/// gRPC's percent-encoding of grpc-message: printable ASCII except '%' passes through.
+fn encode_grpc_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for byte in message.bytes() {
+        if (0x20..=0x7e).contains(&byte) && byte != b'%' {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn status_headers(headers: &mut HeaderMap, status: &Status) {
+    headers.insert("grpc-status", HeaderValue::from(status.code as u32));
+    if let Ok(message) = HeaderValue::from_str(&encode_grpc_message(&status.message)) {
+        headers.insert("grpc-message", message);
+    }
+}
+
+fn response_builder() -> http::response::Builder {
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/grpc")
+}
+
+pub fn error_response(status: &Status) -> Response<Body> {
+    let mut response = response_builder()
+        .body(Body::empty())
+        .expect("static response parts");
+    status_headers(response.headers_mut(), status);
+    response
+}
+
+pub fn reply(result: Result<impl Message, Status>) -> Response<Body> {
+    match result {
+        Ok(message) => {
+            let mut trailers = HeaderMap::new();
+            trailers.insert("grpc-status", HeaderValue::from(0u32));
+            response_builder()
+                .body(Body::with_trailers(frame_message(&message), trailers))
+                .expect("static response parts")
+        }
+        Err(status) => error_response(&status),
+    }
+}
+
+/// Decodes the request, runs the handler, encodes its answer.
+pub async fn unary<Req, Resp, F, Fut>(api: &Api, body: Incoming, handler: F) -> Response<Body>
+where
+    Req: Message + Default,
+    Resp: Message,
+    F: FnOnce(Req) -> Fut,
+    Fut: Future<Output = Result<Resp, Status>>,
+{
+    match read_message::<Req>(body, api.limits.max_request_bytes).await {
+        Ok(request) => reply(handler(request).await),
+        Err(status) => error_response(&status),
+    }
+}

@@ -1,0 +1,237 @@
+//! The KV service: Range, Put, DeleteRange, Txn, Compact, validated as etcd's v3rpc/key.go.
+
+use super::{Api, Code, Status};
+use crate::apply::{self, Applied, Snapshot};
+use crate::pb::etcdserverpb::request_op::Request;
+use crate::pb::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
+    InternalRaftRequest, PutRequest, PutResponse, RangeRequest, RangeResponse, RequestOp,
+    TxnRequest, TxnResponse,
+};
+use std::collections::HashSet;
+
+fn unexpected(applied: Applied) -> Status {
+    Status::new(
+        Code::Internal,
+        format!("etcdserver: unexpected apply result {applied:?}"),
+    )
+}
+
+pub async fn range(api: &Api, request: RangeRequest) -> Result<RangeResponse, Status> {
+    if request.key.is_empty() {
+        return Err(Status::empty_key());
+    }
+    if !request.serializable {
+        api.raft.read_barrier().await?;
+    }
+    let snapshot = Snapshot {
+        store: &api.store,
+        txn: api.store.read_txn()?,
+    };
+    let mut response = apply::range(&snapshot, &request)?;
+    response.header = api.header(response.header.map_or(0, |h| h.revision));
+    Ok(response)
+}
+
+fn check_put(request: &PutRequest) -> Result<(), Status> {
+    if request.key.is_empty() {
+        return Err(Status::empty_key());
+    }
+    if request.ignore_value && !request.value.is_empty() {
+        return Err(Status::new(
+            Code::InvalidArgument,
+            "etcdserver: value is provided",
+        ));
+    }
+    if request.ignore_lease && request.lease != 0 {
+        return Err(Status::new(
+            Code::InvalidArgument,
+            "etcdserver: lease is provided",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn put(api: &Api, request: PutRequest) -> Result<PutResponse, Status> {
+    check_put(&request)?;
+    match api
+        .propose(InternalRaftRequest {
+            put: Some(request),
+            ..Default::default()
+        })
+        .await?
+    {
+        Applied::Put(mut response) => {
+            response.header = api.header(response.header.map_or(0, |h| h.revision));
+            Ok(response)
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn delete_range(
+    api: &Api,
+    request: DeleteRangeRequest,
+) -> Result<DeleteRangeResponse, Status> {
+    if request.key.is_empty() {
+        return Err(Status::empty_key());
+    }
+    match api
+        .propose(InternalRaftRequest {
+            delete_range: Some(request),
+            ..Default::default()
+        })
+        .await?
+    {
+        Applied::DeleteRange(mut response) => {
+            response.header = api.header(response.header.map_or(0, |h| h.revision));
+            Ok(response)
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn txn(api: &Api, request: TxnRequest) -> Result<TxnResponse, Status> {
+    check_txn(&request, api.limits.max_txn_ops)?;
+    check_no_duplicate_keys(&request.success)?;
+    check_no_duplicate_keys(&request.failure)?;
+    match api
+        .propose(InternalRaftRequest {
+            txn: Some(request),
+            ..Default::default()
+        })
+        .await?
+    {
+        Applied::Txn(mut response) => {
+            response.header = api.header(response.header.map_or(0, |h| h.revision));
+            Ok(response)
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn compact(api: &Api, request: CompactionRequest) -> Result<CompactionResponse, Status> {
+    match api
+        .propose(InternalRaftRequest {
+            compaction: Some(request),
+            ..Default::default()
+        })
+        .await?
+    {
+        Applied::Compaction(mut response) => {
+            response.header = api.header(response.header.map_or(0, |h| h.revision));
+            Ok(response)
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+/// etcd's checkTxnRequest: op counts, empty keys, and every op of both branches.
+fn check_txn(request: &TxnRequest, max_ops: usize) -> Result<(), Status> {
+    let ops = request
+        .compare
+        .len()
+        .max(request.success.len())
+        .max(request.failure.len());
+    if ops > max_ops {
+        return Err(Status::new(
+            Code::InvalidArgument,
+            "etcdserver: too many operations in txn request",
+        ));
+    }
+    if request.compare.iter().any(|c| c.key.is_empty()) {
+        return Err(Status::empty_key());
+    }
+    for op in request.success.iter().chain(&request.failure) {
+        match &op.request {
+            Some(Request::RequestRange(r)) if r.key.is_empty() => return Err(Status::empty_key()),
+            Some(Request::RequestPut(r)) => check_put(r)?,
+            Some(Request::RequestDeleteRange(r)) if r.key.is_empty() => {
+                return Err(Status::empty_key())
+            }
+            Some(Request::RequestTxn(r)) => check_txn(r, max_ops - ops)?,
+            Some(_) => {}
+            None => {
+                return Err(Status::new(
+                    Code::InvalidArgument,
+                    "etcdserver: key not found",
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A key interval as etcd's txn check sees it: one key (end empty) or [start, end). Like etcd's
+/// interval tree, an end of "\0" (from-key) contains nothing here.
+struct Interval {
+    start: Vec<u8>,
+    end: Vec<u8>,
+}
+
+impl Interval {
+    fn contains(&self, key: &[u8]) -> bool {
+        match self.end.as_slice() {
+            [] => key == self.start.as_slice(),
+            end => key >= self.start.as_slice() && key < end,
+        }
+    }
+}
+
+fn duplicate_key() -> Status {
+    Status::new(
+        Code::InvalidArgument,
+        "etcdserver: duplicate key given in txn request",
+    )
+}
+
+/// etcd's checkIntervals: within one branch (and the branches nested in it) no key may be put
+/// twice or be both put and deleted; then and else of a nested txn may put the same key.
+fn check_no_duplicate_keys(ops: &[RequestOp]) -> Result<(), Status> {
+    collect_writes(ops).map(|_| ())
+}
+
+fn collect_writes(ops: &[RequestOp]) -> Result<(HashSet<Vec<u8>>, Vec<Interval>), Status> {
+    let mut deletes: Vec<Interval> = ops
+        .iter()
+        .filter_map(|op| match &op.request {
+            Some(Request::RequestDeleteRange(d)) => Some(Interval {
+                start: d.key.clone(),
+                end: d.range_end.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let mut puts: HashSet<Vec<u8>> = HashSet::new();
+    for op in ops {
+        let Some(Request::RequestTxn(nested)) = &op.request else {
+            continue;
+        };
+        let (puts_then, deletes_then) = collect_writes(&nested.success)?;
+        let (puts_else, deletes_else) = collect_writes(&nested.failure)?;
+        for key in &puts_then {
+            if puts.contains(key) || deletes.iter().any(|d| d.contains(key)) {
+                return Err(duplicate_key());
+            }
+        }
+        for key in &puts_else {
+            let clashes = puts.contains(key) && !puts_then.contains(key);
+            if clashes || deletes.iter().any(|d| d.contains(key)) {
+                return Err(duplicate_key());
+            }
+        }
+        puts.extend(puts_then);
+        puts.extend(puts_else);
+        deletes.extend(deletes_then);
+        deletes.extend(deletes_else);
+    }
+    for op in ops {
+        let Some(Request::RequestPut(put)) = &op.request else {
+            continue;
+        };
+        if !puts.insert(put.key.clone()) || deletes.iter().any(|d| d.contains(&put.key)) {
+            return Err(duplicate_key());
+        }
+    }
+    Ok((puts, deletes))
+}

@@ -1,0 +1,108 @@
+//! The client-facing surface: one file per etcd service, gRPC framing in grpc.rs, the plain
+//! HTTP endpoints (/health, /version) in http.rs. Handlers validate as etcd's v3rpc layer does,
+//! then read the store or go through raft; they never write the store themselves.
+
+mod body;
+mod grpc;
+mod http;
+mod kv;
+mod maintenance;
+mod status;
+
+pub use body::Body;
+pub use status::{Code, Status};
+
+use crate::apply::Applied;
+use crate::mvcc::Store;
+use crate::pb::etcdserverpb::{InternalRaftRequest, ResponseHeader};
+use crate::raft::RaftHandle;
+use ::http::{Request, Response};
+use hyper::body::Incoming;
+use prost::Message;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+/// Request limits, as etcd's --max-request-bytes and --max-txn-ops.
+pub struct Limits {
+    pub max_request_bytes: usize,
+    pub max_txn_ops: usize,
+}
+
+/// Everything a request handler needs.
+pub struct Api {
+    pub store: Arc<Store>,
+    pub raft: RaftHandle,
+    pub limits: Limits,
+}
+
+impl Api {
+    /// The header of a top-level response: who answered, in which term, at which revision.
+    fn header(&self, revision: i64) -> Option<ResponseHeader> {
+        let status = &self.raft.status;
+        Some(ResponseHeader {
+            cluster_id: status.cluster_id,
+            member_id: status.member_id,
+            revision,
+            raft_term: status.term(),
+        })
+    }
+
+    fn current_revision(&self) -> Result<i64, Status> {
+        let txn = self.store.read_txn()?;
+        Ok(self.store.current_revision(&txn)?)
+    }
+
+    /// Replicates a request and returns what applying it answered.
+    async fn propose(&self, request: InternalRaftRequest) -> Result<Applied, Status> {
+        if request.encoded_len() > self.limits.max_request_bytes {
+            return Err(Status::request_too_large());
+        }
+        Ok(self.raft.propose(request).await??)
+    }
+}
+
+/// Serves one HTTP request: gRPC by path, anything else as plain HTTP.
+pub async fn route(
+    api: Arc<Api>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let is_grpc = request
+        .headers()
+        .get(::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    if !is_grpc {
+        return Ok(http::handle(&api, &request));
+    }
+    let path = request.uri().path().to_string();
+    let body = request.into_body();
+    let api = api.as_ref();
+    let response = match path.as_str() {
+        "/etcdserverpb.KV/Range" => grpc::unary(api, body, |r| kv::range(api, r)).await,
+        "/etcdserverpb.KV/Put" => grpc::unary(api, body, |r| kv::put(api, r)).await,
+        "/etcdserverpb.KV/DeleteRange" => {
+            grpc::unary(api, body, |r| kv::delete_range(api, r)).await
+        }
+        "/etcdserverpb.KV/Txn" => grpc::unary(api, body, |r| kv::txn(api, r)).await,
+        "/etcdserverpb.KV/Compact" => grpc::unary(api, body, |r| kv::compact(api, r)).await,
+        "/etcdserverpb.Maintenance/Status" => {
+            grpc::unary(api, body, |r| maintenance::status(api, r)).await
+        }
+        _ => grpc::error_response(&unknown_method(&path)),
+    };
+    Ok(response)
+}
+
+/// grpc-go's answer to a method the server does not register.
+fn unknown_method(path: &str) -> Status {
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let service = parts.next().unwrap_or_default();
+    let method = parts.next().unwrap_or_default();
+    if matches!(service, "etcdserverpb.KV" | "etcdserverpb.Maintenance") {
+        Status::new(
+            Code::Unimplemented,
+            format!("unknown method {method} for service {service}"),
+        )
+    } else {
+        Status::new(Code::Unimplemented, format!("unknown service {service}"))
+    }
+}

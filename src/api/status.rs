@@ -1,0 +1,75 @@
+//! gRPC statuses with the codes and messages etcd sends, which clientv3 maps to typed errors.
+
+use crate::mvcc::KvError;
+use crate::raft::RaftError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub code: Code,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    InvalidArgument = 3,
+    NotFound = 5,
+    ResourceExhausted = 8,
+    OutOfRange = 11,
+    Unimplemented = 12,
+    Internal = 13,
+    Unavailable = 14,
+}
+
+impl Status {
+    pub fn new(code: Code, message: impl Into<String>) -> Status {
+        Status {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn empty_key() -> Status {
+        Status::new(Code::InvalidArgument, "etcdserver: key is not provided")
+    }
+
+    pub fn request_too_large() -> Status {
+        Status::new(Code::InvalidArgument, "etcdserver: request is too large")
+    }
+}
+
+impl From<KvError> for Status {
+    fn from(error: KvError) -> Status {
+        match error {
+            KvError::Compacted => Status::new(
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision has been compacted",
+            ),
+            KvError::FutureRevision => Status::new(
+                Code::OutOfRange,
+                "etcdserver: mvcc: required revision is a future revision",
+            ),
+            KvError::KeyNotFound => Status::new(Code::InvalidArgument, "etcdserver: key not found"),
+            KvError::LeaseNotFound => {
+                Status::new(Code::NotFound, "etcdserver: requested lease not found")
+            }
+            KvError::Storage(e) => {
+                Status::new(Code::Internal, format!("etcdserver: storage error: {e}"))
+            }
+        }
+    }
+}
+
+impl From<heed::Error> for Status {
+    fn from(error: heed::Error) -> Status {
+        Status::from(KvError::Storage(error))
+    }
+}
+
+impl From<RaftError> for Status {
+    fn from(error: RaftError) -> Status {
+        match error {
+            RaftError::Timeout => Status::new(Code::Unavailable, "etcdserver: request timed out"),
+            RaftError::Stopped => Status::new(Code::Unavailable, "etcdserver: server stopped"),
+        }
+    }
+}

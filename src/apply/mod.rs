@@ -1,0 +1,147 @@
+//! Apply: what a committed request does to the keyspace and what it answers, with etcd's
+//! semantics (etcdserver/apply.go). Deterministic: every member computes the same result from
+//! the same entry, so an error here (say, a compacted revision) is an answer, not a failure.
+
+mod range;
+mod txn;
+
+pub use range::{range, Snapshot};
+
+use crate::mvcc::{KvError, Store, Writer};
+use crate::pb::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
+    InternalRaftRequest, PutRequest, PutResponse, ResponseHeader, TxnResponse,
+};
+use heed::RwTxn;
+
+/// The answer to one applied client request (its header carries only the revision; the API
+/// layer fills in cluster, member and term).
+#[derive(Debug)]
+pub enum Applied {
+    Put(PutResponse),
+    DeleteRange(DeleteRangeResponse),
+    Txn(TxnResponse),
+    Compaction(CompactionResponse),
+    /// A member-internal request (attributes, cluster version): nobody waits for an answer.
+    Internal,
+}
+
+pub type ApplyResult = Result<Applied, KvError>;
+
+pub(crate) fn header(revision: i64) -> Option<ResponseHeader> {
+    Some(ResponseHeader {
+        revision,
+        ..ResponseHeader::default()
+    })
+}
+
+/// Applies one client or internal request inside the batch's write transaction.
+pub fn apply(store: &Store, txn: &mut RwTxn, request: &InternalRaftRequest) -> ApplyResult {
+    if let Some(put_request) = &request.put {
+        return finish_write(store, txn, |w| put(w, put_request)).map(Applied::Put);
+    }
+    if let Some(delete) = &request.delete_range {
+        return finish_write(store, txn, |w| delete_range(w, delete)).map(Applied::DeleteRange);
+    }
+    if let Some(txn_request) = &request.txn {
+        return finish_write(store, txn, |w| txn::txn(w, txn_request)).map(Applied::Txn);
+    }
+    if let Some(compaction) = &request.compaction {
+        return compact(store, txn, compaction).map(Applied::Compaction);
+    }
+    if let Some(attributes) = &request.member_attributes {
+        crate::raft::membership::apply_attributes(store, txn, attributes)?;
+        return Ok(Applied::Internal);
+    }
+    if let Some(version) = &request.cluster_version_set {
+        store.set_cluster_version(txn, &version.version)?;
+        return Ok(Applied::Internal);
+    }
+    log::warn!("apply: ignoring a request of a kind this member does not know");
+    Ok(Applied::Internal)
+}
+
+/// Runs one request in its own Writer; the response header gets the request's final revision.
+fn finish_write<T: HasHeader>(
+    store: &Store,
+    txn: &mut RwTxn,
+    body: impl FnOnce(&mut Writer) -> Result<T, KvError>,
+) -> Result<T, KvError> {
+    let mut writer = Writer::new(store, txn)?;
+    let mut response = body(&mut writer)?;
+    response.set_revision(writer.finish()?);
+    Ok(response)
+}
+
+pub(crate) trait HasHeader {
+    fn set_revision(&mut self, revision: i64);
+}
+
+macro_rules! has_header {
+    ($($response:ty),*) => {$(
+        impl HasHeader for $response {
+            fn set_revision(&mut self, revision: i64) {
+                self.header = header(revision);
+            }
+        }
+    )*};
+}
+has_header!(PutResponse, DeleteRangeResponse, TxnResponse);
+
+/// Checks a put can apply (etcd's checkPut): a lease must exist, ignore_* need the key.
+pub(crate) fn check_put(writer: &Writer, request: &PutRequest) -> Result<(), KvError> {
+    if request.lease != 0 && !request.ignore_lease {
+        // No lease can exist yet: the Lease service is not served by this build.
+        return Err(KvError::LeaseNotFound);
+    }
+    if (request.ignore_value || request.ignore_lease) && writer.get(&request.key)?.is_none() {
+        return Err(KvError::KeyNotFound);
+    }
+    Ok(())
+}
+
+pub(crate) fn put(writer: &mut Writer, request: &PutRequest) -> Result<PutResponse, KvError> {
+    check_put(writer, request)?;
+    let previous = if request.ignore_value || request.ignore_lease || request.prev_kv {
+        writer.get(&request.key)?
+    } else {
+        None
+    };
+    let value = match (&previous, request.ignore_value) {
+        (Some(previous), true) => previous.value.clone(),
+        _ => request.value.clone(),
+    };
+    let lease = match (&previous, request.ignore_lease) {
+        (Some(previous), true) => previous.lease,
+        _ => request.lease,
+    };
+    writer.put(&request.key, value, lease)?;
+    let prev_kv = if request.prev_kv { previous } else { None };
+    Ok(PutResponse {
+        header: header(writer.view_revision()),
+        prev_kv,
+    })
+}
+
+pub(crate) fn delete_range(
+    writer: &mut Writer,
+    request: &DeleteRangeRequest,
+) -> Result<DeleteRangeResponse, KvError> {
+    let deleted = writer.delete_range(&request.key, &request.range_end)?;
+    Ok(DeleteRangeResponse {
+        header: header(writer.view_revision()),
+        deleted: deleted.len() as i64,
+        prev_kvs: if request.prev_kv { deleted } else { Vec::new() },
+    })
+}
+
+fn compact(
+    store: &Store,
+    txn: &mut RwTxn,
+    request: &CompactionRequest,
+) -> Result<CompactionResponse, KvError> {
+    store.compact(txn, request.revision)?;
+    Ok(CompactionResponse {
+        header: header(store.current_revision(txn)?),
+    })
+}

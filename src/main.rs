@@ -1,0 +1,73 @@
+//! One binary, several programs (busybox-style): invoked as `etcd` it is the server, as
+//! `etcdctl`/`etcdutl` (a link with that name) or as `etcd ctl ...`/`etcd util ...` it is that
+//! tool. This file only dispatches.
+
+// The one unsafe block (opening the LMDB environment) carries its own allow and SAFETY note.
+#![deny(unsafe_code)]
+
+mod api;
+mod apply;
+mod config;
+mod ids;
+mod logging;
+mod mvcc;
+mod pb;
+mod raft;
+mod server;
+mod tls;
+mod version;
+mod wal;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let program = args
+        .first()
+        .map(|p| {
+            std::path::Path::new(p)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    match (program.as_str(), args.get(1).map(String::as_str)) {
+        ("etcdctl", _) | (_, Some("ctl")) => applet_missing("etcdctl"),
+        ("etcdutl", _) | (_, Some("util")) => applet_missing("etcdutl"),
+        _ => server(&args[1..]),
+    }
+}
+
+/// The tool applets are built in later work; say so rather than pretend.
+fn applet_missing(name: &str) -> ExitCode {
+    eprintln!("{name}: this applet is not part of this build yet; use Debian's {name} meanwhile");
+    ExitCode::from(2)
+}
+
+fn server(args: &[String]) -> ExitCode {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let config = match config::parse(args, &env) {
+        Ok(config::Command::Run(config)) => config,
+        Ok(config::Command::Version) => {
+            print!("{}", version::describe());
+            return ExitCode::SUCCESS;
+        }
+        Ok(config::Command::Help) => {
+            print!("{}", config::usage());
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("etcd: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    logging::init(config.log_level);
+    match server::run(*config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("etcd: {error}");
+            ExitCode::from(1)
+        }
+    }
+}

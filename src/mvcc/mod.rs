@@ -1,0 +1,174 @@
+//! The multi-version keyspace on LMDB (heed): current values, full history by revision, and the
+//! member's replicated metadata. The raft apply loop is the only writer; readers open their own
+//! short read transactions. Layout and invariants: ARCHITECTURE.md, "Keyspace on LMDB".
+
+mod keys;
+mod range;
+mod write;
+
+pub use range::{RangeOptions, RangeResult};
+pub use write::Writer;
+
+use heed::types::{Bytes, Str};
+use heed::{Database, Env, EnvFlags, EnvOpenOptions, RoTxn, RwTxn};
+use std::path::Path;
+
+/// Errors of the keyspace, mapped one-to-one onto etcd's client-visible errors by api/.
+#[derive(Debug)]
+pub enum KvError {
+    Compacted,
+    FutureRevision,
+    /// ignore_value / ignore_lease on a key that does not exist.
+    KeyNotFound,
+    LeaseNotFound,
+    Storage(heed::Error),
+}
+
+impl From<heed::Error> for KvError {
+    fn from(error: heed::Error) -> KvError {
+        KvError::Storage(error)
+    }
+}
+
+/// LMDB reader slots: one per concurrent read transaction (request handlers, status, snapshots).
+const MAX_READERS: u32 = 1024;
+/// Room in the memory map beyond the quota, so hitting the quota raises an alarm instead of
+/// LMDB's MDB_MAP_FULL.
+const MAP_HEADROOM_BYTES: u64 = 1024 * 1024 * 1024;
+
+const META_APPLIED_INDEX: &str = "applied_index";
+const META_REVISION: &str = "revision";
+const META_COMPACT_REVISION: &str = "compact_revision";
+const META_CONF_STATE: &str = "conf_state";
+const META_CLUSTER_VERSION: &str = "cluster_version";
+
+/// Values in the `revisions` table start with this byte: a put or a delete (tombstone).
+const KIND_PUT: u8 = 0;
+const KIND_DELETE: u8 = 1;
+
+pub struct Store {
+    env: Env,
+    /// user key -> mvccpb.KeyValue of its live version (absent once deleted).
+    current: Database<Bytes, Bytes>,
+    /// keys::history_key(user key, revision) -> empty; every revision of every key.
+    history: Database<Bytes, Bytes>,
+    /// Revision (16 bytes) -> kind byte + mvccpb.KeyValue; the event log that watches replay.
+    revisions: Database<Bytes, Bytes>,
+    /// member ID (8 bytes BE) -> etcdserverpb.Member.
+    members: Database<Bytes, Bytes>,
+    /// Named scalars: applied index, revision, compaction, raft conf state.
+    meta: Database<Str, Bytes>,
+}
+
+impl Store {
+    pub fn open(dir: &Path, quota_bytes: u64) -> Result<Store, heed::Error> {
+        std::fs::create_dir_all(dir)?;
+        let map_size = (quota_bytes + MAP_HEADROOM_BYTES).next_multiple_of(64 * 1024);
+        let mut options = EnvOpenOptions::new();
+        options
+            .map_size(map_size as usize)
+            .max_dbs(8)
+            .max_readers(MAX_READERS);
+        // SAFETY: the environment is opened once per process (server start-up owns the only
+        // Store), and NO_SYNC only defers LMDB's flush: the WAL is the durable record, and after a
+        // crash every entry after the last LMDB commit that reached disk is applied again.
+        #[allow(unsafe_code)]
+        let env = unsafe {
+            options.flags(EnvFlags::NO_SYNC);
+            options.open(dir)?
+        };
+        let mut txn = env.write_txn()?;
+        let store = Store {
+            current: env.create_database(&mut txn, Some("current"))?,
+            history: env.create_database(&mut txn, Some("history"))?,
+            revisions: env.create_database(&mut txn, Some("revisions"))?,
+            members: env.create_database(&mut txn, Some("members"))?,
+            meta: env.create_database(&mut txn, Some("meta"))?,
+            env: env.clone(),
+        };
+        txn.commit()?;
+        Ok(store)
+    }
+
+    pub fn read_txn(&self) -> Result<RoTxn<'_>, heed::Error> {
+        self.env.read_txn()
+    }
+
+    pub fn write_txn(&self) -> Result<RwTxn<'_>, heed::Error> {
+        self.env.write_txn()
+    }
+
+    fn meta_u64(&self, txn: &RoTxn, name: &str) -> Result<Option<u64>, heed::Error> {
+        Ok(self
+            .meta
+            .get(txn, name)?
+            .map(|bytes| u64::from_be_bytes(bytes.try_into().expect("meta integers are 8 bytes"))))
+    }
+
+    fn put_meta_u64(&self, txn: &mut RwTxn, name: &str, value: u64) -> Result<(), heed::Error> {
+        self.meta.put(txn, name, &value.to_be_bytes())
+    }
+
+    /// Index of the last raft entry whose effects are in this store.
+    pub fn applied_index(&self, txn: &RoTxn) -> Result<u64, heed::Error> {
+        Ok(self.meta_u64(txn, META_APPLIED_INDEX)?.unwrap_or(0))
+    }
+
+    pub fn set_applied_index(&self, txn: &mut RwTxn, index: u64) -> Result<(), heed::Error> {
+        self.put_meta_u64(txn, META_APPLIED_INDEX, index)
+    }
+
+    /// The store revision: 1 for an empty store, +1 per write transaction that changed a key.
+    pub fn current_revision(&self, txn: &RoTxn) -> Result<i64, heed::Error> {
+        Ok(self
+            .meta_u64(txn, META_REVISION)?
+            .map(|r| r as i64)
+            .unwrap_or(1))
+    }
+
+    /// The revision of the last compaction, if any.
+    pub fn compact_revision(&self, txn: &RoTxn) -> Result<Option<i64>, heed::Error> {
+        Ok(self.meta_u64(txn, META_COMPACT_REVISION)?.map(|r| r as i64))
+    }
+
+    /// The raft configuration as of the applied index (raft's ConfState protobuf).
+    pub fn conf_state(&self, txn: &RoTxn) -> Result<Option<Vec<u8>>, heed::Error> {
+        Ok(self.meta.get(txn, META_CONF_STATE)?.map(<[u8]>::to_vec))
+    }
+
+    pub fn set_conf_state(&self, txn: &mut RwTxn, conf_state: &[u8]) -> Result<(), heed::Error> {
+        self.meta.put(txn, META_CONF_STATE, conf_state)
+    }
+
+    pub fn cluster_version(&self, txn: &RoTxn) -> Result<Option<String>, heed::Error> {
+        Ok(self
+            .meta
+            .get(txn, META_CLUSTER_VERSION)?
+            .map(|v| String::from_utf8_lossy(v).into_owned()))
+    }
+
+    pub fn set_cluster_version(&self, txn: &mut RwTxn, version: &str) -> Result<(), heed::Error> {
+        self.meta.put(txn, META_CLUSTER_VERSION, version.as_bytes())
+    }
+
+    pub fn member(&self, txn: &RoTxn, id: u64) -> Result<Option<Vec<u8>>, heed::Error> {
+        Ok(self
+            .members
+            .get(txn, &id.to_be_bytes())?
+            .map(<[u8]>::to_vec))
+    }
+
+    pub fn put_member(&self, txn: &mut RwTxn, id: u64, member: &[u8]) -> Result<(), heed::Error> {
+        self.members.put(txn, &id.to_be_bytes(), member)
+    }
+
+    /// Size of the data file, as etcd reports its bolt file size.
+    pub fn size_bytes(&self) -> Result<u64, heed::Error> {
+        self.env.real_disk_size()
+    }
+
+    /// Bytes of pages in use (etcd's dbSizeInUse).
+    pub fn size_in_use_bytes(&self) -> Result<u64, heed::Error> {
+        self.env.non_free_pages_size()
+    }
+}

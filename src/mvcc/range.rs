@@ -1,0 +1,172 @@
+//! Reads: a key range at the current revision (from the `current` table) or at a past revision
+//! (from the `history` index and the `revisions` log).
+
+use super::keys::{escaped_key, Revision};
+use super::{KvError, Store, KIND_PUT};
+use crate::pb::mvccpb::KeyValue;
+use heed::RoTxn;
+use prost::Message;
+use std::ops::Bound;
+
+pub struct RangeOptions {
+    /// At most this many key-values are returned; 0 means all.
+    pub limit: usize,
+    /// 0 or less: the revision of the view.
+    pub revision: i64,
+    /// Count the keys without returning them.
+    pub count_only: bool,
+}
+
+pub struct RangeResult {
+    /// In key order.
+    pub kvs: Vec<KeyValue>,
+    /// Every key in the range at the revision, whatever the limit.
+    pub count: usize,
+    /// The revision the range was read at.
+    pub revision: i64,
+}
+
+/// The key interval of an etcd request: empty range_end is one key, "\0" is every key from `key`
+/// on, anything else is [key, range_end).
+pub(super) enum Interval<'a> {
+    Single(&'a [u8]),
+    From(&'a [u8]),
+    Between(&'a [u8], &'a [u8]),
+}
+
+impl<'a> Interval<'a> {
+    pub(super) fn new(key: &'a [u8], range_end: &'a [u8]) -> Interval<'a> {
+        match range_end {
+            [] => Interval::Single(key),
+            [0] => Interval::From(key),
+            end => Interval::Between(key, end),
+        }
+    }
+
+    pub(super) fn bounds(&self) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
+        match *self {
+            Interval::Single(key) => (Bound::Included(key), Bound::Included(key)),
+            Interval::From(key) => (Bound::Included(key), Bound::Unbounded),
+            Interval::Between(key, end) => (Bound::Included(key), Bound::Excluded(end)),
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        matches!(*self, Interval::Between(key, end) if end <= key)
+    }
+}
+
+pub(super) fn decode_kv(bytes: &[u8]) -> KeyValue {
+    KeyValue::decode(bytes).expect("stored key-values are valid protobuf")
+}
+
+impl Store {
+    /// Reads [key, range_end) at `options.revision`, as seen by a view whose newest revision is
+    /// `view_revision` (the store revision, or a write transaction's own next revision).
+    pub fn range(
+        &self,
+        txn: &RoTxn,
+        key: &[u8],
+        range_end: &[u8],
+        options: &RangeOptions,
+        view_revision: i64,
+    ) -> Result<RangeResult, KvError> {
+        let revision = if options.revision <= 0 {
+            view_revision
+        } else {
+            options.revision
+        };
+        if revision > view_revision {
+            return Err(KvError::FutureRevision);
+        }
+        if let Some(compacted) = self.compact_revision(txn)? {
+            if revision < compacted {
+                return Err(KvError::Compacted);
+            }
+        }
+        let interval = Interval::new(key, range_end);
+        let mut result = RangeResult {
+            kvs: Vec::new(),
+            count: 0,
+            revision,
+        };
+        if interval.is_empty() {
+            return Ok(result);
+        }
+        let mut take = |kv: &dyn Fn() -> KeyValue| {
+            result.count += 1;
+            if !options.count_only && (options.limit == 0 || result.kvs.len() < options.limit) {
+                result.kvs.push(kv());
+            }
+        };
+        if revision == view_revision {
+            for item in self.current.range(txn, &interval.bounds())? {
+                let (_, value) = item?;
+                take(&|| decode_kv(value));
+            }
+        } else {
+            self.for_each_at(txn, &interval, revision, |value| take(&|| decode_kv(value)))?;
+        }
+        Ok(result)
+    }
+
+    /// Calls `visit` with the stored KeyValue of every key live in `interval` at `revision`.
+    fn for_each_at(
+        &self,
+        txn: &RoTxn,
+        interval: &Interval,
+        revision: i64,
+        mut visit: impl FnMut(&[u8]),
+    ) -> Result<(), KvError> {
+        let (start, end) = match *interval {
+            Interval::Single(key) => {
+                let lower = escaped_key(key);
+                let mut upper = lower.clone();
+                upper.extend_from_slice(&[0xff; 16]);
+                (lower, Bound::Included(upper))
+            }
+            Interval::From(key) => (escaped_key(key), Bound::Unbounded),
+            Interval::Between(key, end) => (escaped_key(key), Bound::Excluded(escaped_key(end))),
+        };
+        let bounds = (
+            Bound::Included(start.as_slice()),
+            end.as_ref().map(Vec::as_slice),
+        );
+        // History keys arrive grouped by user key, each group in revision order: remember the
+        // newest revision at or below `revision` and emit it when the group ends.
+        let mut group: Option<(Vec<u8>, Option<Revision>)> = None;
+        let mut emit = |best: Option<Revision>| -> Result<(), KvError> {
+            if let Some(best) = best {
+                let value = self
+                    .revisions
+                    .get(txn, &best.to_bytes())?
+                    .expect("history points at a stored revision");
+                if value[0] == KIND_PUT {
+                    visit(&value[1..]);
+                }
+            }
+            Ok(())
+        };
+        for item in self.history.range(txn, &bounds)? {
+            let (history_key, _) = item?;
+            let (prefix, revision_bytes) = history_key.split_at(history_key.len() - 16);
+            let candidate = Revision::from_bytes(revision_bytes);
+            let same_key = matches!(&group, Some((key, _)) if key.as_slice() == prefix);
+            if !same_key {
+                if let Some((_, best)) = group.take() {
+                    emit(best)?;
+                }
+                group = Some((prefix.to_vec(), None));
+            }
+            if candidate.main <= revision {
+                if let Some((_, best)) = group.as_mut() {
+                    *best = Some(candidate);
+                }
+            }
+        }
+        if let Some((_, best)) = group {
+            emit(best)?;
+        }
+        Ok(())
+    }
+}

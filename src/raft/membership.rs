@@ -1,0 +1,80 @@
+//! Cluster membership as replicated state: the bootstrap conf-change entries (as etcd writes them:
+//! one ConfChangeAddNode per initial member, term 1, indexes 1..n) and the `members` table they
+//! and later attribute updates fill.
+
+use crate::mvcc::{KvError, Store};
+use crate::pb::etcdserverpb::{Member, MemberAttributesRequest};
+use bytes::Bytes;
+use heed::RwTxn;
+use prost::Message as _;
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, ConfChangeType, Entry, EntryType};
+
+/// The first log entries of a new cluster: members sorted by ID, each added by a conf change.
+pub fn bootstrap_entries(members: &[Member]) -> Vec<Entry> {
+    let mut sorted = members.to_vec();
+    sorted.sort_by_key(|m| m.id);
+    sorted
+        .iter()
+        .enumerate()
+        .map(|(position, member)| {
+            let mut change = ConfChange::default();
+            change.set_change_type(ConfChangeType::AddNode);
+            change.node_id = member.id;
+            change.context = Bytes::from(member.encode_to_vec());
+            let mut entry = Entry::default();
+            entry.set_entry_type(EntryType::EntryConfChange);
+            entry.term = 1;
+            entry.index = position as u64 + 1;
+            entry.data = Bytes::from(change.write_to_bytes().expect("conf change encodes"));
+            entry
+        })
+        .collect()
+}
+
+/// The voters named by bootstrap entries, for a member whose store has not applied them yet.
+pub fn bootstrap_voters(entries: &[Entry]) -> Vec<u64> {
+    entries
+        .iter()
+        .filter(|e| e.get_entry_type() == EntryType::EntryConfChange)
+        .filter_map(|e| ConfChange::parse_from_bytes(&e.data).ok())
+        .filter(|c| c.get_change_type() == ConfChangeType::AddNode)
+        .map(|c| c.node_id)
+        .collect()
+}
+
+/// Records the membership effect of an applied conf change.
+pub fn apply_conf_change(
+    store: &Store,
+    txn: &mut RwTxn,
+    change: &ConfChange,
+) -> Result<(), KvError> {
+    if change.get_change_type() == ConfChangeType::AddNode && !change.context.is_empty() {
+        let member = Member::decode(change.context.as_ref())
+            .map_err(|e| KvError::Storage(heed::Error::Decoding(Box::new(e))))?;
+        if store.member(txn, member.id)?.is_none() {
+            store.put_member(txn, member.id, &member.encode_to_vec())?;
+        }
+    }
+    Ok(())
+}
+
+/// A member published its name and client URLs.
+pub fn apply_attributes(
+    store: &Store,
+    txn: &mut RwTxn,
+    attributes: &MemberAttributesRequest,
+) -> Result<(), KvError> {
+    let Some(bytes) = store.member(txn, attributes.member_id)? else {
+        log::warn!(
+            "apply: attributes for unknown member {:x}",
+            attributes.member_id
+        );
+        return Ok(());
+    };
+    let mut member = Member::decode(bytes.as_slice()).expect("stored members are valid protobuf");
+    member.name = attributes.name.clone();
+    member.client_ur_ls = attributes.client_urls.clone();
+    store.put_member(txn, member.id, &member.encode_to_vec())?;
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! The consensus member: one thread owns raft-rs's RawNode, the WAL and the store's only writer;
+//! the rest of the process talks to it through a bounded channel (`RaftHandle`) and reads its
+//! progress from `RaftStatus`.
+
+mod logger;
+pub mod membership;
+mod node;
+mod reads;
+
+pub use node::{start, Bootstrap};
+
+use crate::apply::ApplyResult;
+use crate::pb::etcdserverpb::InternalRaftRequest;
+use smol::channel::{Receiver, Sender};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How many commands may wait for the raft thread before senders are made to wait.
+const COMMAND_QUEUE_LENGTH: usize = 4096;
+/// How long a client request may wait for raft before it is answered with a timeout: etcd's
+/// default request timeout (5 s) plus two election timeouts, as etcd computes it.
+const REQUEST_TIMEOUT_BASE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RaftError {
+    /// The request was not applied in time (etcd: "etcdserver: request timed out").
+    Timeout,
+    /// The raft thread has stopped (etcd: "etcdserver: server stopped").
+    Stopped,
+}
+
+pub enum Command {
+    /// Replicate and apply a request; the answer comes once it is applied on this member.
+    Propose {
+        request: InternalRaftRequest,
+        reply: Sender<ApplyResult>,
+    },
+    /// Wait until this member has applied everything committed when the read arrived.
+    ReadBarrier { reply: reads::ReadReply },
+}
+
+/// What the raft thread publishes about itself, read without locks by request handlers.
+#[derive(Default)]
+pub struct RaftStatus {
+    pub member_id: u64,
+    pub cluster_id: u64,
+    term: AtomicU64,
+    leader_id: AtomicU64,
+    commit_index: AtomicU64,
+    applied_index: AtomicU64,
+}
+
+impl RaftStatus {
+    pub fn term(&self) -> u64 {
+        self.term.load(Ordering::Acquire)
+    }
+    pub fn leader_id(&self) -> u64 {
+        self.leader_id.load(Ordering::Acquire)
+    }
+    pub fn commit_index(&self) -> u64 {
+        self.commit_index.load(Ordering::Acquire)
+    }
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index.load(Ordering::Acquire)
+    }
+}
+
+#[derive(Clone)]
+pub struct RaftHandle {
+    commands: Sender<Command>,
+    pub status: Arc<RaftStatus>,
+    request_timeout: Duration,
+}
+
+impl RaftHandle {
+    fn new(status: Arc<RaftStatus>, election_timeout: Duration) -> (RaftHandle, Receiver<Command>) {
+        let (commands, receiver) = smol::channel::bounded(COMMAND_QUEUE_LENGTH);
+        let request_timeout = REQUEST_TIMEOUT_BASE + 2 * election_timeout;
+        (
+            RaftHandle {
+                commands,
+                status,
+                request_timeout,
+            },
+            receiver,
+        )
+    }
+
+    async fn wait<T>(&self, command: Command, answer: Receiver<T>) -> Result<T, RaftError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| RaftError::Stopped)?;
+        let timeout = async {
+            smol::Timer::after(self.request_timeout).await;
+            Err(RaftError::Timeout)
+        };
+        smol::future::or(
+            async { answer.recv().await.map_err(|_| RaftError::Stopped) },
+            timeout,
+        )
+        .await
+    }
+
+    /// Proposes `request` and waits for it to be applied on this member.
+    pub async fn propose(&self, request: InternalRaftRequest) -> Result<ApplyResult, RaftError> {
+        let (reply, answer) = smol::channel::bounded(1);
+        self.wait(Command::Propose { request, reply }, answer).await
+    }
+
+    /// Waits until a linearizable read may be served from this member's store.
+    pub async fn read_barrier(&self) -> Result<(), RaftError> {
+        let (reply, answer) = smol::channel::bounded(1);
+        self.wait(Command::ReadBarrier { reply }, answer).await?
+    }
+}

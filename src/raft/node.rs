@@ -1,0 +1,453 @@
+//! The raft thread: start-up (bootstrap or recovery from the WAL and the store) and the Ready
+//! loop, in raft-rs's order so it can be checked step by step against its examples.
+
+use super::logger::raft_logger;
+use super::membership;
+use super::reads::ReadBatcher;
+use super::{Command, RaftHandle, RaftStatus};
+use crate::apply::{self, ApplyResult};
+use crate::mvcc::{KvError, Store};
+use crate::pb::etcdserverpb::{
+    ClusterVersionSetRequest, InternalRaftRequest, Member, MemberAttributesRequest, RequestHeader,
+};
+use crate::wal::{Replayed, Wal};
+use prost::Message as _;
+use protobuf::Message as _;
+use raft::eraftpb::{ConfChange, ConfState, Entry, EntryType, Message};
+use raft::storage::MemStorage;
+use raft::{RawNode, StateRole};
+use smol::channel::{Receiver, Sender};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The version a new cluster starts at; etcd 3.4 members agree on "3.4.0".
+
+/// Commands handled per loop turn before the Ready is processed: the batch one fdatasync covers.
+const MAX_COMMANDS_PER_TURN: usize = 1024;
+
+/// Who this member is and how a new cluster starts.
+pub struct Bootstrap {
+    pub member_id: u64,
+    pub cluster_id: u64,
+    /// The initial members; used only when the data dir is new.
+    pub initial_members: Vec<Member>,
+    pub name: String,
+    pub client_urls: Vec<String>,
+    pub heartbeat_interval: Duration,
+    pub election_timeout: Duration,
+}
+
+struct Node {
+    raw: RawNode<MemStorage>,
+    wal: Wal,
+    store: Arc<Store>,
+    status: Arc<RaftStatus>,
+    /// Requests proposed by this member, by header ID, waiting for their apply.
+    waiters: HashMap<u64, Sender<ApplyResult>>,
+    /// Proposals that arrived while no leader was known.
+    unproposed: Vec<InternalRaftRequest>,
+    next_request_id: u64,
+    reads: ReadBatcher,
+    bootstrap: Bootstrap,
+    /// This process has proposed its name and client URLs (etcd's publish).
+    published: bool,
+    /// The term in which this member, as leader, last proposed the cluster version.
+    version_proposed_term: u64,
+}
+
+/// Opens the WAL (writing the bootstrap entries on a new data dir), rebuilds raft's state and
+/// starts the raft thread.
+pub fn start(
+    wal_dir: &Path,
+    store: Arc<Store>,
+    bootstrap: Bootstrap,
+) -> Result<RaftHandle, String> {
+    let is_new = !Wal::exists(wal_dir);
+    let (mut wal, mut replayed) = Wal::open(wal_dir).map_err(|e| e.to_string())?;
+    if is_new {
+        let entries = membership::bootstrap_entries(&bootstrap.initial_members);
+        let mut hard_state = raft::eraftpb::HardState::default();
+        hard_state.term = 1;
+        hard_state.commit = entries.len() as u64;
+        wal.append(&entries, Some(&hard_state))
+            .map_err(|e| e.to_string())?;
+        replayed = Replayed {
+            entries,
+            hard_state: Some(hard_state),
+        };
+    }
+    let (storage, applied) =
+        rebuild_storage(&store, replayed).map_err(|e| format!("recovering raft state: {e:?}"))?;
+    let election_tick = (bootstrap.election_timeout.as_millis()
+        / bootstrap.heartbeat_interval.as_millis()) as usize;
+    let config = raft::Config {
+        id: bootstrap.member_id,
+        election_tick,
+        heartbeat_tick: 1,
+        applied,
+        max_size_per_msg: 1024 * 1024,
+        max_inflight_msgs: 256,
+        pre_vote: true,
+        check_quorum: true,
+        ..raft::Config::default()
+    };
+    config
+        .validate()
+        .map_err(|e| format!("raft configuration: {e}"))?;
+    let mut raw = RawNode::new(&config, storage, &raft_logger())
+        .map_err(|e| format!("starting raft: {e}"))?;
+    let voters = raw
+        .raft
+        .prs()
+        .conf()
+        .voters()
+        .ids()
+        .iter()
+        .collect::<Vec<u64>>();
+    if voters == [bootstrap.member_id] {
+        // A single voter needs no election timeout to know it wins (etcd does the same).
+        raw.campaign().map_err(|e| format!("starting raft: {e}"))?;
+    }
+    let status = Arc::new(RaftStatus {
+        member_id: bootstrap.member_id,
+        cluster_id: bootstrap.cluster_id,
+        ..RaftStatus::default()
+    });
+    status.applied_index.store(applied, Ordering::Release);
+    let (handle, commands) = RaftHandle::new(status.clone(), bootstrap.election_timeout);
+    let started_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let node = Node {
+        raw,
+        wal,
+        store,
+        status,
+        waiters: HashMap::new(),
+        unproposed: Vec::new(),
+        // etcd's ID scheme: the member's low 16 bits, then time, so IDs from different members
+        // and different runs do not collide.
+        next_request_id: ((bootstrap.member_id & 0xffff) << 48)
+            | ((started_ms & 0xff_ffff_ffff) << 8),
+        reads: ReadBatcher::new(bootstrap.election_timeout),
+        bootstrap,
+        published: false,
+        version_proposed_term: 0,
+    };
+    std::thread::Builder::new()
+        .name("raft".to_string())
+        .spawn(move || {
+            if let Err(error) = smol::block_on(node.run(commands)) {
+                log::error!("raft: stopping the member: {error}");
+                std::process::exit(1);
+            }
+        })
+        .map_err(|e| format!("starting the raft thread: {e}"))?;
+    Ok(handle)
+}
+
+/// raft's in-memory log from the WAL, its configuration from the store (or, before the store
+/// applied anything, from the bootstrap entries), and the index the store has applied.
+fn rebuild_storage(store: &Store, replayed: Replayed) -> Result<(MemStorage, u64), KvError> {
+    let txn = store.read_txn()?;
+    let applied = store.applied_index(&txn)?;
+    let conf_state = match store.conf_state(&txn)? {
+        Some(bytes) => ConfState::parse_from_bytes(&bytes)
+            .map_err(|e| KvError::Storage(heed::Error::Decoding(Box::new(e))))?,
+        None => ConfState::from((membership::bootstrap_voters(&replayed.entries), vec![])),
+    };
+    drop(txn);
+    let storage = MemStorage::new();
+    storage.initialize_with_conf_state(conf_state);
+    let mut hard_state = replayed.hard_state.unwrap_or_default();
+    // The hard state's commit index is persisted lazily; what the store applied was committed.
+    hard_state.commit = hard_state.commit.max(applied);
+    {
+        let mut core = storage.wl();
+        core.append(&replayed.entries)
+            .expect("replayed entries are contiguous from index 1");
+        core.set_hardstate(hard_state);
+    }
+    Ok((storage, applied))
+}
+
+#[derive(Debug)]
+enum Fatal {
+    Wal(String),
+    Store(KvError),
+    Raft(raft::Error),
+}
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fatal::Wal(message) => write!(f, "log: {message}"),
+            Fatal::Store(error) => write!(f, "store: {error:?}"),
+            Fatal::Raft(error) => write!(f, "raft: {error}"),
+        }
+    }
+}
+
+impl From<KvError> for Fatal {
+    fn from(e: KvError) -> Fatal {
+        Fatal::Store(e)
+    }
+}
+
+impl From<heed::Error> for Fatal {
+    fn from(e: heed::Error) -> Fatal {
+        Fatal::Store(KvError::Storage(e))
+    }
+}
+
+impl From<raft::Error> for Fatal {
+    fn from(e: raft::Error) -> Fatal {
+        Fatal::Raft(e)
+    }
+}
+
+enum Wake {
+    Command(Command),
+    Tick,
+    Closed,
+}
+
+impl Node {
+    async fn run(mut self, commands: Receiver<Command>) -> Result<(), Fatal> {
+        let tick_interval = self.bootstrap.heartbeat_interval;
+        let mut next_tick = Instant::now() + tick_interval;
+        loop {
+            let wake = smol::future::or(
+                async {
+                    commands
+                        .recv()
+                        .await
+                        .map(Wake::Command)
+                        .unwrap_or(Wake::Closed)
+                },
+                async {
+                    smol::Timer::at(next_tick).await;
+                    Wake::Tick
+                },
+            )
+            .await;
+            match wake {
+                Wake::Closed => return Ok(()),
+                Wake::Tick => {
+                    self.raw.tick();
+                    next_tick = Instant::now() + tick_interval;
+                    self.waiters.retain(|_, reply| !reply.is_closed());
+                }
+                Wake::Command(command) => {
+                    self.handle(command);
+                    for _ in 1..MAX_COMMANDS_PER_TURN {
+                        match commands.try_recv() {
+                            Ok(command) => self.handle(command),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            self.on_leadership();
+            let has_leader = self.raw.raft.leader_id != 0;
+            self.reads.start_round(&mut self.raw, has_leader);
+            self.on_ready()?;
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Propose { mut request, reply } => {
+                let id = self.next_request_id;
+                self.next_request_id += 1;
+                request.header = Some(RequestHeader {
+                    id,
+                    ..RequestHeader::default()
+                });
+                self.waiters.insert(id, reply);
+                self.unproposed.push(request);
+            }
+            Command::ReadBarrier { reply } => self.reads.queue(reply),
+        }
+    }
+
+    /// Proposes what waits for a leader, and etcd's start-up proposals once one is known.
+    fn on_leadership(&mut self) {
+        if self.raw.raft.leader_id == 0 {
+            return;
+        }
+        if !self.published {
+            let attributes = MemberAttributesRequest {
+                member_id: self.bootstrap.member_id,
+                name: self.bootstrap.name.clone(),
+                client_urls: self.bootstrap.client_urls.clone(),
+            };
+            self.published = self.propose_internal(InternalRaftRequest {
+                member_attributes: Some(attributes),
+                ..InternalRaftRequest::default()
+            });
+        }
+        let term = self.raw.raft.term;
+        if self.raw.raft.state == StateRole::Leader && self.version_proposed_term != term {
+            let has_version = self
+                .store
+                .read_txn()
+                .and_then(|txn| self.store.cluster_version(&txn))
+                .ok()
+                .flatten();
+            if has_version.is_none() {
+                let version = ClusterVersionSetRequest {
+                    version: crate::version::CLUSTER_VERSION.to_string(),
+                };
+                if self.propose_internal(InternalRaftRequest {
+                    cluster_version_set: Some(version),
+                    ..InternalRaftRequest::default()
+                }) {
+                    self.version_proposed_term = term;
+                }
+            } else {
+                self.version_proposed_term = term;
+            }
+        }
+        let unproposed = std::mem::take(&mut self.unproposed);
+        for request in unproposed {
+            let data = request.encode_to_vec();
+            if self.raw.propose(vec![], data).is_err() {
+                self.unproposed.push(request);
+            }
+        }
+    }
+
+    fn propose_internal(&mut self, mut request: InternalRaftRequest) -> bool {
+        request.header = Some(RequestHeader {
+            id: self.next_request_id,
+            ..RequestHeader::default()
+        });
+        self.next_request_id += 1;
+        self.raw.propose(vec![], request.encode_to_vec()).is_ok()
+    }
+
+    /// One pass of raft-rs's Ready protocol.
+    fn on_ready(&mut self) -> Result<(), Fatal> {
+        if !self.raw.has_ready() {
+            return Ok(());
+        }
+        let mut ready = self.raw.ready();
+        // 1. Send messages (to peers; a single-member cluster has none).
+        self.send(ready.take_messages());
+        // 2. Apply a snapshot: only a member receiving one from a leader gets here.
+        if !ready.snapshot().is_empty() {
+            return Err(Fatal::Wal(
+                "received a raft snapshot, which this member cannot install yet".into(),
+            ));
+        }
+        // 3. Apply committed entries.
+        self.apply(ready.take_committed_entries())?;
+        // 4 + 5. Append entries and persist the hard state, with one fdatasync.
+        self.wal
+            .append(ready.entries(), ready.hs())
+            .map_err(|e| Fatal::Wal(e.to_string()))?;
+        {
+            let storage = self.raw.raft.raft_log.store.clone();
+            let mut core = storage.wl();
+            core.append(ready.entries())?;
+            if let Some(hard_state) = ready.hs() {
+                core.set_hardstate(hard_state.clone());
+            }
+        }
+        self.reads.on_read_states(ready.read_states());
+        self.reads.release(self.status.applied_index());
+        // 6. Send messages that had to wait for the append.
+        self.send(ready.take_persisted_messages());
+        // 7. Advance, then handle the light ready.
+        let mut light = self.raw.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            self.raw.raft.raft_log.store.wl().mut_hard_state().commit = commit;
+        }
+        self.send(light.take_messages());
+        self.apply(light.take_committed_entries())?;
+        self.raw.advance_apply();
+        self.publish_status();
+        Ok(())
+    }
+
+    fn send(&mut self, messages: Vec<Message>) {
+        for message in messages {
+            log::debug!(
+                "raft: no transport to member {:x}; dropping {:?}",
+                message.to,
+                message.get_msg_type()
+            );
+        }
+    }
+
+    fn publish_status(&self) {
+        let raft = &self.raw.raft;
+        self.status.term.store(raft.term, Ordering::Release);
+        self.status
+            .leader_id
+            .store(raft.leader_id, Ordering::Release);
+        self.status
+            .commit_index
+            .store(raft.raft_log.committed, Ordering::Release);
+    }
+
+    /// Applies committed entries in one store transaction together with the applied index, then
+    /// answers the waiting requests and released reads.
+    fn apply(&mut self, entries: Vec<Entry>) -> Result<(), Fatal> {
+        let Some(last) = entries.last().map(|e| e.index) else {
+            return Ok(());
+        };
+        let store = self.store.clone();
+        let mut txn = store.write_txn()?;
+        let mut answers = Vec::new();
+        for entry in &entries {
+            match entry.get_entry_type() {
+                EntryType::EntryNormal if entry.data.is_empty() => {}
+                EntryType::EntryNormal => {
+                    let request =
+                        InternalRaftRequest::decode(entry.data.as_ref()).map_err(|e| {
+                            Fatal::Wal(format!("entry {} is not a request: {e}", entry.index))
+                        })?;
+                    let result = apply::apply(&store, &mut txn, &request);
+                    if let Err(KvError::Storage(e)) = result {
+                        return Err(Fatal::Store(KvError::Storage(e)));
+                    }
+                    let id = request.header.map(|h| h.id).unwrap_or(0);
+                    answers.push((id, result));
+                }
+                EntryType::EntryConfChange => {
+                    let change = ConfChange::parse_from_bytes(&entry.data).map_err(|e| {
+                        Fatal::Wal(format!("entry {} is not a conf change: {e}", entry.index))
+                    })?;
+                    let conf_state = self.raw.apply_conf_change(&change)?;
+                    store.set_conf_state(
+                        &mut txn,
+                        &conf_state.write_to_bytes().expect("conf state encodes"),
+                    )?;
+                    membership::apply_conf_change(&store, &mut txn, &change)?;
+                }
+                EntryType::EntryConfChangeV2 => {
+                    return Err(Fatal::Wal(format!(
+                        "entry {} is a joint conf change, which is not supported",
+                        entry.index
+                    )));
+                }
+            }
+        }
+        store.set_applied_index(&mut txn, last)?;
+        txn.commit()?;
+        self.status.applied_index.store(last, Ordering::Release);
+        for (id, result) in answers {
+            if let Some(reply) = self.waiters.remove(&id) {
+                let _ = reply.try_send(result);
+            }
+        }
+        self.reads.release(last);
+        Ok(())
+    }
+}

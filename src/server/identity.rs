@@ -1,0 +1,143 @@
+//! Which member a data dir belongs to. Written once when the member is created, checked on every
+//! start before anything in the data dir is opened, so a unit pointed at another member's data
+//! stops with a clear error instead of joining raft under the wrong identity.
+//!
+//! `<data-dir>/member/identity`: lines `name=...`, `member_id=<hex>`, `cluster_id=<hex>`.
+
+use crate::config::Config;
+use crate::ids;
+use crate::pb::etcdserverpb::Member;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub member_id: u64,
+    pub cluster_id: u64,
+}
+
+pub fn member_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("member")
+}
+
+fn identity_file(data_dir: &Path) -> PathBuf {
+    member_dir(data_dir).join("identity")
+}
+
+/// The initial members named by --initial-cluster, with etcd's IDs.
+pub fn initial_members(config: &Config) -> Vec<Member> {
+    let mut members: Vec<Member> = Vec::new();
+    for (name, url) in &config.initial_cluster {
+        match members.iter_mut().find(|m| m.name == *name) {
+            Some(member) => member.peer_ur_ls.push(url.to_string()),
+            None => members.push(Member {
+                name: name.clone(),
+                peer_ur_ls: vec![url.to_string()],
+                ..Member::default()
+            }),
+        }
+    }
+    for member in &mut members {
+        member.id = ids::member_id(&member.peer_ur_ls, &config.initial_cluster_token);
+    }
+    members
+}
+
+/// The identity the data dir records, or None for a data dir this member has yet to create.
+pub fn load(data_dir: &Path) -> Result<Option<Identity>, String> {
+    let path = identity_file(data_dir);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if member_dir(data_dir).exists() {
+                return Err(format!(
+                    "data dir {}: {} exists but has no identity file; it was not created by this program",
+                    data_dir.display(),
+                    member_dir(data_dir).display()
+                ));
+            }
+            return Ok(None);
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(key)
+                    .and_then(|rest| rest.strip_prefix('='))
+            })
+            .ok_or_else(|| format!("{}: missing {key}", path.display()))
+    };
+    let hex = |key: &str| {
+        field(key).and_then(|value| {
+            u64::from_str_radix(value, 16).map_err(|e| format!("{}: {key}: {e}", path.display()))
+        })
+    };
+    Ok(Some(Identity {
+        name: field("name")?.to_string(),
+        member_id: hex("member_id")?,
+        cluster_id: hex("cluster_id")?,
+    }))
+}
+
+/// The identity this start runs as: the recorded one (which must be this --name's), or a new one
+/// derived from the initial cluster as etcd derives it.
+pub fn resolve(config: &Config) -> Result<(Identity, bool), String> {
+    if let Some(identity) = load(&config.data_dir)? {
+        if identity.name != config.name {
+            return Err(format!(
+                "--data-dir {} belongs to member {:?} ({:x}), not to --name {:?}",
+                config.data_dir.display(),
+                identity.name,
+                identity.member_id,
+                config.name
+            ));
+        }
+        return Ok((identity, false));
+    }
+    let members = initial_members(config);
+    let own = members
+        .iter()
+        .find(|m| m.name == config.name)
+        .expect("config validation checked the member is listed");
+    let member_ids: Vec<u64> = members.iter().map(|m| m.id).collect();
+    Ok((
+        Identity {
+            name: config.name.clone(),
+            member_id: own.id,
+            cluster_id: ids::cluster_id(&member_ids),
+        },
+        true,
+    ))
+}
+
+/// Creates the data dir (0700, as etcd) and records the identity durably.
+pub fn create(data_dir: &Path, identity: &Identity) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let member = member_dir(data_dir);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&member)
+        .map_err(|e| format!("--data-dir {}: {e}", data_dir.display()))?;
+    let path = identity_file(data_dir);
+    let temporary = path.with_extension("tmp");
+    let text = format!(
+        "name={}\nmember_id={:x}\ncluster_id={:x}\n",
+        identity.name, identity.member_id, identity.cluster_id
+    );
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temporary)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, &path)?;
+        std::fs::File::open(&member)?.sync_all()
+    };
+    write().map_err(|e| format!("{}: {e}", path.display()))
+}

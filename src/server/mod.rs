@@ -1,0 +1,97 @@
+//! The daemon: start-up in an order that touches the disk only after every check has passed,
+//! then serving until the process is stopped. Acknowledged writes are in the WAL, so a stop at
+//! any moment (SIGTERM, SIGKILL) loses nothing that was answered.
+
+mod identity;
+mod listener;
+
+use crate::api::{Api, Limits};
+use crate::config::{ClusterState, Config, Scheme};
+use crate::mvcc::Store;
+use crate::raft::{self, Bootstrap};
+use std::future::Future;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+/// Executor threads serving client connections; the raft thread is separate.
+const EXECUTOR_THREADS: usize = 2;
+
+static EXECUTOR: LazyLock<smol::Executor<'static>> = LazyLock::new(smol::Executor::new);
+
+/// Runs `future` on the server's executor.
+pub fn spawn(future: impl Future<Output = impl Send + 'static> + Send + 'static) {
+    EXECUTOR.spawn(future).detach();
+}
+
+pub fn run(config: Config) -> Result<(), String> {
+    let (identity, is_new) = identity::resolve(&config)?;
+    if is_new && config.initial_cluster_state == ClusterState::Existing {
+        return Err("--initial-cluster-state existing: joining a running cluster is not supported by this build yet".into());
+    }
+    let needs_tls = config
+        .listen_client_urls
+        .iter()
+        .any(|u| u.scheme == Scheme::Https);
+    let client_tls = if needs_tls {
+        Some(crate::tls::server_config(&config.client_tls, "")?)
+    } else {
+        None
+    };
+    for _ in 0..EXECUTOR_THREADS {
+        std::thread::spawn(|| smol::block_on(EXECUTOR.run(smol::future::pending::<()>())));
+    }
+    let listeners = smol::block_on(async {
+        let mut listeners = Vec::new();
+        for url in &config.listen_client_urls {
+            listeners.push(listener::bind(url, client_tls.clone()).await?);
+        }
+        Ok::<_, String>(listeners)
+    })?;
+    if is_new {
+        identity::create(&config.data_dir, &identity)?;
+    }
+    let member_dir = identity::member_dir(&config.data_dir);
+    let store = Store::open(&member_dir.join("kv"), config.quota_backend_bytes)
+        .map_err(|e| format!("opening {}: {e}", member_dir.join("kv").display()))?;
+    let store = Arc::new(store);
+    let bootstrap = Bootstrap {
+        member_id: identity.member_id,
+        cluster_id: identity.cluster_id,
+        initial_members: identity::initial_members(&config),
+        name: config.name.clone(),
+        client_urls: config
+            .advertise_client_urls
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        heartbeat_interval: Duration::from_millis(config.heartbeat_interval_ms),
+        election_timeout: Duration::from_millis(config.election_timeout_ms),
+    };
+    let raft = raft::start(&member_dir.join("wal"), store.clone(), bootstrap)?;
+    log::info!(
+        "member {} ({:x}) of cluster {:x} started; data dir {}",
+        identity.name,
+        identity.member_id,
+        identity.cluster_id,
+        config.data_dir.display()
+    );
+    let limits = Limits {
+        max_request_bytes: config.max_request_bytes as usize,
+        max_txn_ops: config.max_txn_ops,
+    };
+    let api = Arc::new(Api {
+        store,
+        raft,
+        limits,
+    });
+    smol::block_on(EXECUTOR.run(async {
+        let serving: Vec<_> = listeners
+            .into_iter()
+            .map(|l| EXECUTOR.spawn(listener::serve(l, api.clone())))
+            .collect();
+        for task in serving {
+            task.await;
+        }
+    }));
+    Ok(())
+}
