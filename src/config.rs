@@ -502,9 +502,11 @@ fn build(values: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
     let initial_cluster_state = match get("initial-cluster-state").unwrap_or("new") {
         "new" => ClusterState::New,
         "existing" => ClusterState::Existing,
-        other => return error(format!(
+        other => {
+            return error(format!(
             "invalid value {other:?} for flag -initial-cluster-state: must be 'new' or 'existing'"
-        )),
+        ))
+        }
     };
     let number = |flag: &str, default: u64| {
         get(flag)
@@ -679,9 +681,20 @@ mod tests {
             list.extend(["--initial-cluster", "master=http://localhost:2380"]);
             assert_eq!(run(&list, &[]).unwrap().name, "master");
         }
-        let config = run(&["--client-cert-auth=false", "-peer-client-cert-auth"], &[]).unwrap();
-        assert!(!config.client_tls.client_cert_auth);
-        assert!(config.peer_tls.client_cert_auth);
+        let flags = parse_flags(&args(&[
+            "--client-cert-auth=false",
+            "-peer-client-cert-auth",
+            "--debug=true",
+        ]))
+        .unwrap();
+        assert_eq!(flags["client-cert-auth"], "false");
+        assert_eq!(flags["peer-client-cert-auth"], "true");
+        assert_eq!(flags["debug"], "true");
+        let error = parse_flags(&args(&["--client-cert-auth=yes"])).unwrap_err();
+        assert_eq!(
+            error.0,
+            "invalid boolean value \"yes\" for -client-cert-auth"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Client listeners: TCP (plain or TLS) on each URL, then HTTP/2 (gRPC) or HTTP/1.1 (/health,
 //! /version) on the same port, chosen by ALPN under TLS and by the HTTP/2 preface in the clear.
 
+use super::authority::AuthorityFix;
 use crate::api::{self, Api};
 use crate::config::{Scheme, Url};
 use futures_rustls::rustls::ServerConfig;
@@ -141,14 +142,15 @@ async fn serve_http<S>(stream: S, is_h2: bool, api: Arc<Api>) -> Result<(), Stri
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = smol_hyper::rt::FuturesIo::new(stream);
     let service = hyper::service::service_fn(move |request| api::route(api.clone(), request));
     let result = if is_h2 {
+        let io = smol_hyper::rt::FuturesIo::new(AuthorityFix::new(stream));
         hyper::server::conn::http2::Builder::new(Executor)
             .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
             .serve_connection(io, service)
             .await
     } else {
+        let io = smol_hyper::rt::FuturesIo::new(stream);
         hyper::server::conn::http1::Builder::new()
             .serve_connection(io, service)
             .await

@@ -2,6 +2,7 @@
 //! then serving until the process is stopped. Acknowledged writes are in the WAL, so a stop at
 //! any moment (SIGTERM, SIGKILL) loses nothing that was answered.
 
+mod authority;
 mod identity;
 mod listener;
 
