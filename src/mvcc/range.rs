@@ -22,7 +22,7 @@ pub struct RangeResult {
     pub kvs: Vec<KeyValue>,
     /// Every key in the range at the revision, whatever the limit.
     pub count: usize,
-    /// The revision the range was read at.
+    /// The newest revision of the view, whatever revision was read (etcd answers so).
     pub revision: i64,
 }
 
@@ -88,7 +88,7 @@ impl Store {
         let mut result = RangeResult {
             kvs: Vec::new(),
             count: 0,
-            revision,
+            revision: view_revision,
         };
         if interval.is_empty() {
             return Ok(result);

@@ -1,0 +1,162 @@
+//! Shared test harness: real processes on loopback addresses, real clients.
+//!
+//! Every test picks its own 127.0.0.x address (and ports) so tests can run in parallel without
+//! colliding, and waits on conditions (a port answering /health) rather than sleeping.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a member may take to become healthy before a test fails.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub fn our_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_etcd"))
+}
+
+/// Debian's etcd 3.4 (package etcd-server), the reference implementation.
+pub const DEBIAN_ETCD: &str = "/usr/bin/etcd";
+/// Debian's etcdctl 3.4 (package etcd-client).
+pub const DEBIAN_ETCDCTL: &str = "/usr/bin/etcdctl";
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("etcd-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// One server process (ours or Debian's) that is killed when dropped.
+pub struct Member {
+    pub child: Option<Child>,
+    pub client_url: String,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+    program: PathBuf,
+    args: Vec<String>,
+}
+
+/// Flags for a one-member cluster named `name` on `ip` with the given ports.
+pub fn single_member_args(name: &str, ip: &str, client_port: u16, peer_port: u16, data_dir: &Path, scheme: &str) -> Vec<String> {
+    let client = format!("{scheme}://{ip}:{client_port}");
+    let peer = format!("http://{ip}:{peer_port}");
+    vec![
+        "--name".into(),
+        name.into(),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+        "--listen-client-urls".into(),
+        client.clone(),
+        "--advertise-client-urls".into(),
+        client,
+        "--listen-peer-urls".into(),
+        peer.clone(),
+        "--initial-advertise-peer-urls".into(),
+        peer.clone(),
+        "--initial-cluster".into(),
+        format!("{name}={peer}"),
+    ]
+}
+
+impl Member {
+    pub fn start(program: &Path, args: Vec<String>, client_url: &str, data_dir: &Path) -> Member {
+        let log = data_dir.with_extension("log");
+        let mut member = Member {
+            child: None,
+            client_url: client_url.to_string(),
+            data_dir: data_dir.to_path_buf(),
+            log,
+            program: program.to_path_buf(),
+            args,
+        };
+        member.restart();
+        member
+    }
+
+    /// Starts the process again with the same flags (after kill) and waits for it to be healthy.
+    pub fn restart(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.program.display()));
+        self.child = Some(child);
+        self.wait_healthy();
+    }
+
+    pub fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let address = self.client_url.split("://").nth(1).unwrap().to_string();
+        let is_tls = self.client_url.starts_with("https");
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("{} exited with {status} before becoming healthy:\n{}", self.program.display(), self.log_text());
+            }
+            let healthy = if is_tls { TcpStream::connect(&address).is_ok() } else { http_get(&address, "/health").is_some_and(|b| b.contains("\"health\":\"true\"")) };
+            if healthy {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{} not healthy in {START_TIMEOUT:?}:\n{}", self.client_url, self.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A plain HTTP/1.1 GET; the body, or None if the server did not answer.
+pub fn http_get(address: &str, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+}
+
+/// Runs a program with optional stdin, returning its output (never hangs: etcdctl has its own
+/// dial and command timeouts).
+pub fn run(program: &str, args: &[String], envs: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"));
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Debian's etcdctl (API v3) against `endpoint`.
+pub fn etcdctl(endpoint: &str, tls: &[String], args: &[&str], stdin: Option<&str>) -> Output {
+    let mut all = vec!["--endpoints".to_string(), endpoint.to_string(), "--dial-timeout=3s".into(), "--command-timeout=5s".into()];
+    all.extend(tls.iter().cloned());
+    all.extend(args.iter().map(|s| s.to_string()));
+    run(DEBIAN_ETCDCTL, &all, &[("ETCDCTL_API", "3")], stdin)
+}

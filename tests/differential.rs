@@ -1,0 +1,153 @@
+//! Differential tests: the same Debian `etcdctl` (API v3) commands against Debian's etcd 3.4 and
+//! against ours, each started fresh on its own loopback address. Outputs (stdout, stderr, exit
+//! code) must be equal once what legitimately differs is masked: member and cluster IDs, the
+//! endpoint URL, database sizes, timings, and the client library's timestamped retry logs.
+
+mod common;
+
+use common::{etcdctl, our_binary, single_member_args, temp_dir, Member, DEBIAN_ETCD};
+use regex::Regex;
+use std::path::Path;
+
+/// (arguments, standard input) of each step; both servers see the same sequence.
+fn script() -> Vec<(Vec<String>, Option<String>)> {
+    let big_value = "x".repeat(1_600_000);
+    let huge_value = "y".repeat(2_600_000);
+    let steps: Vec<(&str, Option<&str>)> = vec![
+        ("put foo bar", None),
+        ("put foo bar -w json", None),
+        ("get foo", None),
+        ("get foo -w json", None),
+        ("put foo2 baz", None),
+        ("put foo3 qux --prev-kv", None),
+        ("put foo3 quux --prev-kv -w json", None),
+        ("get foo --prefix", None),
+        ("get foo --prefix -w json", None),
+        ("get foo --prefix --limit 2 -w json", None),
+        ("get foo --prefix --limit 1", None),
+        ("get foo --prefix --keys-only", None),
+        ("get foo --prefix --count-only -w json", None),
+        ("get foo --prefix --sort-by=MODIFY --order=DESCEND", None),
+        ("get foo --prefix --sort-by=VALUE --order=ASCEND", None),
+        ("get foo --prefix --sort-by=CREATE --order=DESCEND -w json", None),
+        ("get foo --prefix --sort-by=KEY --order=DESCEND", None),
+        ("get foo --prefix --sort-by=VERSION", None),
+        ("get foo --from-key", None),
+        ("get a --from-key -w json", None),
+        ("get foo foo3", None),
+        ("get foo foo3 -w json", None),
+        ("get foo --rev=2", None),
+        ("get foo --rev=2 -w json", None),
+        ("get foo --prefix --print-value-only", None),
+        ("get foo --consistency=s -w json", None),
+        ("get nothing -w json", None),
+        ("get foo -w fields", None),
+        ("get foo --prefix -w table", None),
+        ("put foo3 --ignore-value", None),
+        ("get foo3 -w json", None),
+        ("put foo3 other --ignore-lease -w json", None),
+        ("put nokey --ignore-value", None),
+        ("put nokey v --ignore-lease", None),
+        ("put foo bar --lease=1234", None),
+        ("put fromstdin", Some("value from stdin")),
+        ("get fromstdin", None),
+        ("put big", Some(&big_value)),
+        ("put huge", Some(&huge_value)),
+        ("put foo bar -w fields", None),
+        ("--hex get foo", None),
+        ("del foo2", None),
+        ("del foo2 -w json", None),
+        ("put a 1", None),
+        ("put b 2", None),
+        ("put c 3", None),
+        ("del a c -w json", None),
+        ("get \"\" --prefix --keys-only", None),
+        ("del foo --prefix --prev-kv -w json", None),
+        ("put x 1", None),
+        ("txn", Some("value(\"x\") = \"1\"\n\nput x 2\nget x\n\nput x 3\n\n")),
+        ("txn -w json", Some("value(\"x\") = \"1\"\n\nput x 4\n\nput y 5\nget x\n\n")),
+        ("txn -w json", Some("mod(\"x\") > \"0\"\nversion(\"x\") = \"2\"\n\nget x\n\n\n")),
+        ("txn", Some("create(\"x\") < \"100\"\n\ndel x\n\nput x never\n\n")),
+        ("txn -w json", Some("value(\"missing\") != \"a\"\n\nput m 1\n\nput m 2\n\n")),
+        ("txn", Some("\nput d 1\nput d 2\n\n\n")),
+        ("txn", Some("\ndel d\nput d 2\n\n\n")),
+        ("txn -w fields", Some("version(\"y\") = \"1\"\n\nget y\nput z 1\n\n\n")),
+        ("get \"\" --from-key -w json", None),
+        ("compaction 3", None),
+        ("compaction 3", None),
+        ("compaction 1000", None),
+        ("get y --rev=2", None),
+        ("get y --rev=1000", None),
+        ("get y --rev=3 -w json", None),
+        ("compaction --physical 5", None),
+        ("get y -w json", None),
+        ("endpoint status -w json", None),
+        ("endpoint health", None),
+    ];
+    steps
+        .into_iter()
+        .map(|(line, input)| (split_words(line), input.map(str::to_string)))
+        .collect()
+}
+
+/// Splits a command line on spaces, keeping "" as an empty argument.
+fn split_words(line: &str) -> Vec<String> {
+    line.split(' ').map(|word| if word == "\"\"" { String::new() } else { word.to_string() }).collect()
+}
+
+/// What may differ between two correct servers, replaced by placeholders.
+fn mask(text: &str, endpoint: &str) -> String {
+    let retry_log = Regex::new(r#"(?m)^\{"level":"warn".*\n?"#).unwrap();
+    let text = retry_log.replace_all(text, "");
+    let text = text.replace(endpoint, "ENDPOINT");
+    let rules = [
+        (r#""(cluster_id|member_id|leader|dbSize|dbSizeInUse)":\d+"#, "\"$1\":ID"),
+        (r#""(ClusterID|MemberID|Leader|DBSize)" : \d+"#, "\"$1\" : ID"),
+        (r"took = [0-9.]+[µnm]?s", "took = T"),
+        (r"\b[0-9a-f]{16}\b", "HEXID"),
+    ];
+    let mut text = text;
+    for (pattern, replacement) in rules {
+        text = Regex::new(pattern).unwrap().replace_all(&text, replacement).into_owned();
+    }
+    text
+}
+
+fn transcript(endpoint: &str, tls: &[String]) -> Vec<String> {
+    script()
+        .iter()
+        .map(|(args, input)| {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let output = etcdctl(endpoint, tls, &args, input.as_deref());
+            format!(
+                "$ etcdctl {}\nexit: {:?}\nstdout:\n{}stderr:\n{}",
+                args.join(" "),
+                output.status.code(),
+                mask(&String::from_utf8_lossy(&output.stdout), endpoint),
+                mask(&String::from_utf8_lossy(&output.stderr), endpoint),
+            )
+        })
+        .collect()
+}
+
+fn start(program: &Path, ip: &str, dir: &Path) -> Member {
+    let args = single_member_args("default", ip, 2379, 2380, dir, "http");
+    Member::start(program, args, &format!("http://{ip}:2379"), dir)
+}
+
+#[test]
+fn etcdctl_v3_kv_commands_answer_as_etcd_3_4() {
+    let dir = temp_dir("differential");
+    let reference = start(Path::new(DEBIAN_ETCD), "127.0.0.21", &dir.join("debian"));
+    let ours = start(&our_binary(), "127.0.0.22", &dir.join("ours"));
+    let expected = transcript(&reference.client_url, &[]);
+    let actual = transcript(&ours.client_url, &[]);
+    assert!(expected.len() >= 60, "the script must keep at least 60 commands");
+    let differences: Vec<String> = expected
+        .iter()
+        .zip(&actual)
+        .filter(|(want, got)| want != got)
+        .map(|(want, got)| format!("--- ours ---\n{got}--- etcd 3.4 ---\n{want}"))
+        .collect();
+    assert!(differences.is_empty(), "{} of {} commands differ:\n{}", differences.len(), expected.len(), differences.join("\n"));
+}
