@@ -29,7 +29,10 @@ fn script() -> Vec<(Vec<String>, Option<String>)> {
         ("get foo --prefix --count-only -w json", None),
         ("get foo --prefix --sort-by=MODIFY --order=DESCEND", None),
         ("get foo --prefix --sort-by=VALUE --order=ASCEND", None),
-        ("get foo --prefix --sort-by=CREATE --order=DESCEND -w json", None),
+        (
+            "get foo --prefix --sort-by=CREATE --order=DESCEND -w json",
+            None,
+        ),
         ("get foo --prefix --sort-by=KEY --order=DESCEND", None),
         ("get foo --prefix --sort-by=VERSION", None),
         ("get foo --from-key", None),
@@ -64,14 +67,32 @@ fn script() -> Vec<(Vec<String>, Option<String>)> {
         ("get \"\" --prefix --keys-only", None),
         ("del foo --prefix --prev-kv -w json", None),
         ("put x 1", None),
-        ("txn", Some("value(\"x\") = \"1\"\n\nput x 2\nget x\n\nput x 3\n\n")),
-        ("txn -w json", Some("value(\"x\") = \"1\"\n\nput x 4\n\nput y 5\nget x\n\n")),
-        ("txn -w json", Some("mod(\"x\") > \"0\"\nversion(\"x\") = \"2\"\n\nget x\n\n\n")),
-        ("txn", Some("create(\"x\") < \"100\"\n\ndel x\n\nput x never\n\n")),
-        ("txn -w json", Some("value(\"missing\") != \"a\"\n\nput m 1\n\nput m 2\n\n")),
+        (
+            "txn",
+            Some("value(\"x\") = \"1\"\n\nput x 2\nget x\n\nput x 3\n\n"),
+        ),
+        (
+            "txn -w json",
+            Some("value(\"x\") = \"1\"\n\nput x 4\n\nput y 5\nget x\n\n"),
+        ),
+        (
+            "txn -w json",
+            Some("mod(\"x\") > \"0\"\nversion(\"x\") = \"2\"\n\nget x\n\n\n"),
+        ),
+        (
+            "txn",
+            Some("create(\"x\") < \"100\"\n\ndel x\n\nput x never\n\n"),
+        ),
+        (
+            "txn -w json",
+            Some("value(\"missing\") != \"a\"\n\nput m 1\n\nput m 2\n\n"),
+        ),
         ("txn", Some("\nput d 1\nput d 2\n\n\n")),
         ("txn", Some("\ndel d\nput d 2\n\n\n")),
-        ("txn -w fields", Some("version(\"y\") = \"1\"\n\nget y\nput z 1\n\n\n")),
+        (
+            "txn -w fields",
+            Some("version(\"y\") = \"1\"\n\nget y\nput z 1\n\n\n"),
+        ),
         ("get \"\" --from-key -w json", None),
         ("compaction 3", None),
         ("compaction 3", None),
@@ -92,7 +113,15 @@ fn script() -> Vec<(Vec<String>, Option<String>)> {
 
 /// Splits a command line on spaces, keeping "" as an empty argument.
 fn split_words(line: &str) -> Vec<String> {
-    line.split(' ').map(|word| if word == "\"\"" { String::new() } else { word.to_string() }).collect()
+    line.split(' ')
+        .map(|word| {
+            if word == "\"\"" {
+                String::new()
+            } else {
+                word.to_string()
+            }
+        })
+        .collect()
 }
 
 /// What may differ between two correct servers, replaced by placeholders.
@@ -101,14 +130,23 @@ fn mask(text: &str, endpoint: &str) -> String {
     let text = retry_log.replace_all(text, "");
     let text = text.replace(endpoint, "ENDPOINT");
     let rules = [
-        (r#""(cluster_id|member_id|leader|dbSize|dbSizeInUse)":\d+"#, "\"$1\":ID"),
-        (r#""(ClusterID|MemberID|Leader|DBSize)" : \d+"#, "\"$1\" : ID"),
+        (
+            r#""(cluster_id|member_id|leader|dbSize|dbSizeInUse)":\d+"#,
+            "\"$1\":ID",
+        ),
+        (
+            r#""(ClusterID|MemberID|Leader|DBSize)" : \d+"#,
+            "\"$1\" : ID",
+        ),
         (r"took = [0-9.]+[µnm]?s", "took = T"),
         (r"\b[0-9a-f]{16}\b", "HEXID"),
     ];
     let mut text = text;
     for (pattern, replacement) in rules {
-        text = Regex::new(pattern).unwrap().replace_all(&text, replacement).into_owned();
+        text = Regex::new(pattern)
+            .unwrap()
+            .replace_all(&text, replacement)
+            .into_owned();
     }
     text
 }
@@ -142,12 +180,21 @@ fn etcdctl_v3_kv_commands_answer_as_etcd_3_4() {
     let ours = start(&our_binary(), "127.0.0.22", &dir.join("ours"));
     let expected = transcript(&reference.client_url, &[]);
     let actual = transcript(&ours.client_url, &[]);
-    assert!(expected.len() >= 60, "the script must keep at least 60 commands");
+    assert!(
+        expected.len() >= 60,
+        "the script must keep at least 60 commands"
+    );
     let differences: Vec<String> = expected
         .iter()
         .zip(&actual)
         .filter(|(want, got)| want != got)
         .map(|(want, got)| format!("--- ours ---\n{got}--- etcd 3.4 ---\n{want}"))
         .collect();
-    assert!(differences.is_empty(), "{} of {} commands differ:\n{}", differences.len(), expected.len(), differences.join("\n"));
+    assert!(
+        differences.is_empty(),
+        "{} of {} commands differ:\n{}",
+        differences.len(),
+        expected.len(),
+        differences.join("\n")
+    );
 }

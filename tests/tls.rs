@@ -5,26 +5,44 @@ mod common;
 
 use common::certs::{self, Pki};
 use common::{etcdctl, our_binary, single_member_args, temp_dir, Member};
-use etcd_client::{Certificate, Client, Compare, CompareOp, ConnectOptions, Identity, TlsOptions, Txn, TxnOp};
+use etcd_client::{
+    Certificate, Client, Compare, CompareOp, ConnectOptions, Identity, TlsOptions, Txn, TxnOp,
+};
 
 const IP: &str = "127.0.0.31";
 
 fn start_tls_member(dir: &std::path::Path, pki: &Pki) -> Member {
     let mut args = single_member_args("tls", IP, 2379, 2380, &dir.join("data"), "https");
-    for (flag, path) in [("--cert-file", &pki.server_cert), ("--key-file", &pki.server_key), ("--trusted-ca-file", &pki.ca)] {
+    for (flag, path) in [
+        ("--cert-file", &pki.server_cert),
+        ("--key-file", &pki.server_key),
+        ("--trusted-ca-file", &pki.ca),
+    ] {
         args.push(flag.to_string());
         args.push(path.display().to_string());
     }
     args.push("--client-cert-auth".to_string());
-    Member::start(&our_binary(), args, &format!("https://{IP}:2379"), &dir.join("data"))
+    Member::start(
+        &our_binary(),
+        args,
+        &format!("https://{IP}:2379"),
+        &dir.join("data"),
+    )
 }
 
 fn tls_options(pki: &Pki, with_identity: bool) -> ConnectOptions {
-    let mut tls = TlsOptions::new().ca_certificate(Certificate::from_pem(std::fs::read(&pki.ca).unwrap()));
+    let mut tls =
+        TlsOptions::new().ca_certificate(Certificate::from_pem(std::fs::read(&pki.ca).unwrap()));
     if with_identity {
-        tls = tls.identity(Identity::from_pem(std::fs::read(&pki.client_cert).unwrap(), std::fs::read(&pki.client_key).unwrap()));
+        tls = tls.identity(Identity::from_pem(
+            std::fs::read(&pki.client_cert).unwrap(),
+            std::fs::read(&pki.client_key).unwrap(),
+        ));
     }
-    ConnectOptions::new().with_tls(tls).with_connect_timeout(std::time::Duration::from_secs(5)).with_timeout(std::time::Duration::from_secs(10))
+    ConnectOptions::new()
+        .with_tls(tls)
+        .with_connect_timeout(std::time::Duration::from_secs(5))
+        .with_timeout(std::time::Duration::from_secs(10))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,7 +52,9 @@ async fn etcd_client_crate_over_mutual_tls() {
     let member = start_tls_member(&dir, &pki);
     let endpoint = member.client_url.clone();
 
-    let mut client = Client::connect([endpoint.as_str()], Some(tls_options(&pki, true))).await.unwrap();
+    let mut client = Client::connect([endpoint.as_str()], Some(tls_options(&pki, true)))
+        .await
+        .unwrap();
     let put = client.put("greeting", "hello", None).await.unwrap();
     assert_eq!(put.header().unwrap().revision(), 2);
     let got = client.get("greeting", None).await.unwrap();
@@ -47,7 +67,12 @@ async fn etcd_client_crate_over_mutual_tls() {
         .or_else([TxnOp::delete("greeting", None)]);
     let answer = client.txn(txn).await.unwrap();
     assert!(answer.succeeded());
-    assert_eq!(client.get("greeting", None).await.unwrap().kvs()[0].value_str().unwrap(), "bye");
+    assert_eq!(
+        client.get("greeting", None).await.unwrap().kvs()[0]
+            .value_str()
+            .unwrap(),
+        "bye"
+    );
     let deleted = client.delete("greeting", None).await.unwrap();
     assert_eq!(deleted.deleted(), 1);
     let status = client.status().await.unwrap();
@@ -67,26 +92,47 @@ fn debian_etcdctl_over_mutual_tls() {
     let dir = temp_dir("tls-etcdctl");
     let pki = certs::make(&dir, &["127.0.0.32"]);
     let mut args = single_member_args("tls", "127.0.0.32", 2379, 2380, &dir.join("data"), "https");
-    for (flag, path) in [("--cert-file", &pki.server_cert), ("--key-file", &pki.server_key), ("--trusted-ca-file", &pki.ca)] {
+    for (flag, path) in [
+        ("--cert-file", &pki.server_cert),
+        ("--key-file", &pki.server_key),
+        ("--trusted-ca-file", &pki.ca),
+    ] {
         args.push(flag.to_string());
         args.push(path.display().to_string());
     }
     args.push("--client-cert-auth".to_string());
-    let member = Member::start(&our_binary(), args, "https://127.0.0.32:2379", &dir.join("data"));
+    let member = Member::start(
+        &our_binary(),
+        args,
+        "https://127.0.0.32:2379",
+        &dir.join("data"),
+    );
     let tls: Vec<String> = vec![
         format!("--cacert={}", pki.ca.display()),
         format!("--cert={}", pki.client_cert.display()),
         format!("--key={}", pki.client_key.display()),
     ];
     let put = etcdctl(&member.client_url, &tls, &["put", "k", "v"], None);
-    assert_eq!(String::from_utf8_lossy(&put.stdout), "OK\n", "{}", String::from_utf8_lossy(&put.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&put.stdout),
+        "OK\n",
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
     let get = etcdctl(&member.client_url, &tls, &["get", "k"], None);
     assert_eq!(String::from_utf8_lossy(&get.stdout), "k\nv\n");
     let health = etcdctl(&member.client_url, &tls, &["endpoint", "health"], None);
     // etcdctl 3.4 prints the health line on stderr.
     let health_text = String::from_utf8_lossy(&health.stderr);
-    assert!(health_text.starts_with("https://127.0.0.32:2379 is healthy"), "{health_text}");
+    assert!(
+        health_text.starts_with("https://127.0.0.32:2379 is healthy"),
+        "{health_text}"
+    );
     assert_eq!(health.status.code(), Some(0));
     let anonymous = etcdctl(&member.client_url, &tls[..1], &["get", "k"], None);
-    assert_eq!(anonymous.status.code(), Some(1), "no client certificate must fail");
+    assert_eq!(
+        anonymous.status.code(),
+        Some(1),
+        "no client certificate must fail"
+    );
 }

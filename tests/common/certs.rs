@@ -11,10 +11,21 @@ pub struct Pki {
     pub client_key: PathBuf,
 }
 
-fn leaf(names: &[&str], common_name: &str, ca: &rcgen::Certificate, ca_key: &KeyPair) -> (String, String) {
-    let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, common_name);
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+fn leaf(
+    names: &[&str],
+    common_name: &str,
+    ca: &rcgen::Certificate,
+    ca_key: &KeyPair,
+) -> (String, String) {
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
     let key = KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, ca, ca_key).unwrap();
     (cert.pem(), key.serialize_pem())
@@ -24,7 +35,9 @@ fn leaf(names: &[&str], common_name: &str, ca: &rcgen::Certificate, ca_key: &Key
 pub fn make(dir: &Path, ips: &[&str]) -> Pki {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "etcd test CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "etcd test CA");
     let ca_key = KeyPair::generate().unwrap();
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let mut names = ips.to_vec();

@@ -43,7 +43,14 @@ pub struct Member {
 }
 
 /// Flags for a one-member cluster named `name` on `ip` with the given ports.
-pub fn single_member_args(name: &str, ip: &str, client_port: u16, peer_port: u16, data_dir: &Path, scheme: &str) -> Vec<String> {
+pub fn single_member_args(
+    name: &str,
+    ip: &str,
+    client_port: u16,
+    peer_port: u16,
+    data_dir: &Path,
+    scheme: &str,
+) -> Vec<String> {
     let client = format!("{scheme}://{ip}:{client_port}");
     let peer = format!("http://{ip}:{peer_port}");
     vec![
@@ -81,7 +88,11 @@ impl Member {
 
     /// Starts the process again with the same flags (after kill) and waits for it to be healthy.
     pub fn restart(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let child = Command::new(&self.program)
             .args(&self.args)
             .stdout(Stdio::from(log.try_clone().unwrap()))
@@ -98,13 +109,26 @@ impl Member {
         let is_tls = self.client_url.starts_with("https");
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("{} exited with {status} before becoming healthy:\n{}", self.program.display(), self.log_text());
+                panic!(
+                    "{} exited with {status} before becoming healthy:\n{}",
+                    self.program.display(),
+                    self.log_text()
+                );
             }
-            let healthy = if is_tls { TcpStream::connect(&address).is_ok() } else { http_get(&address, "/health").is_some_and(|b| b.contains("\"health\":\"true\"")) };
+            let healthy = if is_tls {
+                TcpStream::connect(&address).is_ok()
+            } else {
+                http_get(&address, "/health").is_some_and(|b| b.contains("\"health\":\"true\""))
+            };
             if healthy {
                 return;
             }
-            assert!(Instant::now() < deadline, "{} not healthy in {START_TIMEOUT:?}:\n{}", self.client_url, self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "{} not healthy in {START_TIMEOUT:?}:\n{}",
+                self.client_url,
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -132,10 +156,16 @@ impl Drop for Member {
 pub fn http_get(address: &str, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(address).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
-    response.split_once("\r\n\r\n").map(|(_, body)| body.to_string())
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
 }
 
 /// Runs a program with optional stdin, returning its output (never hangs: etcdctl has its own
@@ -144,20 +174,34 @@ pub fn run(program: &str, args: &[String], envs: &[(&str, &str)], stdin: Option<
     let mut child = Command::new(program)
         .args(args)
         .envs(envs.iter().copied())
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("running {program}: {e}"));
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     child.wait_with_output().unwrap()
 }
 
 /// Debian's etcdctl (API v3) against `endpoint`.
 pub fn etcdctl(endpoint: &str, tls: &[String], args: &[&str], stdin: Option<&str>) -> Output {
-    let mut all = vec!["--endpoints".to_string(), endpoint.to_string(), "--dial-timeout=3s".into(), "--command-timeout=5s".into()];
+    let mut all = vec![
+        "--endpoints".to_string(),
+        endpoint.to_string(),
+        "--dial-timeout=3s".into(),
+        "--command-timeout=5s".into(),
+    ];
     all.extend(tls.iter().cloned());
     all.extend(args.iter().map(|s| s.to_string()));
     run(DEBIAN_ETCDCTL, &all, &[("ETCDCTL_API", "3")], stdin)
