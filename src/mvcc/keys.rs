@@ -75,7 +75,7 @@ mod tests {
     #[test]
     fn history_keys_sort_by_user_key_then_revision() {
         let rev = |main| Revision { main, sub: 0 };
-        let mut keys = vec![
+        let mut keys = [
             history_key(b"ab", rev(1)),
             history_key(b"a\0", rev(1)),
             history_key(b"a", rev(9)),

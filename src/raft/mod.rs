@@ -33,7 +33,7 @@ pub enum RaftError {
 pub enum Command {
     /// Replicate and apply a request; the answer comes once it is applied on this member.
     Propose {
-        request: InternalRaftRequest,
+        request: Box<InternalRaftRequest>,
         reply: Sender<ApplyResult>,
     },
     /// Wait until this member has applied everything committed when the read arrived.
@@ -106,7 +106,14 @@ impl RaftHandle {
     /// Proposes `request` and waits for it to be applied on this member.
     pub async fn propose(&self, request: InternalRaftRequest) -> Result<ApplyResult, RaftError> {
         let (reply, answer) = smol::channel::bounded(1);
-        self.wait(Command::Propose { request, reply }, answer).await
+        self.wait(
+            Command::Propose {
+                request: Box::new(request),
+                reply,
+            },
+            answer,
+        )
+        .await
     }
 
     /// Waits until a linearizable read may be served from this member's store.

@@ -23,8 +23,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The version a new cluster starts at; etcd 3.4 members agree on "3.4.0".
-
 /// Commands handled per loop turn before the Ready is processed: the batch one fdatasync covers.
 const MAX_COMMANDS_PER_TURN: usize = 1024;
 
@@ -69,9 +67,11 @@ pub fn start(
     let (mut wal, mut replayed) = Wal::open(wal_dir).map_err(|e| e.to_string())?;
     if is_new {
         let entries = membership::bootstrap_entries(&bootstrap.initial_members);
-        let mut hard_state = raft::eraftpb::HardState::default();
-        hard_state.term = 1;
-        hard_state.commit = entries.len() as u64;
+        let hard_state = raft::eraftpb::HardState {
+            term: 1,
+            commit: entries.len() as u64,
+            ..Default::default()
+        };
         wal.append(&entries, Some(&hard_state))
             .map_err(|e| e.to_string())?;
         replayed = Replayed {
@@ -269,7 +269,7 @@ impl Node {
                     ..RequestHeader::default()
                 });
                 self.waiters.insert(id, reply);
-                self.unproposed.push(request);
+                self.unproposed.push(*request);
             }
             Command::ReadBarrier { reply } => self.reads.queue(reply),
         }

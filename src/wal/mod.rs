@@ -320,11 +320,12 @@ mod tests {
     use super::*;
 
     fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
-        let mut entry = Entry::default();
-        entry.index = index;
-        entry.term = term;
-        entry.data = data.to_vec().into();
-        entry
+        Entry {
+            index,
+            term,
+            data: data.to_vec().into(),
+            ..Default::default()
+        }
     }
 
     fn temp_dir(name: &str) -> PathBuf {
@@ -349,9 +350,11 @@ mod tests {
             None,
         )
         .unwrap();
-        let mut state = HardState::default();
-        state.term = 2;
-        state.commit = 1;
+        let state = HardState {
+            term: 2,
+            commit: 1,
+            ..Default::default()
+        };
         wal.append(&[entry(2, 2, b"x")], Some(&state)).unwrap();
         drop(wal);
         let (_, replayed) = Wal::open(&dir).unwrap();
