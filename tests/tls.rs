@@ -11,8 +11,8 @@ use etcd_client::{
 
 const IP: &str = "127.0.0.31";
 
-fn start_tls_member(dir: &std::path::Path, pki: &Pki) -> Member {
-    let mut args = single_member_args("tls", IP, 2379, 2380, &dir.join("data"), "https");
+fn start_tls_member(ip: &str, dir: &std::path::Path, pki: &Pki) -> Member {
+    let mut args = single_member_args("tls", ip, 2379, 2380, &dir.join("data"), "https");
     for (flag, path) in [
         ("--cert-file", &pki.server_cert),
         ("--key-file", &pki.server_key),
@@ -25,7 +25,7 @@ fn start_tls_member(dir: &std::path::Path, pki: &Pki) -> Member {
     Member::start(
         &our_binary(),
         args,
-        &format!("https://{IP}:2379"),
+        &format!("https://{ip}:2379"),
         &dir.join("data"),
     )
 }
@@ -49,7 +49,7 @@ fn tls_options(pki: &Pki, with_identity: bool) -> ConnectOptions {
 async fn etcd_client_crate_over_mutual_tls() {
     let dir = temp_dir("tls");
     let pki = certs::make(&dir, &[IP]);
-    let member = start_tls_member(&dir, &pki);
+    let member = start_tls_member(IP, &dir, &pki);
     let endpoint = member.client_url.clone();
 
     let mut client = Client::connect([endpoint.as_str()], Some(tls_options(&pki, true)))
@@ -91,22 +91,7 @@ async fn etcd_client_crate_over_mutual_tls() {
 fn debian_etcdctl_over_mutual_tls() {
     let dir = temp_dir("tls-etcdctl");
     let pki = certs::make(&dir, &["127.0.0.32"]);
-    let mut args = single_member_args("tls", "127.0.0.32", 2379, 2380, &dir.join("data"), "https");
-    for (flag, path) in [
-        ("--cert-file", &pki.server_cert),
-        ("--key-file", &pki.server_key),
-        ("--trusted-ca-file", &pki.ca),
-    ] {
-        args.push(flag.to_string());
-        args.push(path.display().to_string());
-    }
-    args.push("--client-cert-auth".to_string());
-    let member = Member::start(
-        &our_binary(),
-        args,
-        "https://127.0.0.32:2379",
-        &dir.join("data"),
-    );
+    let member = start_tls_member("127.0.0.32", &dir, &pki);
     let tls: Vec<String> = vec![
         format!("--cacert={}", pki.ca.display()),
         format!("--cert={}", pki.client_cert.display()),

@@ -1,7 +1,7 @@
 //! The KV service: Range, Put, DeleteRange, Txn, Compact, validated as etcd's v3rpc/key.go.
 
 use super::{Api, Code, Status};
-use crate::apply::{self, Applied, Snapshot};
+use crate::apply::{self, Applied, HasHeader, Snapshot};
 use crate::pb::etcdserverpb::request_op::Request;
 use crate::pb::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
@@ -54,19 +54,19 @@ fn check_put(request: &PutRequest) -> Result<(), Status> {
 
 pub async fn put(api: &Api, request: PutRequest) -> Result<PutResponse, Status> {
     check_put(&request)?;
-    match api
+    let applied = api
         .propose(InternalRaftRequest {
             put: Some(request),
             ..Default::default()
         })
-        .await?
-    {
-        Applied::Put(mut response) => {
-            response.header = api.header(response.header.map_or(0, |h| h.revision));
-            Ok(response)
+        .await?;
+    answer(api, applied, |a| {
+        if let Applied::Put(r) = a {
+            Ok(r)
+        } else {
+            Err(a)
         }
-        other => Err(unexpected(other)),
-    }
+    })
 }
 
 pub async fn delete_range(
@@ -76,54 +76,66 @@ pub async fn delete_range(
     if request.key.is_empty() {
         return Err(Status::empty_key());
     }
-    match api
+    let applied = api
         .propose(InternalRaftRequest {
             delete_range: Some(request),
             ..Default::default()
         })
-        .await?
-    {
-        Applied::DeleteRange(mut response) => {
-            response.header = api.header(response.header.map_or(0, |h| h.revision));
-            Ok(response)
+        .await?;
+    answer(api, applied, |a| {
+        if let Applied::DeleteRange(r) = a {
+            Ok(r)
+        } else {
+            Err(a)
         }
-        other => Err(unexpected(other)),
-    }
+    })
 }
 
 pub async fn txn(api: &Api, request: TxnRequest) -> Result<TxnResponse, Status> {
     check_txn(&request, api.limits.max_txn_ops)?;
     check_no_duplicate_keys(&request.success)?;
     check_no_duplicate_keys(&request.failure)?;
-    match api
+    let applied = api
         .propose(InternalRaftRequest {
             txn: Some(request),
             ..Default::default()
         })
-        .await?
-    {
-        Applied::Txn(mut response) => {
-            response.header = api.header(response.header.map_or(0, |h| h.revision));
-            Ok(response)
+        .await?;
+    answer(api, applied, |a| {
+        if let Applied::Txn(r) = a {
+            Ok(r)
+        } else {
+            Err(a)
         }
-        other => Err(unexpected(other)),
-    }
+    })
 }
 
 pub async fn compact(api: &Api, request: CompactionRequest) -> Result<CompactionResponse, Status> {
-    match api
+    let applied = api
         .propose(InternalRaftRequest {
             compaction: Some(request),
             ..Default::default()
         })
-        .await?
-    {
-        Applied::Compaction(mut response) => {
-            response.header = api.header(response.header.map_or(0, |h| h.revision));
-            Ok(response)
+        .await?;
+    answer(api, applied, |a| {
+        if let Applied::Compaction(r) = a {
+            Ok(r)
+        } else {
+            Err(a)
         }
-        other => Err(unexpected(other)),
-    }
+    })
+}
+
+/// The applied response of the expected kind, with the member's full header.
+fn answer<T: HasHeader>(
+    api: &Api,
+    applied: Applied,
+    expect: fn(Applied) -> Result<T, Applied>,
+) -> Result<T, Status> {
+    let mut response = expect(applied).map_err(unexpected)?;
+    let revision = response.header_mut().as_ref().map_or(0, |h| h.revision);
+    *response.header_mut() = api.header(revision);
+    Ok(response)
 }
 
 /// etcd's checkTxnRequest: op counts, empty keys, and every op of both branches.

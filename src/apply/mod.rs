@@ -73,20 +73,30 @@ fn finish_write<T: HasHeader>(
     Ok(response)
 }
 
-pub(crate) trait HasHeader {
-    fn set_revision(&mut self, revision: i64);
+/// A response with etcd's top-level header.
+pub trait HasHeader {
+    fn header_mut(&mut self) -> &mut Option<ResponseHeader>;
+
+    fn set_revision(&mut self, revision: i64) {
+        *self.header_mut() = header(revision);
+    }
 }
 
 macro_rules! has_header {
     ($($response:ty),*) => {$(
         impl HasHeader for $response {
-            fn set_revision(&mut self, revision: i64) {
-                self.header = header(revision);
+            fn header_mut(&mut self) -> &mut Option<ResponseHeader> {
+                &mut self.header
             }
         }
     )*};
 }
-has_header!(PutResponse, DeleteRangeResponse, TxnResponse);
+has_header!(
+    PutResponse,
+    DeleteRangeResponse,
+    TxnResponse,
+    CompactionResponse
+);
 
 /// Checks a put can apply (etcd's checkPut): a lease must exist, ignore_* need the key.
 pub(crate) fn check_put(writer: &Writer, request: &PutRequest) -> Result<(), KvError> {

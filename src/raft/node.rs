@@ -237,11 +237,7 @@ impl Node {
             .await;
             match wake {
                 Wake::Closed => return Ok(()),
-                Wake::Tick => {
-                    self.raw.tick();
-                    next_tick = Instant::now() + tick_interval;
-                    self.waiters.retain(|_, reply| !reply.is_closed());
-                }
+                Wake::Tick => {}
                 Wake::Command(command) => {
                     self.handle(command);
                     for _ in 1..MAX_COMMANDS_PER_TURN {
@@ -251,6 +247,13 @@ impl Node {
                         }
                     }
                 }
+            }
+            // Tick by the clock, not by which future won: a steady stream of commands must not
+            // starve heartbeats and elections.
+            if Instant::now() >= next_tick {
+                self.raw.tick();
+                next_tick = Instant::now() + tick_interval;
+                self.waiters.retain(|_, reply| !reply.is_closed());
             }
             self.on_leadership();
             let has_leader = self.raw.raft.leader_id != 0;
