@@ -17,10 +17,32 @@ fn unexpected(applied: Applied) -> Status {
     )
 }
 
-pub async fn range(api: &Api, request: RangeRequest) -> Result<RangeResponse, Status> {
-    if request.key.is_empty() {
+/// LMDB refuses keys over 511 bytes; a history key is the escaped user key (each 0x00 doubled,
+/// 2-byte terminator) plus a 16-byte revision. Longer keys are refused here, before raft, so a
+/// committed entry can never fail to apply.
+const MAX_ESCAPED_KEY_BYTES: usize = 511 - 16 - 2;
+
+fn check_key_size(key: &[u8]) -> Result<(), Status> {
+    let escaped = key.len() + key.iter().filter(|b| **b == 0).count();
+    if escaped > MAX_ESCAPED_KEY_BYTES {
+        return Err(Status::new(
+            Code::InvalidArgument,
+            format!("etcdserver: key is too large: {} bytes; this server stores keys up to {MAX_ESCAPED_KEY_BYTES} bytes", key.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn check_interval(key: &[u8], range_end: &[u8]) -> Result<(), Status> {
+    if key.is_empty() {
         return Err(Status::empty_key());
     }
+    check_key_size(key)?;
+    check_key_size(range_end)
+}
+
+pub async fn range(api: &Api, request: RangeRequest) -> Result<RangeResponse, Status> {
+    check_interval(&request.key, &request.range_end)?;
     if !request.serializable {
         api.raft.read_barrier().await?;
     }
@@ -34,9 +56,7 @@ pub async fn range(api: &Api, request: RangeRequest) -> Result<RangeResponse, St
 }
 
 fn check_put(request: &PutRequest) -> Result<(), Status> {
-    if request.key.is_empty() {
-        return Err(Status::empty_key());
-    }
+    check_interval(&request.key, &[])?;
     if request.ignore_value && !request.value.is_empty() {
         return Err(Status::new(
             Code::InvalidArgument,
@@ -73,9 +93,7 @@ pub async fn delete_range(
     api: &Api,
     request: DeleteRangeRequest,
 ) -> Result<DeleteRangeResponse, Status> {
-    if request.key.is_empty() {
-        return Err(Status::empty_key());
-    }
+    check_interval(&request.key, &request.range_end)?;
     let applied = api
         .propose(InternalRaftRequest {
             delete_range: Some(request),
@@ -151,18 +169,15 @@ fn check_txn(request: &TxnRequest, max_ops: usize) -> Result<(), Status> {
             "etcdserver: too many operations in txn request",
         ));
     }
-    if request.compare.iter().any(|c| c.key.is_empty()) {
-        return Err(Status::empty_key());
+    for compare in &request.compare {
+        check_interval(&compare.key, &compare.range_end)?;
     }
     for op in request.success.iter().chain(&request.failure) {
         match &op.request {
-            Some(Request::RequestRange(r)) if r.key.is_empty() => return Err(Status::empty_key()),
+            Some(Request::RequestRange(r)) => check_interval(&r.key, &r.range_end)?,
             Some(Request::RequestPut(r)) => check_put(r)?,
-            Some(Request::RequestDeleteRange(r)) if r.key.is_empty() => {
-                return Err(Status::empty_key())
-            }
+            Some(Request::RequestDeleteRange(r)) => check_interval(&r.key, &r.range_end)?,
             Some(Request::RequestTxn(r)) => check_txn(r, max_ops - ops)?,
-            Some(_) => {}
             None => {
                 return Err(Status::new(
                     Code::InvalidArgument,
