@@ -15,8 +15,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|out| out.status.success())
         .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".to_string());
-    println!("cargo:rustc-env=ETCD_GIT_REVISION={git_revision}");
-    println!("cargo:rustc-env=ETCD_TARGET={}", std::env::var("TARGET")?);
+    println!("cargo:rustc-env=BUILD_GIT_REVISION={git_revision}");
+    println!("cargo:rustc-env=BUILD_TARGET={}", std::env::var("TARGET")?);
     println!("cargo:rerun-if-changed=.git/HEAD");
     Ok(())
 }

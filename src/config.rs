@@ -383,7 +383,8 @@ fn parse_env(env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         if find_flag(&name).is_some() && name != "help" && name != "version" {
             values.insert(name, value.clone());
         } else {
-            log::warn!("unrecognized environment variable {key}");
+            // Configuration is read before the logger starts, so this goes straight to stderr.
+            eprintln!("etcd: [WARNING] unrecognized environment variable {key}");
         }
     }
     values

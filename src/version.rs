@@ -10,8 +10,8 @@ pub const CLUSTER_VERSION: &str = "3.4.0";
 pub fn describe() -> String {
     format!(
         "etcd Version: {SERVER_VERSION}\nGit SHA: {}\nBuild: etcd-in-one-binary {} ({})\nAPI version: 3.4\n",
-        env!("ETCD_GIT_REVISION"),
+        env!("BUILD_GIT_REVISION"),
         env!("CARGO_PKG_VERSION"),
-        env!("ETCD_TARGET"),
+        env!("BUILD_TARGET"),
     )
 }

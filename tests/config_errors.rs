@@ -105,15 +105,17 @@ fn toml_file_and_environment_configure_the_member() {
     std::fs::write(
         &file,
         format!(
-            "name = \"fromfile\"\ndata-dir = \"{}\"\nlisten-client-urls = [\"http://127.0.0.52:2379\"]\nadvertise-client-urls = \"http://127.0.0.52:2379\"\nlisten-peer-urls = \"http://127.0.0.52:2380\"\ninitial-advertise-peer-urls = \"http://127.0.0.52:2380\"\ninitial-cluster = \"fromfile=http://127.0.0.52:2380\"\nheartbeat-interval = 50\n",
+            "name = \"fromfile\"\ndata-dir = \"{}\"\nlisten-client-urls = [\"http://127.0.0.52:2379\"]\nadvertise-client-urls = \"http://127.0.0.52:2379\"\nlisten-peer-urls = \"http://127.0.0.52:2380\"\ninitial-advertise-peer-urls = \"http://127.0.0.52:2380\"\ninitial-cluster = \"fromenv=http://127.0.0.52:2380\"\nheartbeat-interval = 50\n",
             data_dir.display()
         ),
     )
     .unwrap();
     let log = dir.join("member.log");
-    // The environment overrides the file (election timeout), the flag names the file.
+    // The flag names the file; the environment (ETCD_NAME) overrides the file's name, which the
+    // member records in its data dir.
     let mut child = Command::new(our_binary())
         .args(["--config-file", &file.display().to_string()])
+        .env("ETCD_NAME", "fromenv")
         .env("ETCD_ELECTION_TIMEOUT", "500")
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -130,7 +132,7 @@ fn toml_file_and_environment_configure_the_member() {
     let identity = std::fs::read_to_string(data_dir.join("member/identity")).unwrap();
     let _ = child.kill();
     let _ = child.wait();
-    assert!(identity.starts_with("name=fromfile\n"), "{identity}");
+    assert!(identity.starts_with("name=fromenv\n"), "{identity}");
 
     std::fs::write(&file, "name = \"x\"\nno-such-key = 1\n").unwrap();
     let (code, stderr) = run_with(&args(&["--config-file", &file.display().to_string()]));

@@ -156,3 +156,32 @@ fn oversized_key_is_refused_and_the_member_keeps_serving() {
     );
     assert_eq!(String::from_utf8_lossy(&get.stdout), "1\n");
 }
+
+/// A data dir whose WAL was removed must not be bootstrapped again over the store it has.
+#[test]
+fn removed_wal_is_refused_and_nothing_is_rewritten() {
+    let dir = temp_dir("removed-wal");
+    let data_dir = dir.join("data");
+    let mut member = start("127.0.0.44", &data_dir);
+    let put = common::etcdctl(&member.client_url, &[], &["put", "a", "1"], None);
+    assert!(put.status.success());
+    member.kill();
+    let wal_dir = data_dir.join("member/wal");
+    std::fs::rename(&wal_dir, dir.join("wal-elsewhere")).unwrap();
+
+    let args = single_member_args("durable", "127.0.0.44", 2379, 2380, &data_dir, "http");
+    let output = std::process::Command::new(our_binary())
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{} has no log, but the store has applied up to entry",
+            wal_dir.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!wal_dir.exists(), "no new WAL may be written");
+}

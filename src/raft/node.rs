@@ -64,6 +64,17 @@ pub fn start(
     bootstrap: Bootstrap,
 ) -> Result<RaftHandle, String> {
     let is_new = !Wal::exists(wal_dir);
+    let applied = store
+        .read_txn()
+        .and_then(|txn| store.applied_index(&txn))
+        .map_err(|e| format!("reading the store: {e}"))?;
+    if is_new && applied > 0 {
+        // Bootstrapping again would rewind raft below what the store already holds.
+        return Err(format!(
+            "{} has no log, but the store has applied up to entry {applied}: the WAL was removed or moved; refusing to start",
+            wal_dir.display()
+        ));
+    }
     let (mut wal, mut replayed) = Wal::open(wal_dir).map_err(|e| e.to_string())?;
     if is_new {
         let entries = membership::bootstrap_entries(&bootstrap.initial_members);
@@ -80,7 +91,7 @@ pub fn start(
         };
     }
     let (storage, applied) =
-        rebuild_storage(&store, replayed).map_err(|e| format!("recovering raft state: {e:?}"))?;
+        rebuild_storage(&store, replayed).map_err(|e| format!("recovering raft state: {e}"))?;
     let election_tick = (bootstrap.election_timeout.as_millis()
         / bootstrap.heartbeat_interval.as_millis()) as usize;
     let config = raft::Config {
@@ -152,15 +163,25 @@ pub fn start(
 
 /// raft's in-memory log from the WAL, its configuration from the store (or, before the store
 /// applied anything, from the bootstrap entries), and the index the store has applied.
-fn rebuild_storage(store: &Store, replayed: Replayed) -> Result<(MemStorage, u64), KvError> {
-    let txn = store.read_txn()?;
-    let applied = store.applied_index(&txn)?;
-    let conf_state = match store.conf_state(&txn)? {
+fn rebuild_storage(store: &Store, replayed: Replayed) -> Result<(MemStorage, u64), String> {
+    let storage_error = |e: heed::Error| format!("reading the store: {e}");
+    let txn = store.read_txn().map_err(storage_error)?;
+    let applied = store.applied_index(&txn).map_err(storage_error)?;
+    let conf_state = match store.conf_state(&txn).map_err(storage_error)? {
         Some(bytes) => ConfState::parse_from_bytes(&bytes)
-            .map_err(|e| KvError::Storage(heed::Error::Decoding(Box::new(e))))?,
+            .map_err(|e| format!("the store's raft configuration is not valid: {e}"))?,
         None => ConfState::from((membership::bootstrap_voters(&replayed.entries), vec![])),
     };
     drop(txn);
+    // Until raft snapshots exist the log is never compacted: it starts at entry 1 and holds
+    // every entry the store has applied.
+    let first_index = replayed.entries.first().map_or(1, |e| e.index);
+    let last_index = replayed.entries.last().map_or(0, |e| e.index);
+    if first_index != 1 || last_index < applied {
+        return Err(format!(
+            "the WAL holds entries {first_index}..={last_index} but the store has applied up to {applied}"
+        ));
+    }
     let storage = MemStorage::new();
     storage.initialize_with_conf_state(conf_state);
     let mut hard_state = replayed.hard_state.unwrap_or_default();
@@ -169,7 +190,7 @@ fn rebuild_storage(store: &Store, replayed: Replayed) -> Result<(MemStorage, u64
     {
         let mut core = storage.wl();
         core.append(&replayed.entries)
-            .expect("replayed entries are contiguous from index 1");
+            .map_err(|e| format!("rebuilding the raft log: {e}"))?;
         core.set_hardstate(hard_state);
     }
     Ok((storage, applied))
