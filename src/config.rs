@@ -114,6 +114,11 @@ const FLAGS: &[(&str, Kind, &str)] = &[
         "Time (in milliseconds) for an election to timeout.",
     ),
     (
+        "snapshot-count",
+        Kind::Value,
+        "Number of committed transactions to trigger a snapshot to disk.",
+    ),
+    (
         "max-request-bytes",
         Kind::Value,
         "Maximum client request size in bytes the server will accept.",
@@ -275,6 +280,7 @@ pub struct Config {
     pub peer_tls: TlsFiles,
     pub heartbeat_interval_ms: u64,
     pub election_timeout_ms: u64,
+    pub snapshot_count: u64,
     pub max_request_bytes: u64,
     pub max_txn_ops: usize,
     pub quota_backend_bytes: u64,
@@ -544,6 +550,7 @@ fn build(values: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
             .to_string(),
         heartbeat_interval_ms: number("heartbeat-interval", 100)?,
         election_timeout_ms: number("election-timeout", 1000)?,
+        snapshot_count: number("snapshot-count", 100_000)?,
         max_request_bytes: number("max-request-bytes", DEFAULT_MAX_REQUEST_BYTES)?,
         max_txn_ops: number("max-txn-ops", 128)? as usize,
         name,
@@ -564,6 +571,9 @@ fn build(values: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
 }
 
 fn validate(config: &Config) -> Result<(), ConfigError> {
+    if config.snapshot_count == 0 {
+        return error("--snapshot-count must be greater than 0");
+    }
     if config.heartbeat_interval_ms == 0 {
         return error("--heartbeat-interval must be greater than 0");
     }

@@ -12,6 +12,7 @@ mod ids;
 mod logging;
 mod mvcc;
 mod pb;
+mod peer;
 mod raft;
 mod server;
 mod tls;

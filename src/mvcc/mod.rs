@@ -4,6 +4,7 @@
 
 mod keys;
 mod range;
+pub mod snapshot;
 mod write;
 
 pub use range::{RangeOptions, RangeResult};
@@ -37,6 +38,7 @@ const MAX_READERS: u32 = 1024;
 const MAP_HEADROOM_BYTES: u64 = 1024 * 1024 * 1024;
 
 const META_APPLIED_INDEX: &str = "applied_index";
+const META_APPLIED_TERM: &str = "applied_term";
 const META_REVISION: &str = "revision";
 const META_COMPACT_REVISION: &str = "compact_revision";
 const META_CONF_STATE: &str = "conf_state";
@@ -114,8 +116,19 @@ impl Store {
         Ok(self.meta_u64(txn, META_APPLIED_INDEX)?.unwrap_or(0))
     }
 
-    pub fn set_applied_index(&self, txn: &mut RwTxn, index: u64) -> Result<(), heed::Error> {
-        self.put_meta_u64(txn, META_APPLIED_INDEX, index)
+    /// Raft term of the entry at the applied index (0 before anything is applied).
+    pub fn applied_term(&self, txn: &RoTxn) -> Result<u64, heed::Error> {
+        Ok(self.meta_u64(txn, META_APPLIED_TERM)?.unwrap_or(0))
+    }
+
+    pub fn set_applied(&self, txn: &mut RwTxn, index: u64, term: u64) -> Result<(), heed::Error> {
+        self.put_meta_u64(txn, META_APPLIED_INDEX, index)?;
+        self.put_meta_u64(txn, META_APPLIED_TERM, term)
+    }
+
+    /// Flushes LMDB to disk (it is opened NO_SYNC): needed before WAL entries it holds are dropped.
+    pub fn sync(&self) -> Result<(), heed::Error> {
+        self.env.force_sync()
     }
 
     /// The store revision: 1 for an empty store, +1 per write transaction that changed a key.
@@ -160,6 +173,18 @@ impl Store {
 
     pub fn put_member(&self, txn: &mut RwTxn, id: u64, member: &[u8]) -> Result<(), heed::Error> {
         self.members.put(txn, &id.to_be_bytes(), member)
+    }
+
+    pub fn delete_member(&self, txn: &mut RwTxn, id: u64) -> Result<(), heed::Error> {
+        self.members.delete(txn, &id.to_be_bytes()).map(|_| ())
+    }
+
+    /// Every member's record (etcdserverpb.Member protobuf), in member ID order.
+    pub fn members(&self, txn: &RoTxn) -> Result<Vec<Vec<u8>>, heed::Error> {
+        self.members
+            .iter(txn)?
+            .map(|item| item.map(|(_, value)| value.to_vec()))
+            .collect()
     }
 
     /// Size of the data file, as etcd reports its bolt file size.

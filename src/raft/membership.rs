@@ -5,7 +5,7 @@
 use crate::mvcc::{KvError, Store};
 use crate::pb::etcdserverpb::{Member, MemberAttributesRequest};
 use bytes::Bytes;
-use heed::RwTxn;
+use heed::{RoTxn, RwTxn};
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeType, Entry, EntryType};
@@ -49,14 +49,34 @@ pub fn apply_conf_change(
     txn: &mut RwTxn,
     change: &ConfChange,
 ) -> Result<(), KvError> {
-    if change.get_change_type() == ConfChangeType::AddNode && !change.context.is_empty() {
-        let member = Member::decode(change.context.as_ref())
-            .map_err(|e| KvError::Storage(heed::Error::Decoding(Box::new(e))))?;
-        if store.member(txn, member.id)?.is_none() {
-            store.put_member(txn, member.id, &member.encode_to_vec())?;
+    match change.get_change_type() {
+        ConfChangeType::AddNode | ConfChangeType::AddLearnerNode if !change.context.is_empty() => {
+            let member = Member::decode(change.context.as_ref())
+                .map_err(|e| KvError::Storage(heed::Error::Decoding(Box::new(e))))?;
+            let merged = match store.member(txn, member.id)? {
+                // Promotion of a learner: the record stays, only the flag changes.
+                Some(bytes) => Member {
+                    is_learner: member.is_learner,
+                    ..Member::decode(bytes.as_slice()).expect("stored members are valid protobuf")
+                },
+                None => member,
+            };
+            store.put_member(txn, merged.id, &merged.encode_to_vec())?;
         }
+        ConfChangeType::RemoveNode => store.delete_member(txn, change.node_id)?,
+        _ => {}
     }
     Ok(())
+}
+
+/// Every member's ID and peer URLs, for the transport.
+pub fn peer_urls(store: &Store, txn: &RoTxn) -> Result<Vec<(u64, Vec<String>)>, KvError> {
+    Ok(store
+        .members(txn)?
+        .iter()
+        .filter_map(|bytes| Member::decode(bytes.as_slice()).ok())
+        .map(|member| (member.id, member.peer_ur_ls))
+        .collect())
 }
 
 /// A member published its name and client URLs.

@@ -10,12 +10,13 @@ use crate::mvcc::{KvError, Store};
 use crate::pb::etcdserverpb::{
     ClusterVersionSetRequest, InternalRaftRequest, Member, MemberAttributesRequest, RequestHeader,
 };
+use crate::peer::{PeerEvent, Transport};
 use crate::wal::{Replayed, Wal};
 use prost::Message as _;
 use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, ConfState, Entry, EntryType, Message};
+use raft::eraftpb::{ConfChange, ConfState, Entry, EntryType, Message, MessageType, Snapshot};
 use raft::storage::MemStorage;
-use raft::{RawNode, StateRole};
+use raft::{RawNode, SnapshotStatus, StateRole};
 use smol::channel::{Receiver, Sender};
 use std::collections::HashMap;
 use std::path::Path;
@@ -25,6 +26,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Commands handled per loop turn before the Ready is processed: the batch one fdatasync covers.
 const MAX_COMMANDS_PER_TURN: usize = 1024;
+/// Entries kept in memory below a compaction so a slightly slow follower catches up from the
+/// log rather than from a snapshot (etcd's SnapshotCatchUpEntries); never more than
+/// --snapshot-count.
+const SNAPSHOT_CATCH_UP_ENTRIES: u64 = 5000;
 
 /// Who this member is and how a new cluster starts.
 pub struct Bootstrap {
@@ -36,6 +41,8 @@ pub struct Bootstrap {
     pub client_urls: Vec<String>,
     pub heartbeat_interval: Duration,
     pub election_timeout: Duration,
+    /// Applied entries between log compactions (--snapshot-count).
+    pub snapshot_count: u64,
 }
 
 struct Node {
@@ -54,6 +61,9 @@ struct Node {
     published: bool,
     /// The term in which this member, as leader, last proposed the cluster version.
     version_proposed_term: u64,
+    transport: Transport,
+    /// The applied index of the last log compaction.
+    compacted_at: u64,
 }
 
 /// Opens the WAL (writing the bootstrap entries on a new data dir), rebuilds raft's state and
@@ -62,6 +72,8 @@ pub fn start(
     wal_dir: &Path,
     store: Arc<Store>,
     bootstrap: Bootstrap,
+    transport: Transport,
+    peer_events: Receiver<PeerEvent>,
 ) -> Result<RaftHandle, String> {
     let is_new = !Wal::exists(wal_dir);
     let applied = store
@@ -88,6 +100,7 @@ pub fn start(
         replayed = Replayed {
             entries,
             hard_state: Some(hard_state),
+            snapshot: None,
         };
     }
     let (storage, applied) =
@@ -148,11 +161,16 @@ pub fn start(
         bootstrap,
         published: false,
         version_proposed_term: 0,
+        transport,
+        compacted_at: applied,
     };
+    let mut node = node;
+    node.refresh_peers()
+        .map_err(|e| format!("reading the members: {e:?}"))?;
     std::thread::Builder::new()
         .name("raft".to_string())
         .spawn(move || {
-            if let Err(error) = smol::block_on(node.run(commands)) {
+            if let Err(error) = smol::block_on(node.run(commands, peer_events)) {
                 log::error!("raft: stopping the member: {error}");
                 std::process::exit(1);
             }
@@ -161,35 +179,60 @@ pub fn start(
     Ok(handle)
 }
 
-/// raft's in-memory log from the WAL, its configuration from the store (or, before the store
-/// applied anything, from the bootstrap entries), and the index the store has applied.
+/// raft's in-memory log: the store is the snapshot (its applied index, term and configuration),
+/// the WAL's entries after it are the log; plus the WAL's hard state.
 fn rebuild_storage(store: &Store, replayed: Replayed) -> Result<(MemStorage, u64), String> {
     let storage_error = |e: heed::Error| format!("reading the store: {e}");
     let txn = store.read_txn().map_err(storage_error)?;
     let applied = store.applied_index(&txn).map_err(storage_error)?;
+    let applied_term = store.applied_term(&txn).map_err(storage_error)?;
     let conf_state = match store.conf_state(&txn).map_err(storage_error)? {
         Some(bytes) => ConfState::parse_from_bytes(&bytes)
             .map_err(|e| format!("the store's raft configuration is not valid: {e}"))?,
         None => ConfState::from((membership::bootstrap_voters(&replayed.entries), vec![])),
     };
     drop(txn);
-    // Until raft snapshots exist the log is never compacted: it starts at entry 1 and holds
-    // every entry the store has applied.
-    let first_index = replayed.entries.first().map_or(1, |e| e.index);
-    let last_index = replayed.entries.last().map_or(0, |e| e.index);
-    if first_index != 1 || last_index < applied {
-        return Err(format!(
-            "the WAL holds entries {first_index}..={last_index} but the store has applied up to {applied}"
-        ));
+    if let Some((index, _)) = replayed.snapshot {
+        if index > applied {
+            return Err(format!(
+                "the WAL records a snapshot at entry {index} but the store has applied only {applied}"
+            ));
+        }
+    }
+    let entries: Vec<Entry> = replayed
+        .entries
+        .into_iter()
+        .filter(|e| e.index > applied)
+        .collect();
+    if let Some(first) = entries.first() {
+        if first.index != applied + 1 {
+            return Err(format!(
+                "the WAL's entries start at {} but the store has applied only up to {applied}",
+                first.index
+            ));
+        }
     }
     let storage = MemStorage::new();
-    storage.initialize_with_conf_state(conf_state);
+    if applied == 0 {
+        storage.initialize_with_conf_state(conf_state);
+    } else {
+        let mut snapshot = Snapshot::default();
+        let metadata = snapshot.mut_metadata();
+        metadata.index = applied;
+        metadata.term = applied_term;
+        metadata.set_conf_state(conf_state);
+        storage
+            .wl()
+            .apply_snapshot(snapshot)
+            .map_err(|e| format!("rebuilding the raft log: {e}"))?;
+    }
     let mut hard_state = replayed.hard_state.unwrap_or_default();
     // The hard state's commit index is persisted lazily; what the store applied was committed.
     hard_state.commit = hard_state.commit.max(applied);
+    hard_state.term = hard_state.term.max(applied_term);
     {
         let mut core = storage.wl();
-        core.append(&replayed.entries)
+        core.append(&entries)
             .map_err(|e| format!("rebuilding the raft log: {e}"))?;
         core.set_hardstate(hard_state);
     }
@@ -233,12 +276,17 @@ impl From<raft::Error> for Fatal {
 
 enum Wake {
     Command(Command),
+    Peer(PeerEvent),
     Tick,
     Closed,
 }
 
 impl Node {
-    async fn run(mut self, commands: Receiver<Command>) -> Result<(), Fatal> {
+    async fn run(
+        mut self,
+        commands: Receiver<Command>,
+        peer_events: Receiver<PeerEvent>,
+    ) -> Result<(), Fatal> {
         let tick_interval = self.bootstrap.heartbeat_interval;
         let mut next_tick = Instant::now() + tick_interval;
         loop {
@@ -250,23 +298,37 @@ impl Node {
                         .map(Wake::Command)
                         .unwrap_or(Wake::Closed)
                 },
-                async {
-                    smol::Timer::at(next_tick).await;
-                    Wake::Tick
-                },
+                smol::future::or(
+                    async {
+                        match peer_events.recv().await {
+                            Ok(event) => Wake::Peer(event),
+                            Err(_) => smol::future::pending().await,
+                        }
+                    },
+                    async {
+                        smol::Timer::at(next_tick).await;
+                        Wake::Tick
+                    },
+                ),
             )
             .await;
             match wake {
                 Wake::Closed => return Ok(()),
                 Wake::Tick => {}
-                Wake::Command(command) => {
-                    self.handle(command);
-                    for _ in 1..MAX_COMMANDS_PER_TURN {
-                        match commands.try_recv() {
-                            Ok(command) => self.handle(command),
-                            Err(_) => break,
-                        }
-                    }
+                Wake::Command(command) => self.handle(command),
+                Wake::Peer(event) => self.on_peer_event(event),
+            }
+            // Take what else is waiting, up to one batch of each, so one fdatasync covers it.
+            for _ in 1..MAX_COMMANDS_PER_TURN {
+                match commands.try_recv() {
+                    Ok(command) => self.handle(command),
+                    Err(_) => break,
+                }
+            }
+            for _ in 1..MAX_COMMANDS_PER_TURN {
+                match peer_events.try_recv() {
+                    Ok(event) => self.on_peer_event(event),
+                    Err(_) => break,
                 }
             }
             // Tick by the clock, not by which future won: a steady stream of commands must not
@@ -280,7 +342,117 @@ impl Node {
             let has_leader = self.raw.raft.leader_id != 0;
             self.reads.start_round(&mut self.raw, has_leader);
             self.on_ready()?;
+            self.maybe_compact()?;
         }
+    }
+
+    fn on_peer_event(&mut self, event: PeerEvent) {
+        match event {
+            PeerEvent::Message(message) => {
+                let spooled = (message.get_msg_type() == MessageType::MsgSnapshot)
+                    .then(|| message.get_snapshot().data.clone());
+                let (from, kind) = (message.from, message.get_msg_type());
+                if let Err(e) = self.raw.step(*message) {
+                    log::debug!("raft: dropped {kind:?} from {from:x}: {e}");
+                }
+                // A snapshot raft did not take (it was stale) is not needed.
+                if let Some(data) = spooled {
+                    let pending = self.raw.raft.raft_log.unstable.snapshot.as_ref();
+                    if pending.map(|s| &s.data) != Some(&data) {
+                        let _ = std::fs::remove_file(String::from_utf8_lossy(&data).as_ref());
+                    }
+                }
+            }
+            PeerEvent::Unreachable(id) => self.raw.report_unreachable(id),
+            PeerEvent::SnapshotSent { to, ok } => {
+                let status = if ok {
+                    SnapshotStatus::Finish
+                } else {
+                    SnapshotStatus::Failure
+                };
+                self.raw.report_snapshot(to, status);
+            }
+        }
+    }
+
+    /// Every --snapshot-count applied entries: flush the store, drop the WAL segments it makes
+    /// redundant and all but the catch-up entries of the in-memory log.
+    fn maybe_compact(&mut self) -> Result<(), Fatal> {
+        let applied = self.status.applied_index();
+        if applied < self.compacted_at + self.bootstrap.snapshot_count {
+            return Ok(());
+        }
+        self.store.sync()?;
+        self.wal
+            .compact(applied)
+            .map_err(|e| Fatal::Wal(e.to_string()))?;
+        let keep = SNAPSHOT_CATCH_UP_ENTRIES.min(self.bootstrap.snapshot_count);
+        let first_kept = applied.saturating_sub(keep).max(1);
+        self.raw.raft.raft_log.store.wl().compact(first_kept)?;
+        log::info!("raft: compacted the log at applied index {applied}; memory keeps entries from {first_kept}");
+        self.compacted_at = applied;
+        Ok(())
+    }
+
+    /// Points the transport at the members the store knows.
+    fn refresh_peers(&mut self) -> Result<(), KvError> {
+        let txn = self.store.read_txn()?;
+        let mut peers = membership::peer_urls(&self.store, &txn)?;
+        if peers.is_empty() {
+            // Before the bootstrap entries are applied, the initial cluster is the membership.
+            peers = self
+                .bootstrap
+                .initial_members
+                .iter()
+                .map(|m| (m.id, m.peer_ur_ls.clone()))
+                .collect();
+        }
+        self.transport.set_members(&peers);
+        Ok(())
+    }
+
+    /// Replaces the store with a leader's snapshot (spooled by the transport), then makes the
+    /// WAL and raft's log start after it.
+    fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), Fatal> {
+        let metadata = snapshot.get_metadata();
+        let path = String::from_utf8_lossy(&snapshot.data).into_owned();
+        let file = std::fs::File::open(&path)
+            .map_err(|e| Fatal::Wal(format!("opening received snapshot {path}: {e}")))?;
+        let store = self.store.clone();
+        let mut txn = store.write_txn()?;
+        let index = store
+            .load(&mut txn, std::io::BufReader::new(file))
+            .map_err(|e| Fatal::Wal(format!("received snapshot {path}: {e}")))?;
+        if index != metadata.index {
+            return Err(Fatal::Wal(format!(
+                "received snapshot {path} holds entry {index}, not {}",
+                metadata.index
+            )));
+        }
+        txn.commit()?;
+        store.sync()?;
+        let hard_state = self.raw.raft.hard_state();
+        self.wal
+            .install_snapshot(metadata.index, metadata.term, &hard_state)
+            .map_err(|e| Fatal::Wal(e.to_string()))?;
+        self.raw
+            .raft
+            .raft_log
+            .store
+            .wl()
+            .apply_snapshot(snapshot.clone())?;
+        let _ = std::fs::remove_file(&path);
+        self.status
+            .applied_index
+            .store(metadata.index, Ordering::Release);
+        self.compacted_at = metadata.index;
+        self.refresh_peers()?;
+        log::info!(
+            "raft: installed a snapshot at index {} (term {})",
+            metadata.index,
+            metadata.term
+        );
+        Ok(())
     }
 
     fn handle(&mut self, command: Command) {
@@ -363,11 +535,9 @@ impl Node {
         let mut ready = self.raw.ready();
         // 1. Send messages (to peers; a single-member cluster has none).
         self.send(ready.take_messages());
-        // 2. Apply a snapshot: only a member receiving one from a leader gets here.
+        // 2. Install a snapshot: only a member receiving one from a leader gets here.
         if !ready.snapshot().is_empty() {
-            return Err(Fatal::Wal(
-                "received a raft snapshot, which this member cannot install yet".into(),
-            ));
+            self.install_snapshot(ready.snapshot())?;
         }
         // 3. Apply committed entries.
         self.apply(ready.take_committed_entries())?;
@@ -401,11 +571,17 @@ impl Node {
 
     fn send(&mut self, messages: Vec<Message>) {
         for message in messages {
-            log::debug!(
-                "raft: no transport to member {:x}; dropping {:?}",
+            let (to, is_snapshot) = (
                 message.to,
-                message.get_msg_type()
+                message.get_msg_type() == MessageType::MsgSnapshot,
             );
+            if !self.transport.send(message) {
+                if is_snapshot {
+                    self.raw.report_snapshot(to, SnapshotStatus::Failure);
+                } else {
+                    self.raw.report_unreachable(to);
+                }
+            }
         }
     }
 
@@ -423,9 +599,10 @@ impl Node {
     /// Applies committed entries in one store transaction together with the applied index, then
     /// answers the waiting requests and released reads.
     fn apply(&mut self, entries: Vec<Entry>) -> Result<(), Fatal> {
-        let Some(last) = entries.last().map(|e| e.index) else {
+        let Some((last, last_term)) = entries.last().map(|e| (e.index, e.term)) else {
             return Ok(());
         };
+        let mut membership_changed = false;
         let store = self.store.clone();
         let mut txn = store.write_txn()?;
         let mut answers = Vec::new();
@@ -453,7 +630,9 @@ impl Node {
                         &mut txn,
                         &conf_state.write_to_bytes().expect("conf state encodes"),
                     )?;
+                    self.raw.raft.raft_log.store.wl().set_conf_state(conf_state);
                     membership::apply_conf_change(&store, &mut txn, &change)?;
+                    membership_changed = true;
                 }
                 EntryType::EntryConfChangeV2 => {
                     return Err(Fatal::Wal(format!(
@@ -463,9 +642,12 @@ impl Node {
                 }
             }
         }
-        store.set_applied_index(&mut txn, last)?;
+        store.set_applied(&mut txn, last, last_term)?;
         txn.commit()?;
         self.status.applied_index.store(last, Ordering::Release);
+        if membership_changed {
+            self.refresh_peers()?;
+        }
         for (id, result) in answers {
             if let Some(reply) = self.waiters.remove(&id) {
                 let _ = reply.try_send(result);

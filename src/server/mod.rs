@@ -9,6 +9,7 @@ mod listener;
 use crate::api::{Api, Limits};
 use crate::config::{ClusterState, Config, Scheme};
 use crate::mvcc::Store;
+use crate::peer::{self, PeerContext, Transport};
 use crate::raft::{self, Bootstrap};
 use std::future::Future;
 use std::sync::{Arc, LazyLock};
@@ -17,11 +18,25 @@ use std::time::Duration;
 /// Executor threads serving client connections; the raft thread is separate.
 const EXECUTOR_THREADS: usize = 2;
 
+/// Peer messages waiting for the raft thread; peer readers wait when it is full.
+const PEER_EVENT_QUEUE_LENGTH: usize = 4096;
+
 static EXECUTOR: LazyLock<smol::Executor<'static>> = LazyLock::new(smol::Executor::new);
 
 /// Runs `future` on the server's executor.
 pub fn spawn(future: impl Future<Output = impl Send + 'static> + Send + 'static) {
     EXECUTOR.spawn(future).detach();
+}
+
+/// Snapshots half received when the process stopped are useless: raft asks again.
+fn remove_spooled_snapshots(dir: &std::path::Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|e| e == "spool") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
 }
 
 pub fn run(config: Config) -> Result<(), String> {
@@ -41,12 +56,29 @@ pub fn run(config: Config) -> Result<(), String> {
     for _ in 0..EXECUTOR_THREADS {
         std::thread::spawn(|| smol::block_on(EXECUTOR.run(smol::future::pending::<()>())));
     }
-    let listeners = smol::block_on(async {
+    let peer_https = config
+        .listen_peer_urls
+        .iter()
+        .chain(config.initial_cluster.iter().map(|(_, url)| url))
+        .any(|u| u.scheme == Scheme::Https);
+    let (peer_server_tls, peer_client_tls) = if peer_https {
+        (
+            Some(crate::tls::server_config(&config.peer_tls, "peer-")?),
+            Some(crate::tls::peer_client_config(&config.peer_tls)?),
+        )
+    } else {
+        (None, None)
+    };
+    let (listeners, peer_listeners) = smol::block_on(async {
         let mut listeners = Vec::new();
         for url in &config.listen_client_urls {
             listeners.push(listener::bind(url, client_tls.clone()).await?);
         }
-        Ok::<_, String>(listeners)
+        let mut peer_listeners = Vec::new();
+        for url in &config.listen_peer_urls {
+            peer_listeners.push(peer::bind(url, peer_server_tls.clone()).await?);
+        }
+        Ok::<_, String>((listeners, peer_listeners))
     })?;
     if is_new {
         identity::create(&config.data_dir, &identity)?;
@@ -67,8 +99,29 @@ pub fn run(config: Config) -> Result<(), String> {
             .collect(),
         heartbeat_interval: Duration::from_millis(config.heartbeat_interval_ms),
         election_timeout: Duration::from_millis(config.election_timeout_ms),
+        snapshot_count: config.snapshot_count,
     };
-    let raft = raft::start(&member_dir.join("wal"), store.clone(), bootstrap)?;
+    let (peer_events, peer_event_receiver) = smol::channel::bounded(PEER_EVENT_QUEUE_LENGTH);
+    let snapshot_dir = member_dir.join("snap");
+    remove_spooled_snapshots(&snapshot_dir);
+    let peer_context = Arc::new(PeerContext {
+        cluster_id: identity.cluster_id,
+        member_id: identity.member_id,
+        client_tls: peer_client_tls,
+        store: store.clone(),
+        events: peer_events,
+        snapshot_dir,
+    });
+    let raft = raft::start(
+        &member_dir.join("wal"),
+        store.clone(),
+        bootstrap,
+        Transport::new(peer_context.clone()),
+        peer_event_receiver,
+    )?;
+    for peer_listener in peer_listeners {
+        spawn(peer::serve(peer_listener, peer_context.clone()));
+    }
     log::info!(
         "member {} ({:x}) of cluster {:x} started; data dir {}",
         identity.name,

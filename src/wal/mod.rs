@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 const HEADER_BYTES: usize = 13;
 const RECORD_ENTRY: u8 = 1;
 const RECORD_HARD_STATE: u8 = 2;
+const RECORD_SNAPSHOT: u8 = 3;
 /// A segment is closed and a new one started once it grows past this.
 const SEGMENT_SIZE_BYTES: u64 = 64 * 1024 * 1024;
 /// No single record may claim to be larger than this; a bigger length is damage, not data.
@@ -64,13 +65,24 @@ pub struct Replayed {
     /// replace uncommitted entries after a leader change).
     pub entries: Vec<Entry>,
     pub hard_state: Option<HardState>,
+    /// The last snapshot marker: (index, term) of the snapshot the store was replaced with.
+    pub snapshot: Option<(u64, u64)>,
+}
+
+/// A closed or open segment and the highest entry index written to it (0 for none).
+struct Segment {
+    sequence: u64,
+    max_index: u64,
 }
 
 pub struct Wal {
     dir: PathBuf,
     file: File,
-    sequence: u64,
+    /// Every segment on disk, oldest first; the last is the one being written.
+    segments: Vec<Segment>,
     segment_bytes: u64,
+    /// The newest hard state written, rewritten at the head of each new segment.
+    hard_state: Option<HardState>,
     /// Reused encoding buffer so a batch is one write call.
     buffer: Vec<u8>,
 }
@@ -110,11 +122,22 @@ impl Wal {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let sequences = list_segments(dir)?;
         let mut replayed = Replayed::default();
+        let mut segments = Vec::new();
         for (position, sequence) in sequences.iter().enumerate() {
             let is_last = position + 1 == sequences.len();
-            read_segment(&segment_path(dir, *sequence), is_last, &mut replayed)?;
+            let max_index = read_segment(&segment_path(dir, *sequence), is_last, &mut replayed)?;
+            segments.push(Segment {
+                sequence: *sequence,
+                max_index,
+            });
         }
-        let sequence = sequences.last().copied().unwrap_or(0);
+        if segments.is_empty() {
+            segments.push(Segment {
+                sequence: 0,
+                max_index: 0,
+            });
+        }
+        let sequence = segments.last().expect("at least one segment").sequence;
         let path = segment_path(dir, sequence);
         let file = OpenOptions::new()
             .create(true)
@@ -128,8 +151,9 @@ impl Wal {
         let wal = Wal {
             dir: dir.to_path_buf(),
             file,
-            sequence,
+            segments,
             segment_bytes,
+            hard_state: replayed.hard_state.clone(),
             buffer: Vec::new(),
         };
         Ok((wal, replayed))
@@ -150,32 +174,100 @@ impl Wal {
             encode_record(&mut self.buffer, RECORD_ENTRY, &payload);
         }
         if let Some(hard_state) = hard_state {
-            let payload = hard_state
-                .write_to_bytes()
-                .expect("raft hard state encodes");
-            encode_record(&mut self.buffer, RECORD_HARD_STATE, &payload);
+            self.encode_hard_state(hard_state);
         }
-        let path = segment_path(&self.dir, self.sequence);
-        self.file.write_all(&self.buffer).map_err(io_error(&path))?;
-        self.file.sync_data().map_err(io_error(&path))?;
-        self.segment_bytes += self.buffer.len() as u64;
+        if let Some(last) = entries.last() {
+            let segment = self.segments.last_mut().expect("at least one segment");
+            segment.max_index = segment.max_index.max(last.index);
+        }
+        self.write_buffer()?;
         if self.segment_bytes >= SEGMENT_SIZE_BYTES {
             self.start_segment()?;
         }
         Ok(())
     }
 
+    /// Drops segments whose entries are all at or below `applied`, which the caller has flushed
+    /// to the store. The segment being written is closed first so it can go too.
+    pub fn compact(&mut self, applied: u64) -> Result<(), WalError> {
+        self.start_segment()?;
+        let removable = self.segments[..self.segments.len() - 1]
+            .iter()
+            .take_while(|segment| segment.max_index <= applied)
+            .count();
+        self.remove_oldest(removable)
+    }
+
+    /// Records that the store now holds a leader's snapshot at (index, term): every earlier
+    /// entry is void, and so are the segments holding them.
+    pub fn install_snapshot(
+        &mut self,
+        index: u64,
+        term: u64,
+        hard_state: &HardState,
+    ) -> Result<(), WalError> {
+        self.start_segment()?;
+        self.buffer.clear();
+        let mut marker = index.to_le_bytes().to_vec();
+        marker.extend_from_slice(&term.to_le_bytes());
+        encode_record(&mut self.buffer, RECORD_SNAPSHOT, &marker);
+        self.encode_hard_state(hard_state);
+        self.write_buffer()?;
+        self.remove_oldest(self.segments.len() - 1)
+    }
+
+    /// The number of segment files on disk.
+    #[cfg(test)]
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    fn encode_hard_state(&mut self, hard_state: &HardState) {
+        let payload = hard_state
+            .write_to_bytes()
+            .expect("raft hard state encodes");
+        encode_record(&mut self.buffer, RECORD_HARD_STATE, &payload);
+        self.hard_state = Some(hard_state.clone());
+    }
+
+    fn write_buffer(&mut self) -> Result<(), WalError> {
+        let sequence = self.segments.last().expect("at least one segment").sequence;
+        let path = segment_path(&self.dir, sequence);
+        self.file.write_all(&self.buffer).map_err(io_error(&path))?;
+        self.file.sync_data().map_err(io_error(&path))?;
+        self.segment_bytes += self.buffer.len() as u64;
+        Ok(())
+    }
+
+    /// Closes the current segment and starts the next, which begins with the newest hard state.
     fn start_segment(&mut self) -> Result<(), WalError> {
-        let path = segment_path(&self.dir, self.sequence + 1);
+        let sequence = self.segments.last().expect("at least one segment").sequence + 1;
+        let path = segment_path(&self.dir, sequence);
         self.file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(io_error(&path))?;
         sync_dir(&self.dir)?;
-        self.sequence += 1;
+        self.segments.push(Segment {
+            sequence,
+            max_index: 0,
+        });
         self.segment_bytes = 0;
+        if let Some(hard_state) = self.hard_state.clone() {
+            self.buffer.clear();
+            self.encode_hard_state(&hard_state);
+            self.write_buffer()?;
+        }
         Ok(())
+    }
+
+    fn remove_oldest(&mut self, count: usize) -> Result<(), WalError> {
+        for segment in self.segments.drain(..count) {
+            let path = segment_path(&self.dir, segment.sequence);
+            std::fs::remove_file(&path).map_err(io_error(&path))?;
+        }
+        sync_dir(&self.dir)
     }
 }
 
@@ -231,12 +323,14 @@ fn decode_record(bytes: &[u8]) -> Result<(u8, &[u8], usize), Damage> {
     Ok((record_type, payload, end))
 }
 
-fn read_segment(path: &Path, is_last: bool, replayed: &mut Replayed) -> Result<(), WalError> {
+/// Reads one segment into `replayed`; returns the highest entry index it holds.
+fn read_segment(path: &Path, is_last: bool, replayed: &mut Replayed) -> Result<u64, WalError> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(io_error(path))?;
     let mut offset = 0usize;
+    let mut max_index = 0;
     while offset < bytes.len() {
         let corrupt = |reason: String| WalError::Corrupt {
             file: path.to_path_buf(),
@@ -246,6 +340,10 @@ fn read_segment(path: &Path, is_last: bool, replayed: &mut Replayed) -> Result<(
         match decode_record(&bytes[offset..]) {
             Ok((record_type, payload, length)) => {
                 apply_record(record_type, payload, replayed).map_err(corrupt)?;
+                if record_type == RECORD_ENTRY {
+                    let last = replayed.entries.last().map_or(0, |e| e.index);
+                    max_index = max_index.max(last);
+                }
                 offset += length;
             }
             // Only the very end of the newest segment can hold a torn write: everything after
@@ -268,7 +366,7 @@ fn read_segment(path: &Path, is_last: bool, replayed: &mut Replayed) -> Result<(
             Err(Damage::Bad(reason)) => return Err(corrupt(reason)),
         }
     }
-    Ok(())
+    Ok(max_index)
 }
 
 fn is_torn_tail(damage: &Damage, rest: &[u8]) -> bool {
@@ -284,6 +382,14 @@ fn apply_record(record_type: u8, payload: &[u8], replayed: &mut Replayed) -> Res
         RECORD_ENTRY => {
             let entry =
                 Entry::parse_from_bytes(payload).map_err(|e| format!("bad raft entry: {e}"))?;
+            if let Some((snapshot_index, _)) = replayed.snapshot {
+                if entry.index <= snapshot_index {
+                    return Err(format!(
+                        "entry index {} is inside the snapshot at {snapshot_index}",
+                        entry.index
+                    ));
+                }
+            }
             let entries = &mut replayed.entries;
             if let Some(first) = entries.first() {
                 if entry.index < first.index {
@@ -309,6 +415,14 @@ fn apply_record(record_type: u8, payload: &[u8], replayed: &mut Replayed) -> Res
             let state =
                 HardState::parse_from_bytes(payload).map_err(|e| format!("bad hard state: {e}"))?;
             replayed.hard_state = Some(state);
+        }
+        RECORD_SNAPSHOT => {
+            if payload.len() != 16 {
+                return Err(format!("snapshot marker of {} bytes", payload.len()));
+            }
+            let word = |at: usize| u64::from_le_bytes(payload[at..at + 8].try_into().expect("8"));
+            replayed.snapshot = Some((word(0), word(8)));
+            replayed.entries.clear();
         }
         other => return Err(format!("unknown record type {other}")),
     }
@@ -396,5 +510,50 @@ mod tests {
             Err(other) => panic!("unexpected error {other}"),
             Ok(_) => panic!("a corrupt record must be refused"),
         }
+    }
+
+    #[test]
+    fn compaction_drops_applied_segments_and_keeps_the_hard_state() {
+        let dir = temp_dir("compact");
+        let (mut wal, _) = Wal::open(&dir).unwrap();
+        let state = HardState {
+            term: 3,
+            commit: 2,
+            ..Default::default()
+        };
+        wal.append(&[entry(1, 1, b"a"), entry(2, 1, b"b")], Some(&state))
+            .unwrap();
+        wal.compact(1).unwrap();
+        // The first segment still holds entry 2, which the store has not applied.
+        assert_eq!(wal.segment_count(), 2);
+        wal.append(&[entry(3, 3, b"c")], None).unwrap();
+        wal.compact(2).unwrap();
+        assert_eq!(wal.segment_count(), 2);
+        drop(wal);
+        let (_, replayed) = Wal::open(&dir).unwrap();
+        let got: Vec<u64> = replayed.entries.iter().map(|e| e.index).collect();
+        assert_eq!(got, vec![3]);
+        assert_eq!(replayed.hard_state.unwrap().term, 3);
+    }
+
+    #[test]
+    fn snapshot_marker_voids_earlier_entries() {
+        let dir = temp_dir("snapshot");
+        let (mut wal, _) = Wal::open(&dir).unwrap();
+        wal.append(&[entry(1, 1, b"a"), entry(2, 1, b"b")], None)
+            .unwrap();
+        let state = HardState {
+            term: 5,
+            commit: 10,
+            ..Default::default()
+        };
+        wal.install_snapshot(10, 4, &state).unwrap();
+        wal.append(&[entry(11, 5, b"k")], None).unwrap();
+        drop(wal);
+        let (_, replayed) = Wal::open(&dir).unwrap();
+        assert_eq!(replayed.snapshot, Some((10, 4)));
+        let got: Vec<u64> = replayed.entries.iter().map(|e| e.index).collect();
+        assert_eq!(got, vec![11]);
+        assert_eq!(replayed.hard_state.unwrap().commit, 10);
     }
 }

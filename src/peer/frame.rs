@@ -1,0 +1,95 @@
+//! The peer wire format. A raft stream is one TCP (or TLS) connection from one member to another:
+//!
+//! ```text
+//! hello   8 bytes magic "etcdrs/1" | u64 BE cluster ID | u64 BE sender ID | u64 BE receiver ID
+//! answer  1 byte: 0 accepted, 1 other cluster, 2 other member (then the receiver closes)
+//! frames  u8 kind | u32 LE payload length | payload
+//!           kind 1: raft Message (protobuf)
+//!           kind 2: a chunk of a snapshot's store dump (after a kind-1 MsgSnapshot)
+//!           kind 3: end of the dump; payload u32 LE CRC32C of all its chunks
+//! ```
+//!
+//! Anything that does not start with the magic is not a raft stream and is closed.
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use smol::io::{AsyncRead, AsyncWrite};
+use std::io;
+
+pub const MAGIC: &[u8; 8] = b"etcdrs/1";
+pub const HELLO_BYTES: usize = 32;
+
+pub const ACCEPTED: u8 = 0;
+pub const OTHER_CLUSTER: u8 = 1;
+pub const OTHER_MEMBER: u8 = 2;
+
+pub const KIND_MESSAGE: u8 = 1;
+pub const KIND_SNAPSHOT_CHUNK: u8 = 2;
+pub const KIND_SNAPSHOT_END: u8 = 3;
+
+/// A frame claiming more than this is damage or abuse, not data (raft messages are capped at
+/// 1 MiB of entries, one entry at --max-request-bytes, snapshot chunks at 1 MiB).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hello {
+    pub cluster_id: u64,
+    pub from: u64,
+    pub to: u64,
+}
+
+impl Hello {
+    pub fn encode(&self) -> [u8; HELLO_BYTES] {
+        let mut bytes = [0u8; HELLO_BYTES];
+        bytes[..8].copy_from_slice(MAGIC);
+        bytes[8..16].copy_from_slice(&self.cluster_id.to_be_bytes());
+        bytes[16..24].copy_from_slice(&self.from.to_be_bytes());
+        bytes[24..32].copy_from_slice(&self.to.to_be_bytes());
+        bytes
+    }
+
+    /// The hello after the magic (which the caller has read and checked).
+    pub fn decode(rest: &[u8; HELLO_BYTES - 8]) -> Hello {
+        let word = |at: usize| u64::from_be_bytes(rest[at..at + 8].try_into().expect("8 bytes"));
+        Hello {
+            cluster_id: word(0),
+            from: word(8),
+            to: word(16),
+        }
+    }
+}
+
+pub async fn write_frame<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    kind: u8,
+    payload: &[u8],
+) -> io::Result<()> {
+    let mut header = [0u8; 5];
+    header[0] = kind;
+    header[1..].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    writer.write_all(&header).await?;
+    writer.write_all(payload).await
+}
+
+/// Reads one frame into `payload`; Ok(None) when the stream ended cleanly between frames.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    payload: &mut Vec<u8>,
+) -> io::Result<Option<u8>> {
+    let mut header = [0u8; 5];
+    match reader.read_exact(&mut header[..1]).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    reader.read_exact(&mut header[1..]).await?;
+    let length = u32::from_le_bytes(header[1..].try_into().expect("4 bytes")) as usize;
+    if length > MAX_FRAME_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("peer frame of {length} bytes is larger than any frame"),
+        ));
+    }
+    payload.resize(length, 0);
+    reader.read_exact(payload).await?;
+    Ok(Some(header[0]))
+}

@@ -1,0 +1,102 @@
+//! Raft traffic between members: one outgoing stream per peer, fed by a bounded queue and
+//! written by its own task (`sender.rs`), and a listener accepting the other members' streams
+//! (`receiver.rs`). Snapshots travel on a connection of their own so heartbeats keep flowing.
+//! Wire format: `frame.rs`.
+
+mod frame;
+mod receiver;
+mod sender;
+
+pub use receiver::{bind, serve};
+
+use crate::mvcc::Store;
+use futures_rustls::rustls::ClientConfig;
+use raft::eraftpb::Message;
+use smol::channel::Sender;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Messages waiting for one peer's stream; beyond this the peer counts as unreachable and raft
+/// slows down to probing it.
+const PEER_QUEUE_LENGTH: usize = 4096;
+
+/// What the transport tells the raft thread.
+pub enum PeerEvent {
+    /// A message from a peer. For MsgSnapshot, `snapshot.data` is the path of the received dump.
+    Message(Box<Message>),
+    /// A message to this peer could not be sent.
+    Unreachable(u64),
+    /// A snapshot stream to this peer ended (`ok`: the peer received all of it).
+    SnapshotSent { to: u64, ok: bool },
+}
+
+/// What both directions of the transport share.
+pub struct PeerContext {
+    pub cluster_id: u64,
+    pub member_id: u64,
+    /// TLS for dialing peers at https URLs (None if every peer URL is http).
+    pub client_tls: Option<Arc<ClientConfig>>,
+    pub store: Arc<Store>,
+    pub events: Sender<PeerEvent>,
+    /// Where received snapshots are spooled before raft installs them.
+    pub snapshot_dir: PathBuf,
+}
+
+struct Peer {
+    urls: Vec<String>,
+    queue: Sender<Message>,
+}
+
+/// The raft thread's side: hands messages to the peers' queues.
+pub struct Transport {
+    context: Arc<PeerContext>,
+    peers: HashMap<u64, Peer>,
+}
+
+impl Transport {
+    pub fn new(context: Arc<PeerContext>) -> Transport {
+        Transport {
+            context,
+            peers: HashMap::new(),
+        }
+    }
+
+    /// Makes the set of streams match the cluster's members (ID, peer URLs); this member is
+    /// skipped. A removed member's stream ends when its queue is dropped.
+    pub fn set_members(&mut self, members: &[(u64, Vec<String>)]) {
+        let own = self.context.member_id;
+        self.peers.retain(|id, peer| {
+            members
+                .iter()
+                .any(|(m, urls)| m == id && *urls == peer.urls)
+        });
+        for (id, urls) in members {
+            if *id == own || self.peers.contains_key(id) {
+                continue;
+            }
+            let (queue, receiver) = smol::channel::bounded(PEER_QUEUE_LENGTH);
+            crate::server::spawn(sender::run(
+                self.context.clone(),
+                *id,
+                urls.clone(),
+                receiver,
+            ));
+            self.peers.insert(
+                *id,
+                Peer {
+                    urls: urls.clone(),
+                    queue,
+                },
+            );
+        }
+    }
+
+    /// Queues a message; false if it cannot be sent (unknown peer, or its queue is full).
+    pub fn send(&self, message: Message) -> bool {
+        match self.peers.get(&message.to) {
+            Some(peer) => peer.queue.try_send(message).is_ok(),
+            None => false,
+        }
+    }
+}

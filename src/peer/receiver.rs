@@ -1,0 +1,243 @@
+//! The peer listener: accepts the other members' raft streams (TLS with the peer certificates
+//! when the URL is https; with --peer-client-cert-auth a peer without a certificate signed by
+//! --peer-trusted-ca-file fails the handshake), checks the hello, then hands every message to
+//! the raft thread. A snapshot dump is spooled to a file that raft installs.
+
+use super::frame::{self, Hello, HELLO_BYTES, MAGIC};
+use super::{PeerContext, PeerEvent};
+use crate::config::{Scheme, Url};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_rustls::rustls::ServerConfig;
+use futures_rustls::TlsAcceptor;
+use protobuf::Message as _;
+use raft::eraftpb::{Message, MessageType};
+use smol::io::{AsyncRead, AsyncWrite};
+use smol::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A TLS handshake and hello slower than this is dropped.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct PeerListener {
+    url: Url,
+    tcp: TcpListener,
+    tls: Option<TlsAcceptor>,
+}
+
+pub async fn bind(url: &Url, tls: Option<Arc<ServerConfig>>) -> Result<PeerListener, String> {
+    let address = url.bind_address()?;
+    let tcp = TcpListener::bind(address.as_str())
+        .await
+        .map_err(|e| format!("listen tcp {address}: bind: {e}"))?;
+    let tls = match url.scheme {
+        Scheme::Https => Some(TlsAcceptor::from(tls.ok_or(format!(
+            "{url}: https needs --peer-cert-file and --peer-key-file"
+        ))?)),
+        Scheme::Http => None,
+    };
+    Ok(PeerListener {
+        url: url.clone(),
+        tcp,
+        tls,
+    })
+}
+
+pub async fn serve(listener: PeerListener, context: Arc<PeerContext>) {
+    log::info!("serving peer traffic on {}", listener.url);
+    loop {
+        match listener.tcp.accept().await {
+            Ok((stream, address)) => {
+                let context = context.clone();
+                let tls = listener.tls.clone();
+                crate::server::spawn(async move {
+                    if let Err(e) = connection(stream, tls, &context).await {
+                        log::warn!("peer connection from {address}: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                log::warn!("accept on {}: {e}", listener.url);
+                smol::Timer::after(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn with_timeout<T>(
+    future: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, String> {
+    smol::future::or(future, async {
+        smol::Timer::after(HELLO_TIMEOUT).await;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "timed out",
+        ))
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
+async fn connection(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    context: &PeerContext,
+) -> Result<(), String> {
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    match tls {
+        Some(acceptor) => {
+            let stream = with_timeout(acceptor.accept(stream))
+                .await
+                .map_err(|e| format!("TLS handshake: {e}"))?;
+            raft_stream(stream, context).await
+        }
+        None => raft_stream(stream, context).await,
+    }
+}
+
+async fn raft_stream<S>(mut stream: S, context: &PeerContext) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut hello = [0u8; HELLO_BYTES];
+    with_timeout(stream.read_exact(&mut hello)).await?;
+    if &hello[..8] != MAGIC {
+        return Err("not a raft stream (bad magic)".into());
+    }
+    let hello = Hello::decode(hello[8..].try_into().expect("24 bytes"));
+    let answer = if hello.cluster_id != context.cluster_id {
+        frame::OTHER_CLUSTER
+    } else if hello.to != context.member_id {
+        frame::OTHER_MEMBER
+    } else {
+        frame::ACCEPTED
+    };
+    with_timeout(async {
+        stream.write_all(&[answer]).await?;
+        stream.flush().await
+    })
+    .await?;
+    if answer == frame::OTHER_CLUSTER {
+        return Err(format!(
+            "member {:x} belongs to cluster {:x}, not to {:x}; refused",
+            hello.from, hello.cluster_id, context.cluster_id
+        ));
+    }
+    if answer == frame::OTHER_MEMBER {
+        return Err(format!(
+            "member {:x} addressed member {:x}, but this is {:x}; refused",
+            hello.from, hello.to, context.member_id
+        ));
+    }
+    let mut reader = futures_lite::io::BufReader::new(stream);
+    let mut payload = Vec::new();
+    loop {
+        let Some(kind) = frame::read_frame(&mut reader, &mut payload)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(());
+        };
+        if kind != frame::KIND_MESSAGE {
+            return Err(format!("unexpected frame kind {kind}"));
+        }
+        let mut message =
+            Message::parse_from_bytes(&payload).map_err(|e| format!("bad raft message: {e}"))?;
+        if message.from != hello.from || message.to != context.member_id {
+            return Err(format!(
+                "message from {:x} to {:x} on the stream of {:x}",
+                message.from, message.to, hello.from
+            ));
+        }
+        if message.get_msg_type() == MessageType::MsgSnapshot {
+            let path = receive_snapshot(&mut reader, &mut payload, context, &message).await?;
+            message.mut_snapshot().data = path.into_bytes().into();
+            deliver(context, message).await?;
+            let inner = reader.get_mut();
+            inner
+                .write_all(&[frame::ACCEPTED])
+                .await
+                .map_err(|e| e.to_string())?;
+            inner.flush().await.map_err(|e| e.to_string())?;
+            continue;
+        }
+        deliver(context, message).await?;
+    }
+}
+
+async fn deliver(context: &PeerContext, message: Message) -> Result<(), String> {
+    context
+        .events
+        .send(PeerEvent::Message(Box::new(message)))
+        .await
+        .map_err(|_| "the raft thread has stopped".to_string())
+}
+
+/// Distinguishes concurrent spool files.
+static SPOOL_SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// Reads a dump into a spool file and checks its CRC; returns the file's path.
+async fn receive_snapshot<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    payload: &mut Vec<u8>,
+    context: &PeerContext,
+    message: &Message,
+) -> Result<String, String> {
+    let index = message.get_snapshot().get_metadata().index;
+    smol::fs::create_dir_all(&context.snapshot_dir)
+        .await
+        .map_err(|e| format!("{}: {e}", context.snapshot_dir.display()))?;
+    let sequence = SPOOL_SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    let path = context
+        .snapshot_dir
+        .join(format!("{index:016x}-{sequence}.spool"));
+    let result = spool(reader, payload, &path).await;
+    if result.is_err() {
+        let _ = smol::fs::remove_file(&path).await;
+    }
+    result?;
+    log::info!(
+        "received snapshot at index {index} from member {:x}",
+        message.from
+    );
+    path.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("{} is not UTF-8", path.display()))
+}
+
+async fn spool<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    payload: &mut Vec<u8>,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    let file_error = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut file = smol::fs::File::create(path).await.map_err(file_error)?;
+    let mut crc = 0u32;
+    loop {
+        let kind = frame::read_frame(reader, payload)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the snapshot stream ended early")?;
+        match kind {
+            frame::KIND_SNAPSHOT_CHUNK => {
+                crc = crc32c::crc32c_append(crc, payload);
+                file.write_all(payload).await.map_err(file_error)?;
+            }
+            frame::KIND_SNAPSHOT_END => {
+                let expected = payload
+                    .as_slice()
+                    .try_into()
+                    .map(u32::from_le_bytes)
+                    .map_err(|_| "bad snapshot end frame".to_string())?;
+                if expected != crc {
+                    return Err("snapshot checksum mismatch".into());
+                }
+                file.flush().await.map_err(file_error)?;
+                file.sync_all().await.map_err(file_error)?;
+                return Ok(());
+            }
+            other => return Err(format!("unexpected frame kind {other} in a snapshot")),
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! One peer's outgoing raft stream: connect (TLS when the peer URL is https), say hello, then
+//! write queued messages in batches with one flush each. On any failure the stream is dropped,
+//! queued messages are reported unreachable, and the connection is retried with capped back-off.
+
+use super::frame::{self, Hello};
+use super::{PeerContext, PeerEvent};
+use crate::config::{Scheme, Url};
+use crate::mvcc::snapshot::DumpError;
+use futures_lite::io::BufWriter;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_rustls::TlsConnector;
+use protobuf::Message as _;
+use raft::eraftpb::{ConfState, Message, MessageType};
+use rustls_pki_types::ServerName;
+use smol::channel::Receiver;
+use smol::io::{AsyncRead, AsyncWrite};
+use smol::net::TcpStream;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
+const BACKOFF_START: Duration = Duration::from_millis(50);
+const BACKOFF_CAP: Duration = Duration::from_secs(1);
+/// Snapshot dumps are cut into chunks of this size.
+const SNAPSHOT_CHUNK_BYTES: usize = 1024 * 1024;
+
+trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+type BoxedStream = Pin<Box<dyn Stream>>;
+
+pub async fn run(
+    context: Arc<PeerContext>,
+    peer_id: u64,
+    urls: Vec<String>,
+    queue: Receiver<Message>,
+) {
+    let mut backoff = BACKOFF_START;
+    let mut reported_down = false;
+    while !queue.is_closed() || !queue.is_empty() {
+        match connect(&context, peer_id, &urls).await {
+            Ok(stream) => {
+                if reported_down {
+                    log::info!("peer {peer_id:x}: stream connected again");
+                }
+                reported_down = false;
+                backoff = BACKOFF_START;
+                if let Err(e) = pump(&context, peer_id, &urls, stream, &queue).await {
+                    log::warn!("peer {peer_id:x}: stream lost: {e}");
+                }
+            }
+            Err(e) => {
+                if !reported_down {
+                    log::warn!("peer {peer_id:x}: cannot reach {urls:?}: {e}");
+                    reported_down = true;
+                }
+                discard_queued(&context, &queue).await;
+                let wait = smol::Timer::after(backoff);
+                backoff = (backoff * 2).min(BACKOFF_CAP);
+                wait.await;
+            }
+        }
+        if queue.is_closed() {
+            return;
+        }
+    }
+}
+
+/// Messages for a peer that cannot be reached are dropped; raft learns it and probes later.
+async fn discard_queued(context: &PeerContext, queue: &Receiver<Message>) {
+    while let Ok(message) = queue.try_recv() {
+        report_failure(context, &message).await;
+    }
+}
+
+async fn report_failure(context: &PeerContext, message: &Message) {
+    let event = if message.get_msg_type() == MessageType::MsgSnapshot {
+        PeerEvent::SnapshotSent {
+            to: message.to,
+            ok: false,
+        }
+    } else {
+        PeerEvent::Unreachable(message.to)
+    };
+    let _ = context.events.send(event).await;
+}
+
+/// Dials the peer's URLs in order and completes the hello.
+async fn connect(
+    context: &PeerContext,
+    peer_id: u64,
+    urls: &[String],
+) -> Result<BoxedStream, String> {
+    let mut last_error = "no peer URL".to_string();
+    for text in urls {
+        match dial(context, peer_id, text).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last_error = format!("{text}: {e}"),
+        }
+    }
+    Err(last_error)
+}
+
+async fn dial(context: &PeerContext, peer_id: u64, text: &str) -> Result<BoxedStream, String> {
+    let url = Url::parse(text)?;
+    let address = format!("{}:{}", url.host, url.port);
+    let tcp = with_timeout(TcpStream::connect(address.as_str()))
+        .await
+        .map_err(|e| format!("dial: {e}"))?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut stream: BoxedStream = match url.scheme {
+        Scheme::Http => Box::pin(tcp),
+        Scheme::Https => {
+            let config = context
+                .client_tls
+                .clone()
+                .ok_or("https peer URL, but this member has no peer TLS configured")?;
+            let host = url.host.trim_start_matches('[').trim_end_matches(']');
+            let name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
+            let tls = with_timeout(TlsConnector::from(config).connect(name, tcp))
+                .await
+                .map_err(|e| format!("TLS handshake: {e}"))?;
+            Box::pin(tls)
+        }
+    };
+    let hello = Hello {
+        cluster_id: context.cluster_id,
+        from: context.member_id,
+        to: peer_id,
+    };
+    let mut answer = [0u8; 1];
+    with_timeout(async {
+        stream.write_all(&hello.encode()).await?;
+        stream.flush().await?;
+        stream.read_exact(&mut answer).await
+    })
+    .await
+    .map_err(|e| format!("hello: {e}"))?;
+    match answer[0] {
+        frame::ACCEPTED => Ok(stream),
+        frame::OTHER_CLUSTER => Err(format!(
+            "the member there is not in cluster {:x} (check --initial-cluster-token and --initial-cluster)",
+            context.cluster_id
+        )),
+        frame::OTHER_MEMBER => Err(format!("the member there is not {peer_id:x}")),
+        other => Err(format!("unexpected answer {other} to hello")),
+    }
+}
+
+async fn with_timeout<T>(
+    future: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    smol::future::or(future, async {
+        smol::Timer::after(DIAL_TIMEOUT).await;
+        Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"))
+    })
+    .await
+}
+
+/// Writes queued messages until the queue closes or the stream fails.
+async fn pump(
+    context: &Arc<PeerContext>,
+    peer_id: u64,
+    urls: &[String],
+    stream: BoxedStream,
+    queue: &Receiver<Message>,
+) -> io::Result<()> {
+    let mut writer = BufWriter::new(stream);
+    while let Ok(message) = queue.recv().await {
+        let mut next = Some(message);
+        while let Some(message) = next.take() {
+            if message.get_msg_type() == MessageType::MsgSnapshot {
+                crate::server::spawn(send_snapshot(
+                    context.clone(),
+                    peer_id,
+                    urls.to_vec(),
+                    message,
+                ));
+            } else if let Err(e) = write_message(&mut writer, &message).await {
+                report_failure(context, &message).await;
+                return Err(e);
+            }
+            next = queue.try_recv().ok();
+        }
+        writer.flush().await?;
+    }
+    Ok(())
+}
+
+async fn write_message<W: AsyncWrite + Unpin>(writer: &mut W, message: &Message) -> io::Result<()> {
+    let payload = message.write_to_bytes().map_err(io::Error::other)?;
+    frame::write_frame(writer, frame::KIND_MESSAGE, &payload).await
+}
+
+/// Streams a snapshot on a connection of its own and reports how it went to raft.
+async fn send_snapshot(
+    context: Arc<PeerContext>,
+    peer_id: u64,
+    urls: Vec<String>,
+    message: Message,
+) {
+    let result = match connect(&context, peer_id, &urls).await {
+        Ok(stream) => stream_snapshot(&context, stream, message).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &result {
+        log::warn!("peer {peer_id:x}: sending a snapshot failed: {e}");
+    }
+    let event = PeerEvent::SnapshotSent {
+        to: peer_id,
+        ok: result.is_ok(),
+    };
+    let _ = context.events.send(event).await;
+}
+
+enum Dumped {
+    Point(crate::mvcc::snapshot::DumpPoint),
+    Chunk(Vec<u8>),
+    Failed(String),
+}
+
+/// The store is dumped from one read transaction on a blocking thread; raft's snapshot metadata
+/// is replaced with the index that transaction sees, which is at least what raft asked for.
+async fn stream_snapshot(
+    context: &PeerContext,
+    stream: BoxedStream,
+    mut message: Message,
+) -> Result<(), String> {
+    let (chunks, received) = smol::channel::bounded(4);
+    let store = context.store.clone();
+    std::thread::spawn(move || {
+        let result = store.read_txn().map_err(DumpError::Store).and_then(|txn| {
+            let point = store.dump_point(&txn).map_err(DumpError::Store)?;
+            chunks
+                .send_blocking(Dumped::Point(point))
+                .map_err(DumpError::Sink)?;
+            store.dump(&txn, SNAPSHOT_CHUNK_BYTES, |chunk| {
+                chunks.send_blocking(Dumped::Chunk(chunk))
+            })
+        });
+        if let Err(DumpError::Store(e)) = result {
+            let _ = chunks.send_blocking(Dumped::Failed(e.to_string()));
+        }
+    });
+    let mut writer = BufWriter::new(stream);
+    let io_error = |e: io::Error| e.to_string();
+    let mut crc = 0u32;
+    while let Ok(item) = received.recv().await {
+        match item {
+            Dumped::Point(point) => {
+                let conf_state = ConfState::parse_from_bytes(&point.conf_state)
+                    .map_err(|e| format!("the store's raft configuration: {e}"))?;
+                let metadata = message.mut_snapshot().mut_metadata();
+                metadata.index = point.index;
+                metadata.term = point.term;
+                metadata.set_conf_state(conf_state);
+                log::info!(
+                    "peer {:x}: sending snapshot at index {} (term {})",
+                    message.to,
+                    point.index,
+                    point.term
+                );
+                write_message(&mut writer, &message)
+                    .await
+                    .map_err(io_error)?;
+            }
+            Dumped::Chunk(chunk) => {
+                crc = crc32c::crc32c_append(crc, &chunk);
+                frame::write_frame(&mut writer, frame::KIND_SNAPSHOT_CHUNK, &chunk)
+                    .await
+                    .map_err(io_error)?;
+            }
+            Dumped::Failed(e) => return Err(format!("reading the store: {e}")),
+        }
+    }
+    frame::write_frame(&mut writer, frame::KIND_SNAPSHOT_END, &crc.to_le_bytes())
+        .await
+        .map_err(io_error)?;
+    writer.flush().await.map_err(io_error)?;
+    // The receiver answers once the whole dump is checked and handed to its raft.
+    let mut answer = [0u8; 1];
+    writer
+        .into_inner()
+        .read_exact(&mut answer)
+        .await
+        .map_err(|e| format!("waiting for the receiver: {e}"))?;
+    match answer[0] {
+        frame::ACCEPTED => Ok(()),
+        other => Err(format!("the receiver refused the snapshot ({other})")),
+    }
+}
