@@ -44,6 +44,7 @@ fn check_interval(key: &[u8], range_end: &[u8]) -> Result<(), Status> {
 pub async fn range(api: &Api, request: RangeRequest) -> Result<RangeResponse, Status> {
     check_interval(&request.key, &request.range_end)?;
     if !request.serializable {
+        api.refuse_learner()?;
         api.raft.read_barrier().await?;
     }
     let snapshot = Snapshot {

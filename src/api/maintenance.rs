@@ -1,7 +1,9 @@
-//! The Maintenance service (Status so far), answered from this member's own state.
+//! The Maintenance service (Status, MoveLeader so far), answered from this member's own state.
 
 use super::{Api, Status};
-use crate::pb::etcdserverpb::{StatusRequest, StatusResponse};
+use crate::pb::etcdserverpb::{
+    MoveLeaderRequest, MoveLeaderResponse, StatusRequest, StatusResponse,
+};
 
 pub async fn status(api: &Api, _: StatusRequest) -> Result<StatusResponse, Status> {
     let raft = &api.raft.status;
@@ -15,6 +17,14 @@ pub async fn status(api: &Api, _: StatusRequest) -> Result<StatusResponse, Statu
         raft_applied_index: raft.applied_index(),
         errors: Vec::new(),
         db_size_in_use: api.store.size_in_use_bytes()? as i64,
-        is_learner: false,
+        is_learner: raft.is_learner(),
+    })
+}
+
+/// Hands leadership to another voter; only the leader can (etcd answers "not leader").
+pub async fn move_leader(api: &Api, request: MoveLeaderRequest) -> Result<MoveLeaderResponse, Status> {
+    api.raft.move_leader(request.target_id).await??;
+    Ok(MoveLeaderResponse {
+        header: api.header(api.current_revision()?),
     })
 }

@@ -3,6 +3,7 @@
 //! then read the store or go through raft; they never write the store themselves.
 
 mod body;
+mod cluster;
 mod grpc;
 mod http;
 mod kv;
@@ -52,11 +53,23 @@ impl Api {
         Ok(self.store.current_revision(&txn)?)
     }
 
+    /// A learner serves only serializable reads, Status and MemberList (as etcd 3.4).
+    fn refuse_learner(&self) -> Result<(), Status> {
+        if self.raft.status.is_learner() {
+            return Err(Status::new(
+                Code::Unavailable,
+                "etcdserver: rpc not supported for learner",
+            ));
+        }
+        Ok(())
+    }
+
     /// Replicates a request and returns what applying it answered.
     async fn propose(&self, request: InternalRaftRequest) -> Result<Applied, Status> {
         if request.encoded_len() > self.limits.max_request_bytes {
             return Err(Status::request_too_large());
         }
+        self.refuse_learner()?;
         Ok(self.raft.propose(request).await??)
     }
 }
@@ -87,6 +100,24 @@ pub async fn route(
         "/etcdserverpb.Maintenance/Status" => {
             grpc::unary(api, body, |r| maintenance::status(api, r)).await
         }
+        "/etcdserverpb.Maintenance/MoveLeader" => {
+            grpc::unary(api, body, |r| maintenance::move_leader(api, r)).await
+        }
+        "/etcdserverpb.Cluster/MemberList" => {
+            grpc::unary(api, body, |r| cluster::member_list(api, r)).await
+        }
+        "/etcdserverpb.Cluster/MemberAdd" => {
+            grpc::unary(api, body, |r| cluster::member_add(api, r)).await
+        }
+        "/etcdserverpb.Cluster/MemberRemove" => {
+            grpc::unary(api, body, |r| cluster::member_remove(api, r)).await
+        }
+        "/etcdserverpb.Cluster/MemberUpdate" => {
+            grpc::unary(api, body, |r| cluster::member_update(api, r)).await
+        }
+        "/etcdserverpb.Cluster/MemberPromote" => {
+            grpc::unary(api, body, |r| cluster::member_promote(api, r)).await
+        }
         _ => grpc::error_response(&unknown_method(&path)),
     };
     Ok(response)
@@ -97,7 +128,10 @@ fn unknown_method(path: &str) -> Status {
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     let service = parts.next().unwrap_or_default();
     let method = parts.next().unwrap_or_default();
-    if matches!(service, "etcdserverpb.KV" | "etcdserverpb.Maintenance") {
+    if matches!(
+        service,
+        "etcdserverpb.KV" | "etcdserverpb.Maintenance" | "etcdserverpb.Cluster"
+    ) {
         Status::new(
             Code::Unimplemented,
             format!("unknown method {method} for service {service}"),

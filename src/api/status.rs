@@ -1,6 +1,7 @@
 //! gRPC statuses with the codes and messages etcd sends, which clientv3 maps to typed errors.
 
 use crate::mvcc::KvError;
+use crate::raft::membership::MemberError;
 use crate::raft::RaftError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,7 @@ pub enum Code {
     InvalidArgument = 3,
     NotFound = 5,
     ResourceExhausted = 8,
+    FailedPrecondition = 9,
     OutOfRange = 11,
     Unimplemented = 12,
     Internal = 13,
@@ -52,9 +54,33 @@ impl From<KvError> for Status {
             KvError::LeaseNotFound => {
                 Status::new(Code::NotFound, "etcdserver: requested lease not found")
             }
+            KvError::Member(e) => Status::from(e),
             KvError::Storage(e) => {
                 Status::new(Code::Internal, format!("etcdserver: storage error: {e}"))
             }
+        }
+    }
+}
+
+impl From<MemberError> for Status {
+    fn from(error: MemberError) -> Status {
+        let failed = |message: &str| Status::new(Code::FailedPrecondition, message);
+        match error {
+            MemberError::IdExists => failed("etcdserver: member ID already exist"),
+            MemberError::PeerUrlExists => failed("etcdserver: Peer URLs already exists"),
+            MemberError::NotFound => Status::new(Code::NotFound, "etcdserver: member not found"),
+            MemberError::NotLearner => failed("etcdserver: can only promote a learner member"),
+            MemberError::LearnerNotReady => failed(
+                "etcdserver: can only promote a learner member which is in sync with leader",
+            ),
+            MemberError::TooManyLearners => {
+                failed("etcdserver: too many learner members in cluster")
+            }
+            MemberError::NotEnoughStarted => failed(
+                "etcdserver: re-configuration failed due to not enough started members",
+            ),
+            MemberError::NotLeader => failed("etcdserver: not leader"),
+            MemberError::BadLeaderTransferee => failed("etcdserver: bad leader transferee"),
         }
     }
 }

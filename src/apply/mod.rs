@@ -24,6 +24,8 @@ pub enum Applied {
     Compaction(CompactionResponse),
     /// A member-internal request (attributes, cluster version): nobody waits for an answer.
     Internal,
+    /// A membership change took effect.
+    Members,
 }
 
 pub type ApplyResult = Result<Applied, KvError>;
@@ -52,6 +54,10 @@ pub fn apply(store: &Store, txn: &mut RwTxn, request: &InternalRaftRequest) -> A
     if let Some(attributes) = &request.member_attributes {
         crate::raft::membership::apply_attributes(store, txn, attributes)?;
         return Ok(Applied::Internal);
+    }
+    if let Some(update) = &request.member_peer_urls {
+        crate::raft::membership::apply_peer_urls(store, txn, update)?;
+        return Ok(Applied::Members);
     }
     if let Some(version) = &request.cluster_version_set {
         store.set_cluster_version(txn, &version.version)?;

@@ -22,6 +22,8 @@ pub enum KvError {
     /// ignore_value / ignore_lease on a key that does not exist.
     KeyNotFound,
     LeaseNotFound,
+    /// A membership change etcd would refuse.
+    Member(crate::raft::membership::MemberError),
     Storage(heed::Error),
 }
 

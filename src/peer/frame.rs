@@ -9,6 +9,11 @@
 //!           kind 3: end of the dump; payload u32 LE CRC32C of all its chunks
 //! ```
 //!
+//! A hello with cluster ID, sender and receiver all 0 is a membership query from a member that
+//! is joining (`--initial-cluster-state existing`) and knows neither its ID nor the cluster's:
+//! the answer is followed by one kind-4 frame (etcdserverpb.MemberListResponse, whose header
+//! carries the cluster ID) and the stream closes.
+//!
 //! Anything that does not start with the magic is not a raft stream and is closed.
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -25,6 +30,7 @@ pub const OTHER_MEMBER: u8 = 2;
 pub const KIND_MESSAGE: u8 = 1;
 pub const KIND_SNAPSHOT_CHUNK: u8 = 2;
 pub const KIND_SNAPSHOT_END: u8 = 3;
+pub const KIND_MEMBERS: u8 = 4;
 
 /// A frame claiming more than this is damage or abuse, not data (raft messages are capped at
 /// 1 MiB of entries, one entry at --max-request-bytes, snapshot chunks at 1 MiB).
@@ -38,6 +44,12 @@ pub struct Hello {
 }
 
 impl Hello {
+    pub const MEMBERS_QUERY: Hello = Hello {
+        cluster_id: 0,
+        from: 0,
+        to: 0,
+    };
+
     pub fn encode(&self) -> [u8; HELLO_BYTES] {
         let mut bytes = [0u8; HELLO_BYTES];
         bytes[..8].copy_from_slice(MAGIC);

@@ -4,9 +4,11 @@
 //! Wire format: `frame.rs`.
 
 mod frame;
+mod join;
 mod receiver;
 mod sender;
 
+pub use join::fetch_members;
 pub use receiver::{bind, serve};
 
 use crate::mvcc::Store;

@@ -9,6 +9,8 @@ use crate::config::{Scheme, Url};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::rustls::ServerConfig;
 use futures_rustls::TlsAcceptor;
+use crate::pb::etcdserverpb::{MemberListResponse, ResponseHeader};
+use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};
 use smol::io::{AsyncRead, AsyncWrite};
@@ -106,6 +108,9 @@ where
         return Err("not a raft stream (bad magic)".into());
     }
     let hello = Hello::decode(hello[8..].try_into().expect("24 bytes"));
+    if hello == Hello::MEMBERS_QUERY {
+        return answer_members_query(stream, context).await;
+    }
     let answer = if hello.cluster_id != context.cluster_id {
         frame::OTHER_CLUSTER
     } else if hello.to != context.member_id {
@@ -164,6 +169,31 @@ where
         }
         deliver(context, message).await?;
     }
+}
+
+async fn answer_members_query<S>(mut stream: S, context: &PeerContext) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let members = {
+        let txn = context.store.read_txn().map_err(|e| e.to_string())?;
+        crate::raft::membership::list(&context.store, &txn).map_err(|e| format!("{e:?}"))?
+    };
+    let answer = MemberListResponse {
+        header: Some(ResponseHeader {
+            cluster_id: context.cluster_id,
+            member_id: context.member_id,
+            ..ResponseHeader::default()
+        }),
+        members,
+    };
+    with_timeout(async {
+        stream.write_all(&[frame::ACCEPTED]).await?;
+        frame::write_frame(&mut stream, frame::KIND_MEMBERS, &answer.encode_to_vec()).await?;
+        stream.flush().await?;
+        stream.close().await
+    })
+    .await
 }
 
 async fn deliver(context: &PeerContext, message: Message) -> Result<(), String> {

@@ -8,6 +8,7 @@ use crate::config::{Scheme, Url};
 use crate::mvcc::snapshot::DumpError;
 use futures_lite::io::BufWriter;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_rustls::rustls::ClientConfig;
 use futures_rustls::TlsConnector;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfState, Message, MessageType};
@@ -26,9 +27,9 @@ const BACKOFF_CAP: Duration = Duration::from_secs(1);
 /// Snapshot dumps are cut into chunks of this size.
 const SNAPSHOT_CHUNK_BYTES: usize = 1024 * 1024;
 
-trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+pub(super) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
-type BoxedStream = Pin<Box<dyn Stream>>;
+pub(super) type BoxedStream = Pin<Box<dyn Stream>>;
 
 pub async fn run(
     context: Arc<PeerContext>,
@@ -103,6 +104,20 @@ async fn connect(
 }
 
 async fn dial(context: &PeerContext, peer_id: u64, text: &str) -> Result<BoxedStream, String> {
+    let hello = Hello {
+        cluster_id: context.cluster_id,
+        from: context.member_id,
+        to: peer_id,
+    };
+    open(context.client_tls.as_ref(), text, hello).await
+}
+
+/// TCP (and TLS for https) to one peer URL, then the hello and its answer.
+pub(super) async fn open(
+    tls: Option<&Arc<ClientConfig>>,
+    text: &str,
+    hello: Hello,
+) -> Result<BoxedStream, String> {
     let url = Url::parse(text)?;
     let address = format!("{}:{}", url.host, url.port);
     let tcp = with_timeout(TcpStream::connect(address.as_str()))
@@ -112,9 +127,8 @@ async fn dial(context: &PeerContext, peer_id: u64, text: &str) -> Result<BoxedSt
     let mut stream: BoxedStream = match url.scheme {
         Scheme::Http => Box::pin(tcp),
         Scheme::Https => {
-            let config = context
-                .client_tls
-                .clone()
+            let config = tls
+                .cloned()
                 .ok_or("https peer URL, but this member has no peer TLS configured")?;
             let host = url.host.trim_start_matches('[').trim_end_matches(']');
             let name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
@@ -123,11 +137,6 @@ async fn dial(context: &PeerContext, peer_id: u64, text: &str) -> Result<BoxedSt
                 .map_err(|e| format!("TLS handshake: {e}"))?;
             Box::pin(tls)
         }
-    };
-    let hello = Hello {
-        cluster_id: context.cluster_id,
-        from: context.member_id,
-        to: peer_id,
     };
     let mut answer = [0u8; 1];
     with_timeout(async {
@@ -141,9 +150,9 @@ async fn dial(context: &PeerContext, peer_id: u64, text: &str) -> Result<BoxedSt
         frame::ACCEPTED => Ok(stream),
         frame::OTHER_CLUSTER => Err(format!(
             "the member there is not in cluster {:x} (check --initial-cluster-token and --initial-cluster)",
-            context.cluster_id
+            hello.cluster_id
         )),
-        frame::OTHER_MEMBER => Err(format!("the member there is not {peer_id:x}")),
+        frame::OTHER_MEMBER => Err(format!("the member there is not {:x}", hello.to)),
         other => Err(format!("unexpected answer {other} to hello")),
     }
 }

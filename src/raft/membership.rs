@@ -3,12 +3,105 @@
 //! and later attribute updates fill.
 
 use crate::mvcc::{KvError, Store};
-use crate::pb::etcdserverpb::{Member, MemberAttributesRequest};
+use crate::pb::etcdserverpb::{Member, MemberAttributesRequest, MemberPeerUrlsRequest};
 use bytes::Bytes;
 use heed::{RoTxn, RwTxn};
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeType, Entry, EntryType};
+
+/// Why a membership change is refused; each is one of etcd's client-visible errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberError {
+    IdExists,
+    PeerUrlExists,
+    NotFound,
+    NotLearner,
+    LearnerNotReady,
+    TooManyLearners,
+    NotEnoughStarted,
+    NotLeader,
+    BadLeaderTransferee,
+}
+
+/// etcd 3.4 allows one learner at a time.
+const MAX_LEARNERS: usize = 1;
+
+fn refuse<T>(error: MemberError) -> Result<T, KvError> {
+    Err(KvError::Member(error))
+}
+
+/// Every member, in member ID order.
+pub fn list(store: &Store, txn: &RoTxn) -> Result<Vec<Member>, KvError> {
+    Ok(store
+        .members(txn)?
+        .iter()
+        .filter_map(|bytes| Member::decode(bytes.as_slice()).ok())
+        .collect())
+}
+
+/// etcd's ValidateConfigurationChange, run at apply so every member decides the same. A
+/// refused change is applied to raft as a no-op.
+pub fn validate_conf_change(
+    store: &Store,
+    txn: &RoTxn,
+    change: &ConfChange,
+) -> Result<(), KvError> {
+    let members = list(store, txn)?;
+    let existing = members.iter().find(|m| m.id == change.node_id);
+    match change.get_change_type() {
+        ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+            let Ok(member) = Member::decode(change.context.as_ref()) else {
+                return Ok(());
+            };
+            let is_promotion = change.get_change_type() == ConfChangeType::AddNode
+                && existing.is_some_and(|m| m.is_learner);
+            if is_promotion {
+                return Ok(());
+            }
+            if existing.is_some() {
+                return refuse(MemberError::IdExists);
+            }
+            let url_taken = members
+                .iter()
+                .any(|m| m.peer_ur_ls.iter().any(|u| member.peer_ur_ls.contains(u)));
+            if url_taken {
+                return refuse(MemberError::PeerUrlExists);
+            }
+            if member.is_learner && members.iter().filter(|m| m.is_learner).count() >= MAX_LEARNERS
+            {
+                return refuse(MemberError::TooManyLearners);
+            }
+            Ok(())
+        }
+        ConfChangeType::RemoveNode if existing.is_none() => refuse(MemberError::NotFound),
+        ConfChangeType::RemoveNode => Ok(()),
+    }
+}
+
+/// MemberUpdate: a member's new peer URLs.
+pub fn apply_peer_urls(
+    store: &Store,
+    txn: &mut RwTxn,
+    update: &MemberPeerUrlsRequest,
+) -> Result<(), KvError> {
+    let members = list(store, txn)?;
+    let Some(member) = members.iter().find(|m| m.id == update.member_id) else {
+        return refuse(MemberError::NotFound);
+    };
+    let url_taken = members.iter().any(|m| {
+        m.id != update.member_id && m.peer_ur_ls.iter().any(|u| update.peer_urls.contains(u))
+    });
+    if url_taken {
+        return refuse(MemberError::PeerUrlExists);
+    }
+    let updated = Member {
+        peer_ur_ls: update.peer_urls.clone(),
+        ..member.clone()
+    };
+    store.put_member(txn, updated.id, &updated.encode_to_vec())?;
+    Ok(())
+}
 
 /// The first log entries of a new cluster: members sorted by ID, each added by a conf change.
 pub fn bootstrap_entries(members: &[Member]) -> Vec<Entry> {
@@ -71,10 +164,8 @@ pub fn apply_conf_change(
 
 /// Every member's ID and peer URLs, for the transport.
 pub fn peer_urls(store: &Store, txn: &RoTxn) -> Result<Vec<(u64, Vec<String>)>, KvError> {
-    Ok(store
-        .members(txn)?
-        .iter()
-        .filter_map(|bytes| Member::decode(bytes.as_slice()).ok())
+    Ok(list(store, txn)?
+        .into_iter()
         .map(|member| (member.id, member.peer_ur_ls))
         .collect())
 }

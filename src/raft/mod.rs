@@ -10,9 +10,10 @@ mod reads;
 pub use node::{start, Bootstrap};
 
 use crate::apply::ApplyResult;
-use crate::pb::etcdserverpb::InternalRaftRequest;
+use crate::mvcc::KvError;
+use crate::pb::etcdserverpb::{InternalRaftRequest, Member};
 use smol::channel::{Receiver, Sender};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +39,25 @@ pub enum Command {
     },
     /// Wait until this member has applied everything committed when the read arrived.
     ReadBarrier { reply: reads::ReadReply },
+    /// Change the raft configuration; the answer comes once the change is applied here.
+    ChangeMembers {
+        change: MemberChange,
+        reply: Sender<ApplyResult>,
+    },
+    /// Hand leadership to another voter (this member must be the leader).
+    MoveLeader {
+        target: u64,
+        reply: Sender<Result<(), KvError>>,
+    },
+}
+
+/// A change of the raft configuration, as etcd's Cluster service asks for it.
+pub enum MemberChange {
+    /// A new voter or (with `is_learner`) learner.
+    Add(Member),
+    Remove(u64),
+    /// A learner becomes a voter; only the leader can tell whether it has caught up.
+    Promote(u64),
 }
 
 /// What the raft thread publishes about itself, read without locks by request handlers.
@@ -49,6 +69,7 @@ pub struct RaftStatus {
     leader_id: AtomicU64,
     commit_index: AtomicU64,
     applied_index: AtomicU64,
+    is_learner: AtomicBool,
 }
 
 impl RaftStatus {
@@ -63,6 +84,9 @@ impl RaftStatus {
     }
     pub fn applied_index(&self) -> u64 {
         self.applied_index.load(Ordering::Acquire)
+    }
+    pub fn is_learner(&self) -> bool {
+        self.is_learner.load(Ordering::Acquire)
     }
 }
 
@@ -114,6 +138,20 @@ impl RaftHandle {
             answer,
         )
         .await
+    }
+
+    /// Changes the membership and waits for the change to be applied on this member.
+    pub async fn change_members(&self, change: MemberChange) -> Result<ApplyResult, RaftError> {
+        let (reply, answer) = smol::channel::bounded(1);
+        self.wait(Command::ChangeMembers { change, reply }, answer)
+            .await
+    }
+
+    /// Moves leadership to `target` and waits until it leads.
+    pub async fn move_leader(&self, target: u64) -> Result<Result<(), KvError>, RaftError> {
+        let (reply, answer) = smol::channel::bounded(1);
+        self.wait(Command::MoveLeader { target, reply }, answer)
+            .await
     }
 
     /// Waits until a linearizable read may be served from this member's store.

@@ -4,8 +4,9 @@
 use super::logger::raft_logger;
 use super::membership;
 use super::reads::ReadBatcher;
-use super::{Command, RaftHandle, RaftStatus};
-use crate::apply::{self, ApplyResult};
+use super::membership::MemberError;
+use super::{Command, MemberChange, RaftHandle, RaftStatus};
+use crate::apply::{self, Applied, ApplyResult};
 use crate::mvcc::{KvError, Store};
 use crate::pb::etcdserverpb::{
     ClusterVersionSetRequest, InternalRaftRequest, Member, MemberAttributesRequest, RequestHeader,
@@ -14,7 +15,9 @@ use crate::peer::{PeerEvent, Transport};
 use crate::wal::{Replayed, Wal};
 use prost::Message as _;
 use protobuf::Message as _;
-use raft::eraftpb::{ConfChange, ConfState, Entry, EntryType, Message, MessageType, Snapshot};
+use raft::eraftpb::{
+    ConfChange, ConfChangeType, ConfState, Entry, EntryType, Message, MessageType, Snapshot,
+};
 use raft::storage::MemStorage;
 use raft::{RawNode, SnapshotStatus, StateRole};
 use smol::channel::{Receiver, Sender};
@@ -37,6 +40,8 @@ pub struct Bootstrap {
     pub cluster_id: u64,
     /// The initial members; used only when the data dir is new.
     pub initial_members: Vec<Member>,
+    /// Joining a running cluster: the log starts empty and the leader fills it.
+    pub join: bool,
     pub name: String,
     pub client_urls: Vec<String>,
     pub heartbeat_interval: Duration,
@@ -54,6 +59,12 @@ struct Node {
     waiters: HashMap<u64, Sender<ApplyResult>>,
     /// Proposals that arrived while no leader was known.
     unproposed: Vec<InternalRaftRequest>,
+    unproposed_changes: Vec<ConfChange>,
+    /// MoveLeader requests waiting for their target to lead.
+    transfers: Vec<(u64, Sender<Result<(), KvError>>)>,
+    /// When this member saw its own removal applied; it stops one election timeout later, so
+    /// that the answer to the removal and the final messages still go out.
+    removed_at: Option<Instant>,
     next_request_id: u64,
     reads: ReadBatcher,
     bootstrap: Bootstrap,
@@ -88,7 +99,7 @@ pub fn start(
         ));
     }
     let (mut wal, mut replayed) = Wal::open(wal_dir).map_err(|e| e.to_string())?;
-    if is_new {
+    if is_new && !bootstrap.join {
         let entries = membership::bootstrap_entries(&bootstrap.initial_members);
         let hard_state = raft::eraftpb::HardState {
             term: 1,
@@ -153,6 +164,9 @@ pub fn start(
         status,
         waiters: HashMap::new(),
         unproposed: Vec::new(),
+        unproposed_changes: Vec::new(),
+        transfers: Vec::new(),
+        removed_at: None,
         // etcd's ID scheme: the member's low 16 bits, then time, so IDs from different members
         // and different runs do not collide.
         next_request_id: ((bootstrap.member_id & 0xffff) << 48)
@@ -170,9 +184,16 @@ pub fn start(
     std::thread::Builder::new()
         .name("raft".to_string())
         .spawn(move || {
-            if let Err(error) = smol::block_on(node.run(commands, peer_events)) {
-                log::error!("raft: stopping the member: {error}");
-                std::process::exit(1);
+            match smol::block_on(node.run(commands, peer_events)) {
+                Err(error) => {
+                    log::error!("raft: stopping the member: {error}");
+                    std::process::exit(1);
+                }
+                Ok(Stop::Removed) => {
+                    log::warn!("the member has been permanently removed from the cluster; exiting");
+                    std::process::exit(0);
+                }
+                Ok(Stop::Closed) => {}
             }
         })
         .map_err(|e| format!("starting the raft thread: {e}"))?;
@@ -274,6 +295,14 @@ impl From<raft::Error> for Fatal {
     }
 }
 
+/// Why the raft loop ended without an error.
+enum Stop {
+    /// The command channel closed (the process is shutting down).
+    Closed,
+    /// This member's removal was applied.
+    Removed,
+}
+
 enum Wake {
     Command(Command),
     Peer(PeerEvent),
@@ -286,7 +315,7 @@ impl Node {
         mut self,
         commands: Receiver<Command>,
         peer_events: Receiver<PeerEvent>,
-    ) -> Result<(), Fatal> {
+    ) -> Result<Stop, Fatal> {
         let tick_interval = self.bootstrap.heartbeat_interval;
         let mut next_tick = Instant::now() + tick_interval;
         loop {
@@ -313,7 +342,7 @@ impl Node {
             )
             .await;
             match wake {
-                Wake::Closed => return Ok(()),
+                Wake::Closed => return Ok(Stop::Closed),
                 Wake::Tick => {}
                 Wake::Command(command) => self.handle(command),
                 Wake::Peer(event) => self.on_peer_event(event),
@@ -343,7 +372,93 @@ impl Node {
             self.reads.start_round(&mut self.raw, has_leader);
             self.on_ready()?;
             self.maybe_compact()?;
+            self.answer_transfers();
+            if self
+                .removed_at
+                .is_some_and(|at| at.elapsed() > self.bootstrap.election_timeout)
+            {
+                return Ok(Stop::Removed);
+            }
         }
+    }
+
+    fn answer_transfers(&mut self) {
+        let leader = self.raw.raft.leader_id;
+        self.transfers.retain(|(target, reply)| {
+            if *target == leader {
+                let _ = reply.try_send(Ok(()));
+                return false;
+            }
+            !reply.is_closed()
+        });
+    }
+
+    fn is_leader(&self) -> bool {
+        self.raw.raft.state == StateRole::Leader
+    }
+
+    /// Turns a membership request into a conf change, or answers it with etcd's refusal.
+    fn conf_change(&self, change: MemberChange) -> Result<ConfChange, KvError> {
+        let mut conf_change = ConfChange::default();
+        match change {
+            MemberChange::Add(member) => {
+                conf_change.set_change_type(if member.is_learner {
+                    ConfChangeType::AddLearnerNode
+                } else {
+                    ConfChangeType::AddNode
+                });
+                conf_change.node_id = member.id;
+                conf_change.context = member.encode_to_vec().into();
+            }
+            MemberChange::Remove(id) => {
+                conf_change.set_change_type(ConfChangeType::RemoveNode);
+                conf_change.node_id = id;
+            }
+            MemberChange::Promote(id) => {
+                let txn = self.store.read_txn()?;
+                let members = membership::list(&self.store, &txn)?;
+                let member = members
+                    .iter()
+                    .find(|m| m.id == id)
+                    .ok_or(KvError::Member(MemberError::NotFound))?;
+                if !member.is_learner {
+                    return Err(KvError::Member(MemberError::NotLearner));
+                }
+                if !self.is_leader() {
+                    return Err(KvError::Member(MemberError::NotLeader));
+                }
+                // etcd's isLearnerReady: the learner has 90% of what the leader has.
+                let progress = self.raw.raft.prs();
+                let leader_match = progress.get(self.bootstrap.member_id).map_or(0, |p| p.matched);
+                let learner_match = progress.get(id).map_or(0, |p| p.matched);
+                if (learner_match as f64) < leader_match as f64 * 0.9 {
+                    return Err(KvError::Member(MemberError::LearnerNotReady));
+                }
+                conf_change.set_change_type(ConfChangeType::AddNode);
+                conf_change.node_id = id;
+                let promoted = crate::pb::etcdserverpb::Member {
+                    is_learner: false,
+                    ..member.clone()
+                };
+                conf_change.context = promoted.encode_to_vec().into();
+            }
+        }
+        Ok(conf_change)
+    }
+
+    fn move_leader(&mut self, target: u64, reply: Sender<Result<(), KvError>>) {
+        if !self.is_leader() {
+            let _ = reply.try_send(Err(KvError::Member(MemberError::NotLeader)));
+            return;
+        }
+        if !self.raw.raft.prs().conf().voters().contains(target) {
+            let _ = reply.try_send(Err(KvError::Member(MemberError::BadLeaderTransferee)));
+            return;
+        }
+        if target != self.bootstrap.member_id {
+            self.raw.transfer_leader(target);
+        }
+        self.transfers.push((target, reply));
     }
 
     fn on_peer_event(&mut self, event: PeerEvent) {
@@ -468,6 +583,18 @@ impl Node {
                 self.unproposed.push(*request);
             }
             Command::ReadBarrier { reply } => self.reads.queue(reply),
+            Command::ChangeMembers { change, reply } => match self.conf_change(change) {
+                Ok(mut conf_change) => {
+                    conf_change.id = self.next_request_id;
+                    self.next_request_id += 1;
+                    self.waiters.insert(conf_change.id, reply);
+                    self.unproposed_changes.push(conf_change);
+                }
+                Err(refusal) => {
+                    let _ = reply.try_send(Err(refusal));
+                }
+            },
+            Command::MoveLeader { target, reply } => self.move_leader(target, reply),
         }
     }
 
@@ -514,6 +641,12 @@ impl Node {
             let data = request.encode_to_vec();
             if self.raw.propose(vec![], data).is_err() {
                 self.unproposed.push(request);
+            }
+        }
+        let unproposed = std::mem::take(&mut self.unproposed_changes);
+        for change in unproposed {
+            if self.raw.propose_conf_change(vec![], change.clone()).is_err() {
+                self.unproposed_changes.push(change);
             }
         }
     }
@@ -594,6 +727,8 @@ impl Node {
         self.status
             .commit_index
             .store(raft.raft_log.committed, Ordering::Release);
+        let is_learner = raft.prs().conf().learners().contains(&self.bootstrap.member_id);
+        self.status.is_learner.store(is_learner, Ordering::Release);
     }
 
     /// Applies committed entries in one store transaction together with the applied index, then
@@ -618,21 +753,40 @@ impl Node {
                     if let Err(KvError::Storage(e)) = result {
                         return Err(Fatal::Store(KvError::Storage(e)));
                     }
+                    if matches!(result, Ok(Applied::Members)) {
+                        membership_changed = true;
+                    }
                     let id = request.header.map(|h| h.id).unwrap_or(0);
                     answers.push((id, result));
                 }
                 EntryType::EntryConfChange => {
-                    let change = ConfChange::parse_from_bytes(&entry.data).map_err(|e| {
+                    let mut change = ConfChange::parse_from_bytes(&entry.data).map_err(|e| {
                         Fatal::Wal(format!("entry {} is not a conf change: {e}", entry.index))
                     })?;
+                    let verdict = membership::validate_conf_change(&store, &txn, &change);
+                    if let Err(KvError::Storage(e)) = verdict {
+                        return Err(Fatal::Store(KvError::Storage(e)));
+                    }
+                    if verdict.is_err() {
+                        // Refused: raft applies it as a no-op, as etcd does.
+                        change.node_id = 0;
+                    }
                     let conf_state = self.raw.apply_conf_change(&change)?;
                     store.set_conf_state(
                         &mut txn,
                         &conf_state.write_to_bytes().expect("conf state encodes"),
                     )?;
                     self.raw.raft.raft_log.store.wl().set_conf_state(conf_state);
-                    membership::apply_conf_change(&store, &mut txn, &change)?;
-                    membership_changed = true;
+                    if verdict.is_ok() {
+                        membership::apply_conf_change(&store, &mut txn, &change)?;
+                        membership_changed = true;
+                    }
+                    if change.get_change_type() == ConfChangeType::RemoveNode
+                        && change.node_id == self.bootstrap.member_id
+                    {
+                        self.removed_at = Some(Instant::now());
+                    }
+                    answers.push((change.id, verdict.map(|()| Applied::Members)));
                 }
                 EntryType::EntryConfChangeV2 => {
                     return Err(Fatal::Wal(format!(

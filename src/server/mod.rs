@@ -39,11 +39,52 @@ fn remove_spooled_snapshots(dir: &std::path::Path) {
     }
 }
 
-pub fn run(config: Config) -> Result<(), String> {
-    let (identity, is_new) = identity::resolve(&config)?;
-    if is_new && config.initial_cluster_state == ClusterState::Existing {
-        return Err("--initial-cluster-state existing: joining a running cluster is not supported by this build yet".into());
+/// The running cluster a joining member was added to, asked through the other members' peer
+/// URLs in --initial-cluster.
+async fn find_cluster(
+    config: &Config,
+    tls: Option<&Arc<futures_rustls::rustls::ClientConfig>>,
+) -> Result<(u64, Vec<crate::pb::etcdserverpb::Member>), String> {
+    let others: Vec<String> = config
+        .initial_cluster
+        .iter()
+        .filter(|(name, _)| *name != config.name)
+        .map(|(_, url)| url.to_string())
+        .collect();
+    if others.is_empty() {
+        return Err("--initial-cluster-state existing: --initial-cluster names no other member to join through".into());
     }
+    peer::fetch_members(tls, &others)
+        .await
+        .map_err(|e| format!("--initial-cluster-state existing: {e}"))
+}
+
+/// This member's ID in the cluster's list, found by its advertised peer URLs.
+fn own_member(config: &Config, members: &[crate::pb::etcdserverpb::Member]) -> Result<u64, String> {
+    let mut own: Vec<String> = config
+        .initial_advertise_peer_urls
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    own.sort();
+    members
+        .iter()
+        .find(|m| {
+            let mut urls = m.peer_ur_ls.clone();
+            urls.sort();
+            urls == own
+        })
+        .map(|m| m.id)
+        .ok_or_else(|| {
+            format!(
+                "--initial-cluster-state existing: the cluster has no member with peer URLs {}; add it first with `etcdctl member add`",
+                own.join(",")
+            )
+        })
+}
+
+pub fn run(config: Config) -> Result<(), String> {
+    let (mut identity, is_new) = identity::resolve(&config)?;
     let needs_tls = config
         .listen_client_urls
         .iter()
@@ -69,6 +110,16 @@ pub fn run(config: Config) -> Result<(), String> {
     } else {
         (None, None)
     };
+    let join = is_new && config.initial_cluster_state == ClusterState::Existing;
+    let initial_members = if join {
+        let (cluster_id, members) = smol::block_on(find_cluster(&config, peer_client_tls.as_ref()))?;
+        let own = own_member(&config, &members)?;
+        identity.member_id = own;
+        identity.cluster_id = cluster_id;
+        members
+    } else {
+        identity::initial_members(&config)
+    };
     let (listeners, peer_listeners) = smol::block_on(async {
         let mut listeners = Vec::new();
         for url in &config.listen_client_urls {
@@ -90,7 +141,8 @@ pub fn run(config: Config) -> Result<(), String> {
     let bootstrap = Bootstrap {
         member_id: identity.member_id,
         cluster_id: identity.cluster_id,
-        initial_members: identity::initial_members(&config),
+        initial_members,
+        join,
         name: config.name.clone(),
         client_urls: config
             .advertise_client_urls
