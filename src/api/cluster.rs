@@ -41,7 +41,12 @@ impl Api {
 
 /// etcd's types.NewURLs: every URL valid, then sorted.
 fn peer_urls(urls: &[String]) -> Result<Vec<String>, Status> {
-    let bad_urls = || Status::new(Code::InvalidArgument, "etcdserver: given member URLs are invalid");
+    let bad_urls = || {
+        Status::new(
+            Code::InvalidArgument,
+            "etcdserver: given member URLs are invalid",
+        )
+    };
     if urls.is_empty() {
         return Err(bad_urls());
     }
@@ -101,7 +106,9 @@ pub async fn member_add(api: &Api, request: MemberAddRequest) -> Result<MemberAd
         client_ur_ls: Vec::new(),
         is_learner: request.is_learner,
     };
-    let members = api.change_members(MemberChange::Add(member.clone())).await?;
+    let members = api
+        .change_members(MemberChange::Add(member.clone()))
+        .await?;
     Ok(MemberAddResponse {
         header: api.cluster_header(),
         member: Some(member),
@@ -148,7 +155,9 @@ pub async fn member_promote(
     api: &Api,
     request: MemberPromoteRequest,
 ) -> Result<MemberPromoteResponse, Status> {
-    let members = api.change_members(MemberChange::Promote(request.id)).await?;
+    let members = api
+        .change_members(MemberChange::Promote(request.id))
+        .await?;
     Ok(MemberPromoteResponse {
         header: api.cluster_header(),
         members,

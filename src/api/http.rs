@@ -67,7 +67,10 @@ fn v2_response(api: &Api, status: StatusCode, body: String) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .header("x-etcd-cluster-id", format!("{:x}", api.raft.status.cluster_id))
+        .header(
+            "x-etcd-cluster-id",
+            format!("{:x}", api.raft.status.cluster_id),
+        )
         .body(Body::full(body))
         .expect("static response parts")
 }
@@ -96,7 +99,11 @@ fn v2_leader(api: &Api) -> Response<Body> {
 }
 
 fn v2_error(api: &Api, status: StatusCode, message: &str) -> Response<Body> {
-    v2_response(api, status, format!("{{\"message\":{}}}\n", json_string(message)))
+    v2_response(
+        api,
+        status,
+        format!("{{\"message\":{}}}\n", json_string(message)),
+    )
 }
 
 /// Healthy while a leader is known, as etcd's /health.

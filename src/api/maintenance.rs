@@ -22,7 +22,10 @@ pub async fn status(api: &Api, _: StatusRequest) -> Result<StatusResponse, Statu
 }
 
 /// Hands leadership to another voter; only the leader can (etcd answers "not leader").
-pub async fn move_leader(api: &Api, request: MoveLeaderRequest) -> Result<MoveLeaderResponse, Status> {
+pub async fn move_leader(
+    api: &Api,
+    request: MoveLeaderRequest,
+) -> Result<MoveLeaderResponse, Status> {
     api.raft.move_leader(request.target_id).await??;
     Ok(MoveLeaderResponse {
         header: api.header(api.current_revision()?),

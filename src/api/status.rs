@@ -70,15 +70,15 @@ impl From<MemberError> for Status {
             MemberError::PeerUrlExists => failed("etcdserver: Peer URLs already exists"),
             MemberError::NotFound => Status::new(Code::NotFound, "etcdserver: member not found"),
             MemberError::NotLearner => failed("etcdserver: can only promote a learner member"),
-            MemberError::LearnerNotReady => failed(
-                "etcdserver: can only promote a learner member which is in sync with leader",
-            ),
+            MemberError::LearnerNotReady => {
+                failed("etcdserver: can only promote a learner member which is in sync with leader")
+            }
             MemberError::TooManyLearners => {
                 failed("etcdserver: too many learner members in cluster")
             }
-            MemberError::NotEnoughStarted => failed(
-                "etcdserver: re-configuration failed due to not enough started members",
-            ),
+            MemberError::NotEnoughStarted => {
+                failed("etcdserver: re-configuration failed due to not enough started members")
+            }
             MemberError::NotLeader => failed("etcdserver: not leader"),
             MemberError::BadLeaderTransferee => failed("etcdserver: bad leader transferee"),
         }

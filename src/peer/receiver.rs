@@ -6,10 +6,10 @@
 use super::frame::{self, Hello, HELLO_BYTES, MAGIC};
 use super::{PeerContext, PeerEvent};
 use crate::config::{Scheme, Url};
+use crate::pb::etcdserverpb::{MemberListResponse, ResponseHeader};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::rustls::ServerConfig;
 use futures_rustls::TlsAcceptor;
-use crate::pb::etcdserverpb::{MemberListResponse, ResponseHeader};
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};

@@ -3,8 +3,8 @@
 
 use super::logger::raft_logger;
 use super::membership;
-use super::reads::ReadBatcher;
 use super::membership::MemberError;
+use super::reads::ReadBatcher;
 use super::{Command, MemberChange, RaftHandle, RaftStatus};
 use crate::apply::{self, Applied, ApplyResult};
 use crate::mvcc::{KvError, Store};
@@ -183,8 +183,8 @@ pub fn start(
         .map_err(|e| format!("reading the members: {e:?}"))?;
     std::thread::Builder::new()
         .name("raft".to_string())
-        .spawn(move || {
-            match smol::block_on(node.run(commands, peer_events)) {
+        .spawn(
+            move || match smol::block_on(node.run(commands, peer_events)) {
                 Err(error) => {
                     log::error!("raft: stopping the member: {error}");
                     std::process::exit(1);
@@ -194,8 +194,8 @@ pub fn start(
                     std::process::exit(0);
                 }
                 Ok(Stop::Closed) => {}
-            }
-        })
+            },
+        )
         .map_err(|e| format!("starting the raft thread: {e}"))?;
     Ok(handle)
 }
@@ -429,7 +429,9 @@ impl Node {
                 }
                 // etcd's isLearnerReady: the learner has 90% of what the leader has.
                 let progress = self.raw.raft.prs();
-                let leader_match = progress.get(self.bootstrap.member_id).map_or(0, |p| p.matched);
+                let leader_match = progress
+                    .get(self.bootstrap.member_id)
+                    .map_or(0, |p| p.matched);
                 let learner_match = progress.get(id).map_or(0, |p| p.matched);
                 if (learner_match as f64) < leader_match as f64 * 0.9 {
                     return Err(KvError::Member(MemberError::LearnerNotReady));
@@ -645,7 +647,11 @@ impl Node {
         }
         let unproposed = std::mem::take(&mut self.unproposed_changes);
         for change in unproposed {
-            if self.raw.propose_conf_change(vec![], change.clone()).is_err() {
+            if self
+                .raw
+                .propose_conf_change(vec![], change.clone())
+                .is_err()
+            {
                 self.unproposed_changes.push(change);
             }
         }
@@ -727,7 +733,11 @@ impl Node {
         self.status
             .commit_index
             .store(raft.raft_log.committed, Ordering::Release);
-        let is_learner = raft.prs().conf().learners().contains(&self.bootstrap.member_id);
+        let is_learner = raft
+            .prs()
+            .conf()
+            .learners()
+            .contains(&self.bootstrap.member_id);
         self.status.is_learner.store(is_learner, Ordering::Release);
     }
 

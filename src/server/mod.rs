@@ -112,7 +112,8 @@ pub fn run(config: Config) -> Result<(), String> {
     };
     let join = is_new && config.initial_cluster_state == ClusterState::Existing;
     let initial_members = if join {
-        let (cluster_id, members) = smol::block_on(find_cluster(&config, peer_client_tls.as_ref()))?;
+        let (cluster_id, members) =
+            smol::block_on(find_cluster(&config, peer_client_tls.as_ref()))?;
         let own = own_member(&config, &members)?;
         identity.member_id = own;
         identity.cluster_id = cluster_id;

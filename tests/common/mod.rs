@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod certs;
+pub mod seed;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -73,6 +74,14 @@ pub fn single_member_args(
 
 impl Member {
     pub fn start(program: &Path, args: Vec<String>, client_url: &str, data_dir: &Path) -> Member {
+        let mut member = Member::spawn(program, args, client_url, data_dir);
+        member.wait_healthy();
+        member
+    }
+
+    /// Starts the process without waiting for it (a cluster member is healthy only once a
+    /// quorum runs).
+    pub fn spawn(program: &Path, args: Vec<String>, client_url: &str, data_dir: &Path) -> Member {
         let log = data_dir.with_extension("log");
         let mut member = Member {
             child: None,
@@ -82,12 +91,17 @@ impl Member {
             program: program.to_path_buf(),
             args,
         };
-        member.restart();
+        member.launch();
         member
     }
 
     /// Starts the process again with the same flags (after kill) and waits for it to be healthy.
     pub fn restart(&mut self) {
+        self.launch();
+        self.wait_healthy();
+    }
+
+    fn launch(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -100,7 +114,19 @@ impl Member {
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", self.program.display()));
         self.child = Some(child);
-        self.wait_healthy();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("member is running").id()
+    }
+
+    /// SIGSTOP / SIGCONT: the process freezes with its sockets open, like a stalled VM.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 
     pub fn wait_healthy(&mut self) {
@@ -192,6 +218,18 @@ pub fn run(program: &str, args: &[String], envs: &[(&str, &str)], stdin: Option<
             .unwrap();
     }
     child.wait_with_output().unwrap()
+}
+
+/// Polls `condition` every 50 ms until it holds; fails the test with `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Debian's etcdctl (API v3) against `endpoint`.
