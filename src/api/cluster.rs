@@ -64,12 +64,12 @@ fn is_started(member: &Member) -> bool {
 }
 
 /// etcd's IsReadyToAddVotingMember (--strict-reconfig-check, on by default): after the add,
-/// the started voters must still be a quorum.
+/// the started voters must still be a quorum (more than half).
 fn ready_to_add_voter(members: &[Member]) -> bool {
     let voters: Vec<&Member> = members.iter().filter(|m| !m.is_learner).collect();
     let total = voters.len() + 1;
     let started = voters.iter().filter(|m| is_started(m)).count();
-    (started == 1 && total == 2) || started >= total / 2 + 1
+    (started == 1 && total == 2) || started > total / 2
 }
 
 /// etcd's IsReadyToRemoveVotingMember: the started voters left must be a quorum of those left.
@@ -79,7 +79,7 @@ fn ready_to_remove_voter(members: &[Member], id: u64) -> bool {
         .filter(|m| !m.is_learner && m.id != id)
         .collect();
     let started = remaining.iter().filter(|m| is_started(m)).count();
-    started >= remaining.len() / 2 + 1
+    started > remaining.len() / 2
 }
 
 pub async fn member_list(api: &Api, _: MemberListRequest) -> Result<MemberListResponse, Status> {
