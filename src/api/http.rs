@@ -4,10 +4,11 @@
 use super::{Api, Body};
 use crate::pb::etcdserverpb::Member;
 use http::{Request, Response, StatusCode};
+use std::time::Duration;
 
-pub fn handle<B>(api: &Api, request: &Request<B>) -> Response<Body> {
+pub async fn handle<B>(api: &Api, request: &Request<B>) -> Response<Body> {
     match (request.method().as_str(), request.uri().path()) {
-        ("GET", "/health") => health(api),
+        ("GET", "/health") => health(api).await,
         ("GET", "/version") => json(
             StatusCode::OK,
             format!(
@@ -106,9 +107,18 @@ fn v2_error(api: &Api, status: StatusCode, message: &str) -> Response<Body> {
     )
 }
 
-/// Healthy while a leader is known, as etcd's /health.
-fn health(api: &Api) -> Response<Body> {
-    if api.raft.status.leader_id() != 0 {
+/// How long /health waits for its quorum round (etcd: 1 s for its QGET).
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Healthy when a leader is known and a quorum round completes within a second: etcd 3.4 makes
+/// a quorum read through raft, so a member cut off from the majority, or one whose leader has
+/// just died, reports unhealthy.
+async fn health(api: &Api) -> Response<Body> {
+    let quorum_read = smol::future::or(async { api.raft.read_barrier().await.is_ok() }, async {
+        smol::Timer::after(HEALTH_TIMEOUT).await;
+        false
+    });
+    if api.raft.status.leader_id() != 0 && quorum_read.await {
         json(StatusCode::OK, "{\"health\":\"true\"}".to_string())
     } else {
         json(

@@ -84,7 +84,7 @@ pub async fn route(
         .get(::http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
     if !is_grpc {
-        return Ok(http::handle(&api, &request));
+        return Ok(http::handle(&api, &request).await);
     }
     let path = request.uri().path().to_string();
     let body = request.into_body();
