@@ -7,6 +7,8 @@
 
 mod api;
 mod apply;
+mod bench;
+mod client;
 mod config;
 mod ids;
 mod logging;
@@ -14,6 +16,7 @@ mod mvcc;
 mod pb;
 mod peer;
 mod raft;
+mod runtime;
 mod server;
 mod tls;
 mod version;
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
     match (program.as_str(), args.get(1).map(String::as_str)) {
         ("etcdctl", _) | (_, Some("ctl")) => applet_missing("etcdctl"),
         ("etcdutl", _) | (_, Some("util")) => applet_missing("etcdutl"),
+        (_, Some("bench")) => bench::main(&args[2..]),
         _ => server(&args[1..]),
     }
 }

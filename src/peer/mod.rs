@@ -78,7 +78,7 @@ impl Transport {
                 continue;
             }
             let (queue, receiver) = smol::channel::bounded(PEER_QUEUE_LENGTH);
-            crate::server::spawn(sender::run(
+            crate::runtime::spawn(sender::run(
                 self.context.clone(),
                 *id,
                 urls.clone(),

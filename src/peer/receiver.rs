@@ -53,7 +53,7 @@ pub async fn serve(listener: PeerListener, context: Arc<PeerContext>) {
             Ok((stream, address)) => {
                 let context = context.clone();
                 let tls = listener.tls.clone();
-                crate::server::spawn(async move {
+                crate::runtime::spawn(async move {
                     if let Err(e) = connection(stream, tls, &context).await {
                         log::warn!("peer connection from {address}: {e}");
                     }

@@ -180,7 +180,7 @@ async fn pump(
         let mut next = Some(message);
         while let Some(message) = next.take() {
             if message.get_msg_type() == MessageType::MsgSnapshot {
-                crate::server::spawn(send_snapshot(
+                crate::runtime::spawn(send_snapshot(
                     context.clone(),
                     peer_id,
                     urls.to_vec(),

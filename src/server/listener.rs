@@ -28,20 +28,6 @@ pub struct Listener {
     tls: Option<TlsAcceptor>,
 }
 
-/// Hands hyper's HTTP/2 background tasks to our executor.
-#[derive(Clone, Copy)]
-struct Executor;
-
-impl<F> hyper::rt::Executor<F> for Executor
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn execute(&self, future: F) {
-        crate::server::spawn(future);
-    }
-}
-
 pub async fn bind(url: &Url, tls: Option<Arc<ServerConfig>>) -> Result<Listener, String> {
     let address = url.bind_address()?;
     let tcp = TcpListener::bind(address.as_str())
@@ -71,7 +57,7 @@ pub async fn serve(listener: Listener, api: Arc<Api>) {
                 backoff = ACCEPT_BACKOFF_START;
                 let api = api.clone();
                 let tls = listener.tls.clone();
-                crate::server::spawn(async move {
+                crate::runtime::spawn(async move {
                     let _permit = permit;
                     if let Err(e) = connection(stream, tls, api).await {
                         log::debug!("client connection: {e}");
@@ -145,7 +131,7 @@ where
     let service = hyper::service::service_fn(move |request| api::route(api.clone(), request));
     let result = if is_h2 {
         let io = smol_hyper::rt::FuturesIo::new(AuthorityFix::new(stream));
-        hyper::server::conn::http2::Builder::new(Executor)
+        hyper::server::conn::http2::Builder::new(crate::runtime::HyperExecutor)
             .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
             .serve_connection(io, service)
             .await

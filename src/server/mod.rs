@@ -11,8 +11,8 @@ use crate::config::{ClusterState, Config, Scheme};
 use crate::mvcc::Store;
 use crate::peer::{self, PeerContext, Transport};
 use crate::raft::{self, Bootstrap};
-use std::future::Future;
-use std::sync::{Arc, LazyLock};
+use crate::runtime::{self, spawn};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Executor threads serving client connections; the raft thread is separate.
@@ -20,13 +20,6 @@ const EXECUTOR_THREADS: usize = 2;
 
 /// Peer messages waiting for the raft thread; peer readers wait when it is full.
 const PEER_EVENT_QUEUE_LENGTH: usize = 4096;
-
-static EXECUTOR: LazyLock<smol::Executor<'static>> = LazyLock::new(smol::Executor::new);
-
-/// Runs `future` on the server's executor.
-pub fn spawn(future: impl Future<Output = impl Send + 'static> + Send + 'static) {
-    EXECUTOR.spawn(future).detach();
-}
 
 /// Snapshots half received when the process stopped are useless: raft asks again.
 fn remove_spooled_snapshots(dir: &std::path::Path) {
@@ -94,9 +87,7 @@ pub fn run(config: Config) -> Result<(), String> {
     } else {
         None
     };
-    for _ in 0..EXECUTOR_THREADS {
-        std::thread::spawn(|| smol::block_on(EXECUTOR.run(smol::future::pending::<()>())));
-    }
+    runtime::start(EXECUTOR_THREADS);
     let peer_https = config
         .listen_peer_urls
         .iter()
@@ -191,14 +182,9 @@ pub fn run(config: Config) -> Result<(), String> {
         raft,
         limits,
     });
-    smol::block_on(EXECUTOR.run(async {
-        let serving: Vec<_> = listeners
-            .into_iter()
-            .map(|l| EXECUTOR.spawn(listener::serve(l, api.clone())))
-            .collect();
-        for task in serving {
-            task.await;
-        }
-    }));
+    for client_listener in listeners {
+        spawn(listener::serve(client_listener, api.clone()));
+    }
+    runtime::block_on(smol::future::pending::<()>());
     Ok(())
 }
