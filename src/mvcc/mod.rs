@@ -2,6 +2,7 @@
 //! member's replicated metadata. The raft apply loop is the only writer; readers open their own
 //! short read transactions. Layout and invariants: ARCHITECTURE.md, "Keyspace on LMDB".
 
+pub mod checkpoint;
 mod keys;
 mod range;
 pub mod snapshot;
@@ -52,6 +53,8 @@ const KIND_DELETE: u8 = 1;
 
 pub struct Store {
     env: Env,
+    /// The environment's directory (data.mdb, checkpoint).
+    dir: std::path::PathBuf,
     /// user key -> mvccpb.KeyValue of its live version (absent once deleted).
     current: Database<Bytes, Bytes>,
     /// keys::history_key(user key, revision) -> empty; every revision of every key.
@@ -73,12 +76,20 @@ impl Store {
             .map_size(map_size as usize)
             .max_dbs(8)
             .max_readers(MAX_READERS);
+        if let Some(applied) =
+            checkpoint::recover(dir).map_err(|e| heed::Error::Io(std::io::Error::other(e)))?
+        {
+            log::warn!(
+                "store: the machine restarted since the last checkpoint; rewound the store to it (applied index {applied}); the WAL replays the rest"
+            );
+        }
         // SAFETY: the environment is opened once per process (server start-up owns the only
-        // Store), and NO_SYNC only defers LMDB's flush: the WAL is the durable record, and after a
-        // crash every entry after the last LMDB commit that reached disk is applied again.
+        // Store). NO_SYNC: commits are not flushed; the WAL is the durable record, and
+        // checkpoint.rs keeps a power loss from leaving a torn store. NO_TLS: read txns are
+        // not tied to threads (the raft thread holds a pinned one next to its own reads).
         #[allow(unsafe_code)]
         let env = unsafe {
-            options.flags(EnvFlags::NO_SYNC);
+            options.flags(EnvFlags::NO_SYNC | EnvFlags::NO_TLS);
             options.open(dir)?
         };
         let mut txn = env.write_txn()?;
@@ -89,6 +100,7 @@ impl Store {
             members: env.create_database(&mut txn, Some("members"))?,
             meta: env.create_database(&mut txn, Some("meta"))?,
             env: env.clone(),
+            dir: dir.to_path_buf(),
         };
         txn.commit()?;
         Ok(store)
@@ -126,11 +138,6 @@ impl Store {
     pub fn set_applied(&self, txn: &mut RwTxn, index: u64, term: u64) -> Result<(), heed::Error> {
         self.put_meta_u64(txn, META_APPLIED_INDEX, index)?;
         self.put_meta_u64(txn, META_APPLIED_TERM, term)
-    }
-
-    /// Flushes LMDB to disk (it is opened NO_SYNC): needed before WAL entries it holds are dropped.
-    pub fn sync(&self) -> Result<(), heed::Error> {
-        self.env.force_sync()
     }
 
     /// The store revision: 1 for an empty store, +1 per write transaction that changed a key.

@@ -2,6 +2,8 @@
 //! the rest of the process talks to it through a bounded channel (`RaftHandle`) and reads its
 //! progress from `RaftStatus`.
 
+mod checkpointer;
+mod log_writer;
 mod logger;
 pub mod membership;
 mod node;

@@ -1,6 +1,8 @@
 //! The raft thread: start-up (bootstrap or recovery from the WAL and the store) and the Ready
 //! loop, in raft-rs's order so it can be checked step by step against its examples.
 
+use super::checkpointer::Checkpointer;
+use super::log_writer::{self, LogEvent, LogOp};
 use super::logger::raft_logger;
 use super::membership;
 use super::membership::MemberError;
@@ -33,6 +35,9 @@ const MAX_COMMANDS_PER_TURN: usize = 1024;
 /// log rather than from a snapshot (etcd's SnapshotCatchUpEntries); never more than
 /// --snapshot-count.
 const SNAPSHOT_CATCH_UP_ENTRIES: u64 = 5000;
+/// How often the store is flushed and checkpointed (mvcc/checkpoint.rs) while it changes; after
+/// a power loss at most this much of the WAL is replayed.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Who this member is and how a new cluster starts.
 pub struct Bootstrap {
@@ -52,7 +57,10 @@ pub struct Bootstrap {
 
 struct Node {
     raw: RawNode<MemStorage>,
-    wal: Wal,
+    /// The WAL writer thread's queue.
+    log: Sender<LogOp>,
+    /// Messages to send once the Ready with that number is on disk.
+    awaiting_persist: Vec<(u64, Vec<Message>)>,
     store: Arc<Store>,
     status: Arc<RaftStatus>,
     /// Requests proposed by this member, by header ID, waiting for their apply.
@@ -75,6 +83,10 @@ struct Node {
     transport: Transport,
     /// The applied index of the last log compaction.
     compacted_at: u64,
+    checkpointer: Checkpointer,
+    /// The applied index of the last checkpoint requested, and when.
+    checkpoint_requested: u64,
+    checkpointed_at: Instant,
 }
 
 /// Opens the WAL (writing the bootstrap entries on a new data dir), rebuilds raft's state and
@@ -153,13 +165,16 @@ pub fn start(
     });
     status.applied_index.store(applied, Ordering::Release);
     let (handle, commands) = RaftHandle::new(status.clone(), bootstrap.election_timeout);
+    let (log, log_events) = log_writer::start(wal)?;
+    let checkpointer = Checkpointer::start(store.clone())?;
     let started_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let node = Node {
         raw,
-        wal,
+        log,
+        awaiting_persist: Vec::new(),
         store,
         status,
         waiters: HashMap::new(),
@@ -177,14 +192,19 @@ pub fn start(
         version_proposed_term: 0,
         transport,
         compacted_at: applied,
+        checkpointer,
+        checkpoint_requested: 0,
+        checkpointed_at: Instant::now(),
     };
     let mut node = node;
+    node.checkpoint_now()
+        .map_err(|e| format!("checkpointing the store: {e}"))?;
     node.refresh_peers()
         .map_err(|e| format!("reading the members: {e:?}"))?;
     std::thread::Builder::new()
         .name("raft".to_string())
         .spawn(
-            move || match smol::block_on(node.run(commands, peer_events)) {
+            move || match smol::block_on(node.run(commands, peer_events, log_events)) {
                 Err(error) => {
                     log::error!("raft: stopping the member: {error}");
                     std::process::exit(1);
@@ -264,6 +284,7 @@ fn rebuild_storage(store: &Store, replayed: Replayed) -> Result<(MemStorage, u64
 enum Fatal {
     Wal(String),
     Store(KvError),
+    Checkpoint(String),
     Raft(raft::Error),
 }
 
@@ -272,6 +293,7 @@ impl std::fmt::Display for Fatal {
         match self {
             Fatal::Wal(message) => write!(f, "log: {message}"),
             Fatal::Store(error) => write!(f, "store: {error:?}"),
+            Fatal::Checkpoint(error) => write!(f, "checkpoint: {error}"),
             Fatal::Raft(error) => write!(f, "raft: {error}"),
         }
     }
@@ -306,6 +328,7 @@ enum Stop {
 enum Wake {
     Command(Command),
     Peer(PeerEvent),
+    Log(LogEvent),
     Tick,
     Closed,
 }
@@ -315,6 +338,7 @@ impl Node {
         mut self,
         commands: Receiver<Command>,
         peer_events: Receiver<PeerEvent>,
+        log_events: Receiver<LogEvent>,
     ) -> Result<Stop, Fatal> {
         let tick_interval = self.bootstrap.heartbeat_interval;
         let mut next_tick = Instant::now() + tick_interval;
@@ -334,10 +358,20 @@ impl Node {
                             Err(_) => smol::future::pending().await,
                         }
                     },
-                    async {
-                        smol::Timer::at(next_tick).await;
-                        Wake::Tick
-                    },
+                    smol::future::or(
+                        async {
+                            match log_events.recv().await {
+                                Ok(event) => Wake::Log(event),
+                                Err(_) => {
+                                    Wake::Log(LogEvent::Failed("the wal thread stopped".into()))
+                                }
+                            }
+                        },
+                        async {
+                            smol::Timer::at(next_tick).await;
+                            Wake::Tick
+                        },
+                    ),
                 ),
             )
             .await;
@@ -346,6 +380,10 @@ impl Node {
                 Wake::Tick => {}
                 Wake::Command(command) => self.handle(command),
                 Wake::Peer(event) => self.on_peer_event(event),
+                Wake::Log(event) => self.on_log_event(event)?,
+            }
+            while let Ok(event) = log_events.try_recv() {
+                self.on_log_event(event)?;
             }
             // Take what else is waiting, up to one batch of each, so one fdatasync covers it.
             for _ in 1..MAX_COMMANDS_PER_TURN {
@@ -371,6 +409,7 @@ impl Node {
             let has_leader = self.raw.raft.leader_id != 0;
             self.reads.start_round(&mut self.raw, has_leader);
             self.on_ready()?;
+            self.maybe_checkpoint()?;
             self.maybe_compact()?;
             self.answer_transfers();
             if self
@@ -463,6 +502,43 @@ impl Node {
         self.transfers.push((target, reply));
     }
 
+    /// A Ready reached the disk: raft may count its entries, and what waited for them goes out.
+    fn on_log_event(&mut self, event: LogEvent) -> Result<(), Fatal> {
+        match event {
+            LogEvent::Persisted(number) => {
+                self.raw.on_persist_ready(number);
+                let position = self
+                    .awaiting_persist
+                    .iter()
+                    .position(|(n, _)| *n > number)
+                    .unwrap_or(self.awaiting_persist.len());
+                let ready: Vec<_> = self.awaiting_persist.drain(..position).collect();
+                for (_, messages) in ready {
+                    self.send(messages);
+                }
+                self.advance_apply();
+                Ok(())
+            }
+            LogEvent::Failed(error) => Err(Fatal::Wal(error)),
+        }
+    }
+
+    /// Tells raft how far the store has applied. A just-installed snapshot counts only once
+    /// raft knows it persisted (after the WAL thread's report).
+    fn advance_apply(&mut self) {
+        let log = &self.raw.raft.raft_log;
+        let target = self.status.applied_index().min(log.persisted);
+        if target > log.applied {
+            self.raw.advance_apply_to(target);
+        }
+    }
+
+    fn log(&self, op: LogOp) -> Result<(), Fatal> {
+        self.log
+            .try_send(op)
+            .map_err(|_| Fatal::Wal("the wal thread stopped".into()))
+    }
+
     fn on_peer_event(&mut self, event: PeerEvent) {
         match event {
             PeerEvent::Message(message) => {
@@ -492,17 +568,54 @@ impl Node {
         }
     }
 
-    /// Every --snapshot-count applied entries: flush the store, drop the WAL segments it makes
-    /// redundant and all but the catch-up entries of the in-memory log.
+    /// Checkpoints the store and waits until the checkpoint is durable.
+    fn checkpoint_now(&mut self) -> Result<(), Fatal> {
+        let candidate = self
+            .store
+            .checkpoint_candidate()
+            .map_err(Fatal::Checkpoint)?;
+        self.checkpoint_requested = candidate.applied;
+        self.checkpointed_at = Instant::now();
+        self.checkpointer
+            .write_now(candidate)
+            .map_err(Fatal::Checkpoint)
+    }
+
+    /// Every CHECKPOINT_INTERVAL while the store changes, a checkpoint is handed to the
+    /// checkpoint thread (one at a time).
+    fn maybe_checkpoint(&mut self) -> Result<(), Fatal> {
+        if let Some(error) = self.checkpointer.failure() {
+            return Err(Fatal::Checkpoint(error));
+        }
+        if self.status.applied_index() > self.checkpoint_requested
+            && self.checkpointed_at.elapsed() >= CHECKPOINT_INTERVAL
+            && !self.checkpointer.is_busy()
+        {
+            let candidate = self
+                .store
+                .checkpoint_candidate()
+                .map_err(Fatal::Checkpoint)?;
+            self.checkpoint_requested = candidate.applied;
+            self.checkpointed_at = Instant::now();
+            self.checkpointer
+                .request(candidate)
+                .map_err(Fatal::Checkpoint)?;
+        }
+        Ok(())
+    }
+
+    /// Every --snapshot-count applied entries (once a checkpoint holds them): drop the WAL
+    /// segments the checkpoint makes redundant and all but the catch-up entries of the
+    /// in-memory log.
     fn maybe_compact(&mut self) -> Result<(), Fatal> {
-        let applied = self.status.applied_index();
+        let applied = self
+            .checkpointer
+            .durable
+            .load(std::sync::atomic::Ordering::Acquire);
         if applied < self.compacted_at + self.bootstrap.snapshot_count {
             return Ok(());
         }
-        self.store.sync()?;
-        self.wal
-            .compact(applied)
-            .map_err(|e| Fatal::Wal(e.to_string()))?;
+        self.log(LogOp::Compact { applied })?;
         let keep = SNAPSHOT_CATCH_UP_ENTRIES.min(self.bootstrap.snapshot_count);
         let first_kept = applied.saturating_sub(keep).max(1);
         self.raw.raft.raft_log.store.wl().compact(first_kept)?;
@@ -547,11 +660,12 @@ impl Node {
             )));
         }
         txn.commit()?;
-        store.sync()?;
-        let hard_state = self.raw.raft.hard_state();
-        self.wal
-            .install_snapshot(metadata.index, metadata.term, &hard_state)
-            .map_err(|e| Fatal::Wal(e.to_string()))?;
+        self.checkpoint_now()?;
+        self.log(LogOp::InstallSnapshot {
+            index: metadata.index,
+            term: metadata.term,
+            hard_state: self.raw.raft.hard_state(),
+        })?;
         self.raw
             .raft
             .raft_log
@@ -678,32 +792,34 @@ impl Node {
         if !ready.snapshot().is_empty() {
             self.install_snapshot(ready.snapshot())?;
         }
-        // 3. Apply committed entries.
+        // 3. Apply committed entries (they are on a quorum's disks, maybe not yet on ours).
         self.apply(ready.take_committed_entries())?;
-        // 4 + 5. Append entries and persist the hard state, with one fdatasync.
-        self.wal
-            .append(ready.entries(), ready.hs())
-            .map_err(|e| Fatal::Wal(e.to_string()))?;
+        // 4 + 5. New entries and the hard state go to raft's log now and to the WAL thread,
+        // whose fdatasync overlaps the next apply.
+        let entries = ready.take_entries();
+        let hard_state = ready.hs().cloned();
         {
             let storage = self.raw.raft.raft_log.store.clone();
             let mut core = storage.wl();
-            core.append(ready.entries())?;
-            if let Some(hard_state) = ready.hs() {
+            core.append(&entries)?;
+            if let Some(hard_state) = &hard_state {
                 core.set_hardstate(hard_state.clone());
             }
         }
         self.reads.on_read_states(ready.read_states());
         self.reads.release(self.status.applied_index());
-        // 6. Send messages that had to wait for the append.
-        self.send(ready.take_persisted_messages());
-        // 7. Advance, then handle the light ready.
-        let mut light = self.raw.advance(ready);
-        if let Some(commit) = light.commit_index() {
-            self.raw.raft.raft_log.store.wl().mut_hard_state().commit = commit;
-        }
-        self.send(light.take_messages());
-        self.apply(light.take_committed_entries())?;
-        self.raw.advance_apply();
+        // 6. Messages that must wait for the append go out once the WAL thread reports it;
+        // every Ready goes through the thread so that reports stay in order.
+        let number = ready.number();
+        self.awaiting_persist
+            .push((number, ready.take_persisted_messages()));
+        self.raw.advance_append_async(ready);
+        self.log(LogOp::Append {
+            number,
+            entries,
+            hard_state,
+        })?;
+        self.advance_apply();
         self.publish_status();
         Ok(())
     }

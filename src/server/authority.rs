@@ -285,6 +285,12 @@ fn write_string(out: &mut Vec<u8>, value: &[u8]) {
     out.extend_from_slice(value);
 }
 
+/// The encoded size of the string literal at `bytes[0]`, without decoding it.
+fn string_bytes(bytes: &[u8]) -> Option<usize> {
+    let (length, used) = read_integer(bytes, 7)?;
+    (bytes.len() >= used + length).then_some(used + length)
+}
+
 /// A string literal at `bytes[0]`: (decoded value, bytes used).
 fn read_string(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
     let huffman = *bytes.first()? & 0x80 != 0;
@@ -352,14 +358,22 @@ fn rewrite_block(block: &[u8]) -> Option<Vec<u8>> {
         }
         let mut cursor = at + used;
         let name_is_authority = if index == 0 {
-            let (name, name_used) = read_string(&block[cursor..])?;
+            // Only a short literal name can be ":authority"; others are skipped undecoded.
+            let name_used = string_bytes(&block[cursor..])?;
+            let is_authority = name_used <= 1 + b":authority".len()
+                && read_string(&block[cursor..])?.0 == b":authority";
             cursor += name_used;
-            name == b":authority"
+            is_authority
         } else {
             index == AUTHORITY_INDEX
         };
-        let (value, value_used) = read_string(&block[cursor..])?;
-        match fixed_authority(&value).filter(|_| name_is_authority) {
+        let value_used = string_bytes(&block[cursor..])?;
+        let fixed = if name_is_authority {
+            fixed_authority(&read_string(&block[cursor..])?.0)
+        } else {
+            None
+        };
+        match fixed {
             Some(fixed) => {
                 out.extend_from_slice(&block[at..cursor]);
                 write_string(&mut out, &fixed);

@@ -17,7 +17,7 @@
 use protobuf::Message as _;
 use raft::eraftpb::{Entry, HardState};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 const HEADER_BYTES: usize = 13;
@@ -26,6 +26,10 @@ const RECORD_HARD_STATE: u8 = 2;
 const RECORD_SNAPSHOT: u8 = 3;
 /// A segment is closed and a new one started once it grows past this.
 const SEGMENT_SIZE_BYTES: u64 = 64 * 1024 * 1024;
+/// Segments grow by writing zeros ahead of the records, this much at a time, so that appending
+/// a record does not change the file's size: fdatasync then flushes only the WAL's own blocks
+/// instead of forcing a file-system journal commit (which also waits for the store's writes).
+const PREALLOCATE_BYTES: u64 = 8 * 1024 * 1024;
 /// No single record may claim to be larger than this; a bigger length is damage, not data.
 const MAX_RECORD_BYTES: usize = 256 * 1024 * 1024;
 
@@ -78,6 +82,8 @@ struct Segment {
 pub struct Wal {
     dir: PathBuf,
     file: File,
+    /// Bytes of the current segment file, records plus the zeroed room ahead of them.
+    allocated: u64,
     /// Every segment on disk, oldest first; the last is the one being written.
     segments: Vec<Segment>,
     segment_bytes: u64,
@@ -123,9 +129,12 @@ impl Wal {
         let sequences = list_segments(dir)?;
         let mut replayed = Replayed::default();
         let mut segments = Vec::new();
+        let mut last_data_end = 0;
         for (position, sequence) in sequences.iter().enumerate() {
             let is_last = position + 1 == sequences.len();
-            let max_index = read_segment(&segment_path(dir, *sequence), is_last, &mut replayed)?;
+            let (max_index, data_end) =
+                read_segment(&segment_path(dir, *sequence), is_last, &mut replayed)?;
+            last_data_end = data_end;
             segments.push(Segment {
                 sequence: *sequence,
                 max_index,
@@ -141,18 +150,21 @@ impl Wal {
         let path = segment_path(dir, sequence);
         let file = OpenOptions::new()
             .create(true)
-            .append(true)
+            .read(true)
+            .write(true)
+            .truncate(false)
             .open(&path)
             .map_err(io_error(&path))?;
-        let segment_bytes = file.metadata().map_err(io_error(&path))?.len();
+        let allocated = file.metadata().map_err(io_error(&path))?.len();
         if sequences.is_empty() {
             sync_dir(dir)?;
         }
         let wal = Wal {
             dir: dir.to_path_buf(),
             file,
+            allocated,
             segments,
-            segment_bytes,
+            segment_bytes: last_data_end,
             hard_state: replayed.hard_state.clone(),
             buffer: Vec::new(),
         };
@@ -231,23 +243,41 @@ impl Wal {
     }
 
     fn write_buffer(&mut self) -> Result<(), WalError> {
+        use std::os::unix::fs::FileExt;
         let sequence = self.segments.last().expect("at least one segment").sequence;
         let path = segment_path(&self.dir, sequence);
-        self.file.write_all(&self.buffer).map_err(io_error(&path))?;
+        let end = self.segment_bytes + self.buffer.len() as u64;
+        if end > self.allocated {
+            let grow = (end - self.allocated).next_multiple_of(PREALLOCATE_BYTES);
+            let zeros = vec![0u8; grow as usize];
+            self.file
+                .write_all_at(&zeros, self.allocated)
+                .map_err(io_error(&path))?;
+            self.allocated += grow;
+        }
+        self.file
+            .write_all_at(&self.buffer, self.segment_bytes)
+            .map_err(io_error(&path))?;
         self.file.sync_data().map_err(io_error(&path))?;
-        self.segment_bytes += self.buffer.len() as u64;
+        self.segment_bytes = end;
         Ok(())
     }
 
     /// Closes the current segment and starts the next, which begins with the newest hard state.
     fn start_segment(&mut self) -> Result<(), WalError> {
+        // The closed segment gives back its unused room (if this is lost in a crash, its zero
+        // tail reads as the end of its records).
+        let _ = self.file.set_len(self.segment_bytes);
         let sequence = self.segments.last().expect("at least one segment").sequence + 1;
         let path = segment_path(&self.dir, sequence);
         self.file = OpenOptions::new()
             .create(true)
-            .append(true)
+            .read(true)
+            .write(true)
+            .truncate(false)
             .open(&path)
             .map_err(io_error(&path))?;
+        self.allocated = 0;
         sync_dir(&self.dir)?;
         self.segments.push(Segment {
             sequence,
@@ -292,8 +322,9 @@ fn encode_record(buffer: &mut Vec<u8>, record_type: u8, payload: &[u8]) {
 enum Damage {
     /// The file ends inside the record: the write was cut short.
     Short,
-    /// The bytes are there but wrong.
-    Bad(String),
+    /// The bytes are there but wrong; the record claims to end at `end` (0 when its length
+    /// itself is damaged).
+    Bad { reason: String, end: usize },
 }
 
 fn decode_record(bytes: &[u8]) -> Result<(u8, &[u8], usize), Damage> {
@@ -302,13 +333,17 @@ fn decode_record(bytes: &[u8]) -> Result<(u8, &[u8], usize), Damage> {
     }
     let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
     if crc32c::crc32c(&bytes[0..4]) != word(4) {
-        return Err(Damage::Bad("record length checksum mismatch".to_string()));
+        return Err(Damage::Bad {
+            reason: "record length checksum mismatch".to_string(),
+            end: 0,
+        });
     }
     let length = word(0) as usize;
     if length > MAX_RECORD_BYTES {
-        return Err(Damage::Bad(format!(
-            "record length {length} is larger than any record"
-        )));
+        return Err(Damage::Bad {
+            reason: format!("record length {length} is larger than any record"),
+            end: 0,
+        });
     }
     let end = HEADER_BYTES + length;
     if bytes.len() < end {
@@ -318,13 +353,21 @@ fn decode_record(bytes: &[u8]) -> Result<(u8, &[u8], usize), Damage> {
     let payload = &bytes[HEADER_BYTES..end];
     let crc = crc32c::crc32c_append(crc32c::crc32c(&[record_type]), payload);
     if crc != word(8) {
-        return Err(Damage::Bad("record checksum mismatch".to_string()));
+        return Err(Damage::Bad {
+            reason: "record checksum mismatch".to_string(),
+            end,
+        });
     }
     Ok((record_type, payload, end))
 }
 
-/// Reads one segment into `replayed`; returns the highest entry index it holds.
-fn read_segment(path: &Path, is_last: bool, replayed: &mut Replayed) -> Result<u64, WalError> {
+/// Reads one segment into `replayed`; returns the highest entry index it holds and where its
+/// records end (zeros after that are room made ahead of time).
+fn read_segment(
+    path: &Path,
+    is_last: bool,
+    replayed: &mut Replayed,
+) -> Result<(u64, u64), WalError> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
@@ -346,8 +389,10 @@ fn read_segment(path: &Path, is_last: bool, replayed: &mut Replayed) -> Result<u
                 }
                 offset += length;
             }
-            // Only the very end of the newest segment can hold a torn write: everything after
-            // the damage is zero or missing. Anything else is corruption of acknowledged data.
+            // Zeros where a record would start: the preallocated room after the last record.
+            Err(_) if bytes[offset..].iter().all(|b| *b == 0) => break,
+            // Only the very end of the newest segment can hold a torn write: nothing but zeros
+            // after the damaged record. Anything else is corruption of acknowledged data.
             Err(damage) if is_last && is_torn_tail(&damage, &bytes[offset..]) => {
                 log::warn!(
                     "wal: truncating torn record at the end of {} (offset {offset})",
@@ -363,17 +408,19 @@ fn read_segment(path: &Path, is_last: bool, replayed: &mut Replayed) -> Result<u
                 break;
             }
             Err(Damage::Short) => return Err(corrupt("record cut short".to_string())),
-            Err(Damage::Bad(reason)) => return Err(corrupt(reason)),
+            Err(Damage::Bad { reason, .. }) => return Err(corrupt(reason)),
         }
     }
-    Ok(max_index)
+    Ok((max_index, offset as u64))
 }
 
 fn is_torn_tail(damage: &Damage, rest: &[u8]) -> bool {
     match damage {
         Damage::Short => true,
-        // A preallocated or partly flushed tail reads as zeros after the last good record.
-        Damage::Bad(_) => rest.iter().all(|b| *b == 0),
+        // A record written partly before a crash, then zeros (preallocated or never flushed).
+        Damage::Bad { end, .. } => rest
+            .get(*end..)
+            .is_none_or(|after| after.iter().all(|b| *b == 0)),
     }
 }
 
@@ -482,13 +529,11 @@ mod tests {
         let dir = temp_dir("torn");
         write_three(&dir);
         let path = segment_path(&dir, 0);
-        let length = std::fs::metadata(&path).unwrap().len();
-        OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(length - 3)
-            .unwrap();
+        // The last record's final bytes never reached the disk: zeros, as preallocated.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let data_end = bytes.iter().rposition(|b| *b != 0).unwrap() + 1;
+        bytes[data_end - 3..data_end].fill(0);
+        std::fs::write(&path, &bytes).unwrap();
         let (mut wal, replayed) = Wal::open(&dir).unwrap();
         assert_eq!(replayed.entries.len(), 2);
         wal.append(&[entry(3, 1, b"again")], None).unwrap();
