@@ -114,6 +114,11 @@ const FLAGS: &[(&str, Kind, &str)] = &[
         "Time (in milliseconds) for an election to timeout.",
     ),
     (
+        "experimental-watch-progress-notify-interval",
+        Kind::Value,
+        "Duration of periodic watch progress notifications (default 10m).",
+    ),
+    (
         "snapshot-count",
         Kind::Value,
         "Number of committed transactions to trigger a snapshot to disk.",
@@ -281,6 +286,7 @@ pub struct Config {
     pub heartbeat_interval_ms: u64,
     pub election_timeout_ms: u64,
     pub snapshot_count: u64,
+    pub watch_progress_interval: std::time::Duration,
     pub max_request_bytes: u64,
     pub max_txn_ops: usize,
     pub quota_backend_bytes: u64,
@@ -475,6 +481,45 @@ fn parse_initial_cluster(value: &str) -> Result<Vec<(String, Url)>, ConfigError>
     Ok(members)
 }
 
+/// A Go duration ("10m", "1m30s", "250ms"); must be positive.
+fn parse_duration(flag: &str, text: &str) -> Result<std::time::Duration, ConfigError> {
+    let invalid = || {
+        ConfigError(format!(
+            "invalid value {text:?} for flag -{flag}: time: invalid duration {text:?}"
+        ))
+    };
+    let mut total = 0f64;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(invalid)?;
+        let number: f64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(invalid()),
+        };
+        total += number * seconds;
+        rest = &rest[unit_end..];
+    }
+    if total <= 0.0 {
+        return Err(invalid());
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
+}
+
 /// Reads and validates the merged flag values into a Config.
 fn build(values: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
     let get = |name: &str| values.get(name).map(String::as_str);
@@ -551,6 +596,10 @@ fn build(values: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         heartbeat_interval_ms: number("heartbeat-interval", 100)?,
         election_timeout_ms: number("election-timeout", 1000)?,
         snapshot_count: number("snapshot-count", 100_000)?,
+        watch_progress_interval: match get("experimental-watch-progress-notify-interval") {
+            Some(text) => parse_duration("experimental-watch-progress-notify-interval", text)?,
+            None => std::time::Duration::from_secs(600),
+        },
         max_request_bytes: number("max-request-bytes", DEFAULT_MAX_REQUEST_BYTES)?,
         max_txn_ops: number("max-txn-ops", 128)? as usize,
         name,

@@ -21,6 +21,7 @@ mod server;
 mod tls;
 mod version;
 mod wal;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;

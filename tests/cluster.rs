@@ -283,10 +283,16 @@ async fn seed_cluster_replicates_survives_and_reconfigures() {
     cluster.write(&leader, "while-frozen", 1200, 8).await;
     cluster.members[&frozen].1.signal("CONT");
     cluster.wait_caught_up(&frozen, "ledger/while-frozen/01199");
-    let log = cluster.members[&frozen].1.log_text();
-    assert!(
-        log.contains("installed a snapshot"),
-        "{frozen} caught up without a snapshot:\n{log}"
+    // The data becomes readable a moment before the member logs the install.
+    wait_until(
+        &format!("{frozen} to log a snapshot install"),
+        Duration::from_secs(10),
+        || {
+            cluster.members[&frozen]
+                .1
+                .log_text()
+                .contains("installed a snapshot")
+        },
     );
 
     // A peer whose certificate another CA signed is refused by --peer-client-cert-auth.

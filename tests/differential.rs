@@ -94,12 +94,20 @@ fn script() -> Vec<(Vec<String>, Option<String>)> {
             Some("version(\"y\") = \"1\"\n\nget y\nput z 1\n\n\n"),
         ),
         ("get \"\" --from-key -w json", None),
+        // Watches replaying history (etcdctl keeps watching; the step stops it after a while).
+        ("watch foo --rev=1 --prev-kv", None),
+        ("watch foo --prefix --rev=1 -w json", None),
+        ("watch x --rev=1 -w fields", None),
+        ("watch d --rev=1 --prev-kv", None),
+        ("watch \"\" --from-key --rev=40", None),
         ("compaction 3", None),
         ("compaction 3", None),
         ("compaction 1000", None),
         ("get y --rev=2", None),
         ("get y --rev=1000", None),
         ("get y --rev=3 -w json", None),
+        ("watch y --rev=2", None),
+        ("watch y --rev=3 -w json", None),
         ("compaction --physical 5", None),
         ("get y -w json", None),
         ("endpoint status -w json", None),
@@ -156,7 +164,11 @@ fn transcript(endpoint: &str, tls: &[String]) -> Vec<String> {
         .iter()
         .map(|(args, input)| {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let output = etcdctl(endpoint, tls, &args, input.as_deref());
+            let output = if args[0] == "watch" {
+                watch_for_a_while(endpoint, &args)
+            } else {
+                etcdctl(endpoint, tls, &args, input.as_deref())
+            };
             format!(
                 "$ etcdctl {}\nexit: {:?}\nstdout:\n{}stderr:\n{}",
                 args.join(" "),
@@ -166,6 +178,19 @@ fn transcript(endpoint: &str, tls: &[String]) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// `etcdctl watch` never ends by itself: run it under timeout(1), long enough to print every
+/// event of a history replay.
+fn watch_for_a_while(endpoint: &str, args: &[&str]) -> std::process::Output {
+    let mut all: Vec<String> = vec![
+        "2".into(),
+        common::DEBIAN_ETCDCTL.into(),
+        "--endpoints".into(),
+        endpoint.into(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    common::run("timeout", &all, &[("ETCDCTL_API", "3")], None)
 }
 
 fn start(program: &Path, ip: &str, dir: &Path) -> Member {

@@ -1,9 +1,12 @@
 //! The response body of every HTTP exchange we answer: a complete buffer, optionally followed by
-//! trailers (how gRPC sends its status).
+//! trailers (how gRPC sends its status), or a stream of frames fed through a channel (gRPC
+//! server streams such as Watch).
 
 use bytes::Bytes;
+use futures_lite::Stream;
 use http::HeaderMap;
 use http_body::{Frame, SizeHint};
+use smol::channel::Receiver;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -12,6 +15,8 @@ use std::task::{Context, Poll};
 pub struct Body {
     data: Option<Bytes>,
     trailers: Option<HeaderMap>,
+    /// Frames produced by a task; the body ends when the sender is dropped.
+    stream: Option<Pin<Box<Receiver<Frame<Bytes>>>>>,
 }
 
 impl Body {
@@ -22,7 +27,7 @@ impl Body {
     pub fn full(data: impl Into<Bytes>) -> Body {
         Body {
             data: Some(data.into()),
-            trailers: None,
+            ..Body::default()
         }
     }
 
@@ -30,6 +35,14 @@ impl Body {
         Body {
             data: Some(data),
             trailers: Some(trailers),
+            stream: None,
+        }
+    }
+
+    pub fn stream(frames: Receiver<Frame<Bytes>>) -> Body {
+        Body {
+            stream: Some(Box::pin(frames)),
+            ..Body::default()
         }
     }
 }
@@ -40,8 +53,18 @@ impl http_body::Body for Body {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        context: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(frames) = self.stream.as_mut() {
+            return match frames.as_mut().poll_next(context) {
+                Poll::Ready(Some(frame)) => Poll::Ready(Some(Ok(frame))),
+                Poll::Ready(None) => {
+                    self.stream = None;
+                    Poll::Ready(None)
+                }
+                Poll::Pending => Poll::Pending,
+            };
+        }
         if let Some(data) = self.data.take() {
             return Poll::Ready(Some(Ok(Frame::data(data))));
         }
@@ -49,10 +72,13 @@ impl http_body::Body for Body {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.data.is_none() && self.trailers.is_none()
+        self.data.is_none() && self.trailers.is_none() && self.stream.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+        match &self.stream {
+            Some(_) => SizeHint::default(),
+            None => SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64)),
+        }
     }
 }

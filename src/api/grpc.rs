@@ -69,6 +69,43 @@ async fn read_message<M: Message + Default>(
     })
 }
 
+/// The messages of a client stream, decoded as they arrive; the channel closes when the client
+/// ends its side, sends something malformed or larger than the member accepts.
+pub fn read_frames<M: Message + Default + Send + 'static>(
+    body: Incoming,
+    max_request_bytes: usize,
+) -> smol::channel::Receiver<M> {
+    let (messages, receiver) = smol::channel::bounded(16);
+    let max_message_bytes = max_request_bytes + OVERHEAD_BYTES;
+    crate::runtime::spawn(async move {
+        let mut body = body;
+        let mut buffer = BytesMut::new();
+        while let Some(Ok(frame)) = body.frame().await {
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            buffer.extend_from_slice(&data);
+            while buffer.len() >= PREFIX_BYTES {
+                let length = u32::from_be_bytes(buffer[1..5].try_into().expect("4 bytes")) as usize;
+                if buffer[0] != 0 || length > max_message_bytes {
+                    return;
+                }
+                if buffer.len() < PREFIX_BYTES + length {
+                    break;
+                }
+                let message = buffer.split_to(PREFIX_BYTES + length);
+                let Ok(decoded) = M::decode(&message[PREFIX_BYTES..]) else {
+                    return;
+                };
+                if messages.send(decoded).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    receiver
+}
+
 pub fn frame_message(message: &impl Message) -> Bytes {
     let length = message.encoded_len();
     let mut buffer = Vec::with_capacity(PREFIX_BYTES + length);
@@ -98,7 +135,7 @@ fn status_headers(headers: &mut HeaderMap, status: &Status) {
     }
 }
 
-fn response_builder() -> http::response::Builder {
+pub(super) fn response_builder() -> http::response::Builder {
     Response::builder()
         .status(200)
         .header("content-type", "application/grpc")

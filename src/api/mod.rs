@@ -9,6 +9,7 @@ mod http;
 mod kv;
 mod maintenance;
 mod status;
+mod watch;
 
 pub use body::Body;
 pub use status::{Code, Status};
@@ -23,10 +24,12 @@ use prost::Message;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-/// Request limits, as etcd's --max-request-bytes and --max-txn-ops.
+/// Request limits and intervals, as etcd's --max-request-bytes, --max-txn-ops and
+/// --experimental-watch-progress-notify-interval.
 pub struct Limits {
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
+    pub watch_progress_interval: std::time::Duration,
 }
 
 /// Everything a request handler needs.
@@ -34,11 +37,13 @@ pub struct Api {
     pub store: Arc<Store>,
     pub raft: RaftHandle,
     pub limits: Limits,
+    /// Wakes watch streams after commits.
+    pub hub: Arc<crate::watch::Hub>,
 }
 
 impl Api {
     /// The header of a top-level response: who answered, in which term, at which revision.
-    fn header(&self, revision: i64) -> Option<ResponseHeader> {
+    pub(crate) fn header(&self, revision: i64) -> Option<ResponseHeader> {
         let status = &self.raft.status;
         Some(ResponseHeader {
             cluster_id: status.cluster_id,
@@ -88,6 +93,9 @@ pub async fn route(
     }
     let path = request.uri().path().to_string();
     let body = request.into_body();
+    if path == "/etcdserverpb.Watch/Watch" {
+        return Ok(watch::watch(api, body));
+    }
     let api = api.as_ref();
     let response = match path.as_str() {
         "/etcdserverpb.KV/Range" => grpc::unary(api, body, |r| kv::range(api, r)).await,
@@ -130,7 +138,10 @@ fn unknown_method(path: &str) -> Status {
     let method = parts.next().unwrap_or_default();
     if matches!(
         service,
-        "etcdserverpb.KV" | "etcdserverpb.Maintenance" | "etcdserverpb.Cluster"
+        "etcdserverpb.KV"
+            | "etcdserverpb.Maintenance"
+            | "etcdserverpb.Cluster"
+            | "etcdserverpb.Watch"
     ) {
         Status::new(
             Code::Unimplemented,

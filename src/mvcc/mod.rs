@@ -2,12 +2,14 @@
 //! member's replicated metadata. The raft apply loop is the only writer; readers open their own
 //! short read transactions. Layout and invariants: ARCHITECTURE.md, "Keyspace on LMDB".
 
+mod changes;
 pub mod checkpoint;
 mod keys;
 mod range;
 pub mod snapshot;
 mod write;
 
+pub use changes::Change;
 pub use range::{RangeOptions, RangeResult};
 pub use write::Writer;
 

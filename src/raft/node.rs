@@ -15,6 +15,7 @@ use crate::pb::etcdserverpb::{
 };
 use crate::peer::{PeerEvent, Transport};
 use crate::wal::{Replayed, Wal};
+use crate::watch::Hub;
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::{
@@ -84,6 +85,8 @@ struct Node {
     /// The applied index of the last log compaction.
     compacted_at: u64,
     checkpointer: Checkpointer,
+    /// Wakes watch streams after each commit.
+    hub: Arc<Hub>,
     /// The applied index of the last checkpoint requested, and when.
     checkpoint_requested: u64,
     checkpointed_at: Instant,
@@ -97,6 +100,7 @@ pub fn start(
     bootstrap: Bootstrap,
     transport: Transport,
     peer_events: Receiver<PeerEvent>,
+    hub: Arc<Hub>,
 ) -> Result<RaftHandle, String> {
     let is_new = !Wal::exists(wal_dir);
     let applied = store
@@ -193,6 +197,7 @@ pub fn start(
         transport,
         compacted_at: applied,
         checkpointer,
+        hub,
         checkpoint_requested: 0,
         checkpointed_at: Instant::now(),
     };
@@ -660,6 +665,7 @@ impl Node {
             )));
         }
         txn.commit()?;
+        self.hub.notify();
         self.checkpoint_now()?;
         self.log(LogOp::InstallSnapshot {
             index: metadata.index,
@@ -924,6 +930,7 @@ impl Node {
         }
         store.set_applied(&mut txn, last, last_term)?;
         txn.commit()?;
+        self.hub.notify();
         self.status.applied_index.store(last, Ordering::Release);
         if membership_changed {
             self.refresh_peers()?;

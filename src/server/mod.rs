@@ -156,12 +156,14 @@ pub fn run(config: Config) -> Result<(), String> {
         events: peer_events,
         snapshot_dir,
     });
+    let hub = Arc::new(crate::watch::Hub::default());
     let raft = raft::start(
         &member_dir.join("wal"),
         store.clone(),
         bootstrap,
         Transport::new(peer_context.clone()),
         peer_event_receiver,
+        hub.clone(),
     )?;
     for peer_listener in peer_listeners {
         spawn(peer::serve(peer_listener, peer_context.clone()));
@@ -176,11 +178,13 @@ pub fn run(config: Config) -> Result<(), String> {
     let limits = Limits {
         max_request_bytes: config.max_request_bytes as usize,
         max_txn_ops: config.max_txn_ops,
+        watch_progress_interval: config.watch_progress_interval,
     };
     let api = Arc::new(Api {
         store,
         raft,
         limits,
+        hub,
     });
     for client_listener in listeners {
         spawn(listener::serve(client_listener, api.clone()));

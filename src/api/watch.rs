@@ -1,0 +1,245 @@
+//! The Watch service: one bidirectional gRPC stream carries any number of watches. Requests
+//! (create, cancel, progress) are read from the request body as they arrive; responses are
+//! written to a streamed response body. After each store commit the Hub wakes the stream and
+//! every watcher catches up from the event log. Behaviour follows etcd 3.4's
+//! v3rpc/watch.go: IDs from 0 per stream, a `created` answer with the current revision, a
+//! compacted start revision answered by `canceled` with `compact_revision`, progress answers
+//! with watch ID -1.
+
+use super::grpc::{frame_message, read_frames, response_builder};
+use super::{Api, Body};
+use crate::mvcc::KvError;
+use crate::pb::etcdserverpb::watch_request::RequestUnion;
+use crate::pb::etcdserverpb::{WatchRequest, WatchResponse};
+use crate::watch::Watcher;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response};
+use http_body::Frame;
+use hyper::body::Incoming;
+use smol::channel::Sender;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// etcd's clientv3.InvalidWatchID: the ID of answers that belong to no watch.
+const NO_WATCH: i64 = -1;
+/// Changes read from the log per step, so a far-behind watcher does not hold a read
+/// transaction (and LMDB pages) for long; whole revisions are never split.
+const CHANGES_PER_STEP: usize = 1000;
+/// Answers queued for a slow client before the stream waits for it.
+const QUEUED_RESPONSES: usize = 64;
+
+pub fn watch(api: Arc<Api>, body: Incoming) -> Response<Body> {
+    let (frames, receiver) = smol::channel::bounded(QUEUED_RESPONSES);
+    crate::runtime::spawn(async move {
+        let mut stream = Stream {
+            api: api.clone(),
+            frames,
+            watchers: Vec::new(),
+            next_id: 0,
+        };
+        if stream.serve(body).await.is_ok() {
+            let mut trailers = HeaderMap::new();
+            trailers.insert("grpc-status", HeaderValue::from(0u32));
+            let _ = stream.frames.send(Frame::trailers(trailers)).await;
+        }
+    });
+    response_builder()
+        .body(Body::stream(receiver))
+        .expect("static response parts")
+}
+
+/// The client went away: nothing more to send.
+struct Gone;
+
+struct Stream {
+    api: Arc<Api>,
+    frames: Sender<Frame<Bytes>>,
+    watchers: Vec<Watcher>,
+    next_id: i64,
+}
+
+enum Step {
+    Request(Option<WatchRequest>),
+    Committed,
+    Progress,
+}
+
+impl Stream {
+    async fn serve(&mut self, body: Incoming) -> Result<(), Gone> {
+        let requests = read_frames::<WatchRequest>(body, self.api.limits.max_request_bytes);
+        let wake = self.api.hub.subscribe();
+        let interval = self.api.limits.watch_progress_interval;
+        let mut next_progress = Instant::now() + interval;
+        loop {
+            let step = smol::future::or(
+                async { Step::Request(requests.recv().await.ok()) },
+                smol::future::or(
+                    async {
+                        let _ = wake.recv().await;
+                        Step::Committed
+                    },
+                    async {
+                        smol::Timer::at(next_progress).await;
+                        Step::Progress
+                    },
+                ),
+            )
+            .await;
+            match step {
+                // The client closed its side: the stream ends, as grpc-go's does.
+                Step::Request(None) => return Ok(()),
+                Step::Request(Some(request)) => self.handle(request).await?,
+                Step::Committed => {}
+                Step::Progress => {
+                    next_progress = Instant::now() + interval;
+                    self.notify_progress().await?;
+                }
+            }
+            self.catch_up().await?;
+        }
+    }
+
+    async fn send(&self, response: WatchResponse) -> Result<(), Gone> {
+        self.frames
+            .send(Frame::data(frame_message(&response)))
+            .await
+            .map_err(|_| Gone)
+    }
+
+    fn revision(&self) -> i64 {
+        self.api.current_revision().unwrap_or(0)
+    }
+
+    async fn handle(&mut self, request: WatchRequest) -> Result<(), Gone> {
+        match request.request_union {
+            Some(RequestUnion::CreateRequest(create)) => {
+                let current = self.revision();
+                let requested = create.watch_id;
+                let duplicate = requested != 0 && self.watchers.iter().any(|w| w.id == requested);
+                let id = if duplicate {
+                    NO_WATCH
+                } else if requested != 0 {
+                    requested
+                } else {
+                    while self.watchers.iter().any(|w| w.id == self.next_id) {
+                        self.next_id += 1;
+                    }
+                    self.next_id
+                };
+                if !duplicate {
+                    self.watchers.push(Watcher::new(id, &create, current));
+                }
+                self.send(WatchResponse {
+                    header: self.api.header(current),
+                    watch_id: id,
+                    created: true,
+                    canceled: duplicate,
+                    cancel_reason: if duplicate {
+                        "mvcc: duplicate watch ID provided on the WatchStream".to_string()
+                    } else {
+                        String::new()
+                    },
+                    ..WatchResponse::default()
+                })
+                .await
+            }
+            Some(RequestUnion::CancelRequest(cancel)) => {
+                let before = self.watchers.len();
+                self.watchers.retain(|w| w.id != cancel.watch_id);
+                if self.watchers.len() == before {
+                    return Ok(()); // etcd answers nothing for an unknown ID
+                }
+                self.send(WatchResponse {
+                    header: self.api.header(self.revision()),
+                    watch_id: cancel.watch_id,
+                    canceled: true,
+                    ..WatchResponse::default()
+                })
+                .await
+            }
+            Some(RequestUnion::ProgressRequest(_)) => {
+                self.send(WatchResponse {
+                    header: self.api.header(self.revision()),
+                    watch_id: NO_WATCH,
+                    ..WatchResponse::default()
+                })
+                .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The periodic progress notification, for watchers that asked for it (all are caught up
+    /// at this point).
+    async fn notify_progress(&self) -> Result<(), Gone> {
+        let current = self.revision();
+        for watcher in self.watchers.iter().filter(|w| w.progress_notify) {
+            self.send(WatchResponse {
+                header: self.api.header(current),
+                watch_id: watcher.id,
+                ..WatchResponse::default()
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Brings every watcher up to the store's current revision.
+    async fn catch_up(&mut self) -> Result<(), Gone> {
+        let mut position = 0;
+        while position < self.watchers.len() {
+            match self.step(position) {
+                Ok(Some(response)) => {
+                    let canceled = response.canceled;
+                    self.send(response).await?;
+                    if canceled {
+                        self.watchers.remove(position);
+                    }
+                }
+                Ok(None) => position += 1,
+                Err(e) => {
+                    log::error!("watch: reading the event log: {e:?}");
+                    return Err(Gone);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One step of watcher `position`: the next response to send, or None once it is caught up.
+    fn step(&mut self, position: usize) -> Result<Option<WatchResponse>, KvError> {
+        let store = &self.api.store;
+        let txn = store.read_txn()?;
+        let current = store.current_revision(&txn)?;
+        let compacted = store.compact_revision(&txn)?;
+        loop {
+            let watcher = &mut self.watchers[position];
+            if watcher.next_revision > current {
+                return Ok(None);
+            }
+            if let Some(compact) = compacted.filter(|c| watcher.next_revision < *c) {
+                return Ok(Some(WatchResponse {
+                    header: self.api.header(current),
+                    watch_id: watcher.id,
+                    compact_revision: compact,
+                    canceled: true,
+                    ..WatchResponse::default()
+                }));
+            }
+            let changes = store.changes(&txn, watcher.next_revision, current, CHANGES_PER_STEP)?;
+            let events = watcher.events(store, &txn, &changes)?;
+            watcher.next_revision = match changes.last() {
+                Some(last) if changes.len() >= CHANGES_PER_STEP => last.revision.main + 1,
+                _ => current + 1,
+            };
+            if !events.is_empty() {
+                return Ok(Some(WatchResponse {
+                    header: self.api.header(current),
+                    watch_id: watcher.id,
+                    events,
+                    ..WatchResponse::default()
+                }));
+            }
+        }
+    }
+}

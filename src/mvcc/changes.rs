@@ -1,0 +1,76 @@
+//! The event log as watches read it: every change in revision order from the `revisions`
+//! table, and the version of a key just before a change (for prev_kv).
+
+use super::keys::{escaped_key, history_key, Revision};
+use super::range::decode_kv;
+use super::{KvError, Store, KIND_DELETE};
+use crate::pb::mvccpb::KeyValue;
+use heed::RoTxn;
+use std::ops::Bound;
+
+/// One put or delete; a delete's `kv` holds only the key and its mod revision (as etcd's).
+pub struct Change {
+    pub revision: Revision,
+    pub is_delete: bool,
+    pub kv: KeyValue,
+}
+
+impl Store {
+    /// Changes with main revision from `from` up to `to` (both included), stopping early after
+    /// the first whole revision that brings the total past `max_changes`; a revision's changes
+    /// are never split.
+    pub fn changes(
+        &self,
+        txn: &RoTxn,
+        from: i64,
+        to: i64,
+        max_changes: usize,
+    ) -> Result<Vec<Change>, KvError> {
+        let start = Revision { main: from, sub: 0 }.to_bytes();
+        let end = Revision {
+            main: to.saturating_add(1),
+            sub: 0,
+        }
+        .to_bytes();
+        let bounds = (Bound::Included(&start[..]), Bound::Excluded(&end[..]));
+        let mut changes: Vec<Change> = Vec::new();
+        for item in self.revisions.range(txn, &bounds)? {
+            let (key, value) = item?;
+            let revision = Revision::from_bytes(key);
+            if changes.len() >= max_changes
+                && changes
+                    .last()
+                    .is_some_and(|c| c.revision.main != revision.main)
+            {
+                break;
+            }
+            changes.push(Change {
+                revision,
+                is_delete: value[0] == KIND_DELETE,
+                kv: decode_kv(&value[1..]),
+            });
+        }
+        Ok(changes)
+    }
+
+    /// The live version of `key` just before `revision`, if any.
+    pub fn previous(
+        &self,
+        txn: &RoTxn,
+        key: &[u8],
+        revision: Revision,
+    ) -> Result<Option<KeyValue>, KvError> {
+        let lower = escaped_key(key);
+        let upper = history_key(key, revision);
+        let bounds = (Bound::Included(&lower[..]), Bound::Excluded(&upper[..]));
+        let Some(item) = self.history.rev_range(txn, &bounds)?.next() else {
+            return Ok(None);
+        };
+        let (history, _) = item?;
+        let earlier = Revision::from_bytes(&history[history.len() - 16..]);
+        let Some(value) = self.revisions.get(txn, &earlier.to_bytes())? else {
+            return Ok(None); // compacted away
+        };
+        Ok((value[0] != KIND_DELETE).then(|| decode_kv(&value[1..])))
+    }
+}

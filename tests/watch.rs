@@ -1,0 +1,202 @@
+//! Watches on a 3-member cluster of ours (127.0.0.71-73), through the etcd-client crate: six
+//! watchers, two on each member, while writes with deletes go through every member and a
+//! compaction happens; each watcher must see every event exactly once, in revision order. One
+//! watcher stops halfway and a new one resumes at its last revision + 1 on another member: the
+//! two together see everything.
+
+mod common;
+
+use common::{our_binary, temp_dir, Member};
+use etcd_client::{Client, EventType, WatchOptions};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const IPS: [&str; 3] = ["127.0.0.71", "127.0.0.72", "127.0.0.73"];
+const WRITES: usize = 3000;
+
+type Seen = Arc<Mutex<Vec<(i64, String, bool)>>>;
+
+fn start_cluster(dir: &std::path::Path) -> Vec<Member> {
+    let cluster = IPS
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| format!("w{i}=http://{ip}:2380"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut members: Vec<Member> = IPS
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| {
+            let data_dir = dir.join(format!("w{i}"));
+            let client = format!("http://{ip}:2379");
+            let peer = format!("http://{ip}:2380");
+            let args: Vec<String> = [
+                "--name",
+                &format!("w{i}"),
+                "--data-dir",
+                &data_dir.display().to_string(),
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+                "--initial-cluster",
+                &cluster,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            Member::spawn(&our_binary(), args, &client, &data_dir)
+        })
+        .collect();
+    for member in &mut members {
+        member.wait_healthy();
+    }
+    members
+}
+
+async fn client(ip: &str) -> Client {
+    Client::connect([format!("http://{ip}:2379")], None)
+        .await
+        .unwrap()
+}
+
+/// Starts a watcher on `ip` from `start`; returns what it sees, its newest revision seen, and
+/// its task (which ends when the watch is canceled or the test ends).
+async fn spawn_watcher(ip: &str, start: i64) -> (Seen, Arc<AtomicI64>, etcd_client::Watcher) {
+    let mut client = client(ip).await;
+    let (watcher, mut stream) = client
+        .watch(
+            "w/",
+            Some(WatchOptions::new().with_prefix().with_start_revision(start)),
+        )
+        .await
+        .unwrap();
+    let seen: Seen = Arc::default();
+    let newest = Arc::new(AtomicI64::new(start - 1));
+    let (seen_task, newest_task) = (seen.clone(), newest.clone());
+    tokio::spawn(async move {
+        let _client = client;
+        while let Ok(Some(response)) = stream.message().await {
+            assert!(
+                response.compact_revision() == 0,
+                "a watcher that keeps up must not be compacted away"
+            );
+            for event in response.events() {
+                let kv = event.kv().unwrap();
+                seen_task.lock().unwrap().push((
+                    kv.mod_revision(),
+                    kv.key_str().unwrap().to_string(),
+                    event.event_type() == EventType::Delete,
+                ));
+                newest_task.store(kv.mod_revision(), Ordering::Release);
+            }
+        }
+    });
+    (seen, newest, watcher)
+}
+
+async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_watcher_sees_every_event_once_in_order() {
+    let dir = temp_dir("watch-cluster");
+    let _members = start_cluster(&dir);
+    let mut writers = Vec::new();
+    for ip in IPS {
+        writers.push(client(ip).await);
+    }
+    let start = writers[0]
+        .get("w/", None)
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .revision()
+        + 1;
+    let mut watchers = Vec::new();
+    for ip in IPS.iter().chain(IPS.iter()) {
+        watchers.push(spawn_watcher(ip, start).await);
+    }
+
+    let mut expected: Vec<(i64, String, bool)> = Vec::new();
+    let mut resumed = None;
+    for i in 0..WRITES {
+        let key = format!("w/{:02}", i % 40);
+        let writer = &mut writers[i % 3];
+        if i % 7 == 3 {
+            let deleted = writer.delete(key.clone(), None).await.unwrap();
+            if deleted.deleted() > 0 {
+                expected.push((deleted.header().unwrap().revision(), key, true));
+            }
+        } else {
+            let put = writer
+                .put(key.clone(), format!("v{i}"), None)
+                .await
+                .unwrap();
+            expected.push((put.header().unwrap().revision(), key, false));
+        }
+        if i == WRITES / 2 {
+            // Compact below what every watcher has already seen.
+            let target = expected[expected.len() / 2].0;
+            wait_for("watchers to pass the compaction point", || {
+                watchers
+                    .iter()
+                    .all(|(_, newest, _)| newest.load(Ordering::Acquire) >= target)
+            })
+            .await;
+            writers[1].compact(target, None).await.unwrap();
+            // The first watcher stops here; another resumes after it on another member.
+            let (_, newest, watcher) = &mut watchers[0];
+            watcher.cancel().await.unwrap();
+            let last = newest.load(Ordering::Acquire);
+            resumed = Some((last, spawn_watcher(IPS[2], last + 1).await));
+        }
+    }
+    let last = expected.last().unwrap().0;
+    wait_for("every watcher to reach the last revision", || {
+        watchers[1..]
+            .iter()
+            .all(|(_, newest, _)| newest.load(Ordering::Acquire) == last)
+    })
+    .await;
+    for (n, (seen, _, _)) in watchers.iter().enumerate().skip(1) {
+        assert!(
+            *seen.lock().unwrap() == expected,
+            "watcher {n} saw {} events, expected {}",
+            seen.lock().unwrap().len(),
+            expected.len()
+        );
+    }
+    let (stopped_at, (rest, rest_newest, _)) = resumed.unwrap();
+    wait_for("the resumed watcher to reach the last revision", || {
+        rest_newest.load(Ordering::Acquire) == last
+    })
+    .await;
+    let mut joined: Vec<_> = watchers[0]
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(revision, _, _)| *revision <= stopped_at)
+        .cloned()
+        .collect();
+    joined.extend(rest.lock().unwrap().iter().cloned());
+    assert!(
+        joined == expected,
+        "stopped + resumed watcher missed or repeated events"
+    );
+}
