@@ -100,6 +100,21 @@ fn script() -> Vec<(Vec<String>, Option<String>)> {
         ("watch x --rev=1 -w fields", None),
         ("watch d --rev=1 --prev-kv", None),
         ("watch \"\" --from-key --rev=40", None),
+        // Leases: $LEASE is the ID the last `lease grant` printed.
+        ("lease grant 100", None),
+        ("put lk v --lease=$LEASE", None),
+        ("get lk -w json", None),
+        ("lease timetolive $LEASE --keys", None),
+        ("lease timetolive $LEASE --keys -w json", None),
+        ("lease keep-alive --once $LEASE", None),
+        ("lease list", None),
+        ("lease revoke $LEASE", None),
+        ("get lk", None),
+        ("lease list", None),
+        ("lease timetolive 1234", None),
+        ("lease revoke 1234", None),
+        ("lease keep-alive --once 1234", None),
+        ("lease grant 0 -w json", None),
         ("compaction 3", None),
         ("compaction 3", None),
         ("compaction 1000", None),
@@ -139,9 +154,12 @@ fn mask(text: &str, endpoint: &str) -> String {
     let text = text.replace(endpoint, "ENDPOINT");
     let rules = [
         (
-            r#""(cluster_id|member_id|leader|dbSize|dbSizeInUse)":\d+"#,
+            r#""(cluster_id|member_id|leader|dbSize|dbSizeInUse|ID|id|lease)":\d+"#,
             "\"$1\":ID",
         ),
+        // A lease's remaining seconds depend on when the command ran.
+        (r"remaining\(\d+s\)", "remaining(Ns)"),
+        (r#""ttl":\d+,"granted-ttl""#, "\"ttl\":N,\"granted-ttl\""),
         (
             r#""(ClusterID|MemberID|Leader|DBSize)" : \d+"#,
             "\"$1\" : ID",
@@ -160,18 +178,25 @@ fn mask(text: &str, endpoint: &str) -> String {
 }
 
 fn transcript(endpoint: &str, tls: &[String]) -> Vec<String> {
+    let granted = Regex::new(r"lease ([0-9a-f]{16}) granted").unwrap();
+    let mut lease = String::new();
     script()
         .iter()
         .map(|(args, input)| {
+            let args: Vec<String> = args.iter().map(|a| a.replace("$LEASE", &lease)).collect();
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let output = if args[0] == "watch" {
                 watch_for_a_while(endpoint, &args)
             } else {
                 etcdctl(endpoint, tls, &args, input.as_deref())
             };
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            if let Some(id) = granted.captures(&stdout) {
+                lease = id[1].to_string();
+            }
             format!(
                 "$ etcdctl {}\nexit: {:?}\nstdout:\n{}stderr:\n{}",
-                args.join(" "),
+                args.join(" ").replace(&lease, "LEASE"),
                 output.status.code(),
                 mask(&String::from_utf8_lossy(&output.stdout), endpoint),
                 mask(&String::from_utf8_lossy(&output.stderr), endpoint),

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{our_binary, temp_dir, Member};
+use common::temp_dir;
 use etcd_client::{Client, EventType, WatchOptions};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,48 +16,6 @@ const IPS: [&str; 3] = ["127.0.0.71", "127.0.0.72", "127.0.0.73"];
 const WRITES: usize = 3000;
 
 type Seen = Arc<Mutex<Vec<(i64, String, bool)>>>;
-
-fn start_cluster(dir: &std::path::Path) -> Vec<Member> {
-    let cluster = IPS
-        .iter()
-        .enumerate()
-        .map(|(i, ip)| format!("w{i}=http://{ip}:2380"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut members: Vec<Member> = IPS
-        .iter()
-        .enumerate()
-        .map(|(i, ip)| {
-            let data_dir = dir.join(format!("w{i}"));
-            let client = format!("http://{ip}:2379");
-            let peer = format!("http://{ip}:2380");
-            let args: Vec<String> = [
-                "--name",
-                &format!("w{i}"),
-                "--data-dir",
-                &data_dir.display().to_string(),
-                "--listen-client-urls",
-                &client,
-                "--advertise-client-urls",
-                &client,
-                "--listen-peer-urls",
-                &peer,
-                "--initial-advertise-peer-urls",
-                &peer,
-                "--initial-cluster",
-                &cluster,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            Member::spawn(&our_binary(), args, &client, &data_dir)
-        })
-        .collect();
-    for member in &mut members {
-        member.wait_healthy();
-    }
-    members
-}
 
 async fn client(ip: &str) -> Client {
     Client::connect([format!("http://{ip}:2379")], None)
@@ -114,7 +72,7 @@ async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_watcher_sees_every_event_once_in_order() {
     let dir = temp_dir("watch-cluster");
-    let _members = start_cluster(&dir);
+    let _members = common::start_plain_cluster(&IPS, &dir);
     let mut writers = Vec::new();
     for ip in IPS {
         writers.push(client(ip).await);

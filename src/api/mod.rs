@@ -7,6 +7,7 @@ mod cluster;
 mod grpc;
 mod http;
 mod kv;
+mod lease;
 mod maintenance;
 mod status;
 mod watch;
@@ -30,6 +31,8 @@ pub struct Limits {
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
     pub watch_progress_interval: std::time::Duration,
+    /// --election-timeout: sets the shortest lease TTL.
+    pub election_timeout: std::time::Duration,
 }
 
 /// Everything a request handler needs.
@@ -96,6 +99,9 @@ pub async fn route(
     if path == "/etcdserverpb.Watch/Watch" {
         return Ok(watch::watch(api, body));
     }
+    if path == "/etcdserverpb.Lease/LeaseKeepAlive" {
+        return Ok(lease::keep_alive(api, body));
+    }
     let api = api.as_ref();
     let response = match path.as_str() {
         "/etcdserverpb.KV/Range" => grpc::unary(api, body, |r| kv::range(api, r)).await,
@@ -110,6 +116,16 @@ pub async fn route(
         }
         "/etcdserverpb.Maintenance/MoveLeader" => {
             grpc::unary(api, body, |r| maintenance::move_leader(api, r)).await
+        }
+        "/etcdserverpb.Lease/LeaseGrant" => grpc::unary(api, body, |r| lease::grant(api, r)).await,
+        "/etcdserverpb.Lease/LeaseRevoke" => {
+            grpc::unary(api, body, |r| lease::revoke(api, r)).await
+        }
+        "/etcdserverpb.Lease/LeaseTimeToLive" => {
+            grpc::unary(api, body, |r| lease::time_to_live(api, r)).await
+        }
+        "/etcdserverpb.Lease/LeaseLeases" => {
+            grpc::unary(api, body, |r| lease::leases(api, r)).await
         }
         "/etcdserverpb.Cluster/MemberList" => {
             grpc::unary(api, body, |r| cluster::member_list(api, r)).await
@@ -142,6 +158,7 @@ fn unknown_method(path: &str) -> Status {
             | "etcdserverpb.Maintenance"
             | "etcdserverpb.Cluster"
             | "etcdserverpb.Watch"
+            | "etcdserverpb.Lease"
     ) {
         Status::new(
             Code::Unimplemented,

@@ -54,6 +54,9 @@ impl From<KvError> for Status {
             KvError::LeaseNotFound => {
                 Status::new(Code::NotFound, "etcdserver: requested lease not found")
             }
+            KvError::LeaseExists => {
+                Status::new(Code::FailedPrecondition, "etcdserver: lease already exists")
+            }
             KvError::Member(e) => Status::from(e),
             KvError::Storage(e) => {
                 Status::new(Code::Internal, format!("etcdserver: storage error: {e}"))

@@ -10,7 +10,8 @@ pub use range::{range, Snapshot};
 use crate::mvcc::{KvError, Store, Writer};
 use crate::pb::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
-    InternalRaftRequest, PutRequest, PutResponse, ResponseHeader, TxnResponse,
+    InternalRaftRequest, LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest,
+    LeaseRevokeResponse, PutRequest, PutResponse, ResponseHeader, TxnResponse,
 };
 use heed::RwTxn;
 
@@ -26,6 +27,10 @@ pub enum Applied {
     Internal,
     /// A membership change took effect.
     Members,
+    LeaseGrant(LeaseGrantResponse),
+    LeaseRevoke(LeaseRevokeResponse),
+    /// A keep-alive through a follower applied: the lease's granted TTL.
+    LeaseRenewed(i64),
 }
 
 pub type ApplyResult = Result<Applied, KvError>;
@@ -54,6 +59,18 @@ pub fn apply(store: &Store, txn: &mut RwTxn, request: &InternalRaftRequest) -> A
     if let Some(attributes) = &request.member_attributes {
         crate::raft::membership::apply_attributes(store, txn, attributes)?;
         return Ok(Applied::Internal);
+    }
+    if let Some(grant) = &request.lease_grant {
+        return lease_grant(store, txn, grant).map(Applied::LeaseGrant);
+    }
+    if let Some(revoke) = &request.lease_revoke {
+        return finish_write(store, txn, |w| lease_revoke(w, revoke)).map(Applied::LeaseRevoke);
+    }
+    if let Some(renew) = &request.lease_renew {
+        return store
+            .lease_ttl(txn, renew.id)?
+            .map(Applied::LeaseRenewed)
+            .ok_or(KvError::LeaseNotFound);
     }
     if let Some(update) = &request.member_peer_urls {
         crate::raft::membership::apply_peer_urls(store, txn, update)?;
@@ -101,13 +118,13 @@ has_header!(
     PutResponse,
     DeleteRangeResponse,
     TxnResponse,
-    CompactionResponse
+    CompactionResponse,
+    LeaseRevokeResponse
 );
 
 /// Checks a put can apply (etcd's checkPut): a lease must exist, ignore_* need the key.
 pub(crate) fn check_put(writer: &Writer, request: &PutRequest) -> Result<(), KvError> {
-    if request.lease != 0 && !request.ignore_lease {
-        // No lease can exist yet: the Lease service is not served by this build.
+    if request.lease != 0 && !request.ignore_lease && !writer.lease_exists(request.lease)? {
         return Err(KvError::LeaseNotFound);
     }
     if (request.ignore_value || request.ignore_lease) && writer.get(&request.key)?.is_none() {
@@ -148,6 +165,40 @@ pub(crate) fn delete_range(
         header: header(writer.view_revision()),
         deleted: deleted.len() as i64,
         prev_kvs: if request.prev_kv { deleted } else { Vec::new() },
+    })
+}
+
+fn lease_grant(
+    store: &Store,
+    txn: &mut RwTxn,
+    request: &LeaseGrantRequest,
+) -> Result<LeaseGrantResponse, KvError> {
+    if store.lease_ttl(txn, request.id)?.is_some() {
+        return Err(KvError::LeaseExists);
+    }
+    store.put_lease(txn, request.id, request.ttl)?;
+    Ok(LeaseGrantResponse {
+        header: header(store.current_revision(txn)?),
+        id: request.id,
+        ttl: request.ttl,
+        error: String::new(),
+    })
+}
+
+/// Deletes the lease's keys (all in one revision, as etcd) and the lease.
+fn lease_revoke(
+    writer: &mut Writer,
+    request: &LeaseRevokeRequest,
+) -> Result<LeaseRevokeResponse, KvError> {
+    let keys = writer
+        .lease_keys(request.id)?
+        .ok_or(KvError::LeaseNotFound)?;
+    for key in keys {
+        writer.delete_range(&key, &[])?;
+    }
+    writer.delete_lease(request.id)?;
+    Ok(LeaseRevokeResponse {
+        header: header(writer.view_revision()),
     })
 }
 

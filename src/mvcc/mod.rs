@@ -5,6 +5,7 @@
 mod changes;
 pub mod checkpoint;
 mod keys;
+mod lease;
 mod range;
 pub mod snapshot;
 mod write;
@@ -25,6 +26,7 @@ pub enum KvError {
     /// ignore_value / ignore_lease on a key that does not exist.
     KeyNotFound,
     LeaseNotFound,
+    LeaseExists,
     /// A membership change etcd would refuse.
     Member(crate::raft::membership::MemberError),
     Storage(heed::Error),
@@ -67,6 +69,10 @@ pub struct Store {
     members: Database<Bytes, Bytes>,
     /// Named scalars: applied index, revision, compaction, raft conf state.
     meta: Database<Str, Bytes>,
+    /// lease ID (i64 BE) -> granted TTL (i64 BE).
+    leases: Database<Bytes, Bytes>,
+    /// lease ID (i64 BE) + user key -> empty: the keys attached to each lease.
+    lease_keys: Database<Bytes, Bytes>,
 }
 
 impl Store {
@@ -76,7 +82,7 @@ impl Store {
         let mut options = EnvOpenOptions::new();
         options
             .map_size(map_size as usize)
-            .max_dbs(8)
+            .max_dbs(16)
             .max_readers(MAX_READERS);
         if let Some(applied) =
             checkpoint::recover(dir).map_err(|e| heed::Error::Io(std::io::Error::other(e)))?
@@ -101,6 +107,8 @@ impl Store {
             revisions: env.create_database(&mut txn, Some("revisions"))?,
             members: env.create_database(&mut txn, Some("members"))?,
             meta: env.create_database(&mut txn, Some("meta"))?,
+            leases: env.create_database(&mut txn, Some("leases"))?,
+            lease_keys: env.create_database(&mut txn, Some("lease_keys"))?,
             env: env.clone(),
             dir: dir.to_path_buf(),
         };

@@ -11,7 +11,7 @@ use heed::{Database, RoTxn, RwTxn};
 use std::io::Read;
 
 /// The table numbers in a dump.
-const TABLES: [u8; 5] = [1, 2, 3, 4, 5];
+const TABLES: [u8; 7] = [1, 2, 3, 4, 5, 6, 7];
 
 /// Where a dump stands: the raft entry it reflects and the raft configuration at that entry.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +29,8 @@ impl Store {
             3 => Some(self.revisions),
             4 => Some(self.members),
             5 => Some(self.meta.remap_key_type::<Bytes>()),
+            6 => Some(self.leases),
+            7 => Some(self.lease_keys),
             _ => None,
         }
     }

@@ -45,6 +45,22 @@ impl<'s, 't, 'e> Writer<'s, 't, 'e> {
         revision
     }
 
+    pub fn lease_exists(&self, id: i64) -> Result<bool, KvError> {
+        Ok(self.store.lease_ttl(self.txn, id)?.is_some())
+    }
+
+    /// The keys attached to a lease, or None if it does not exist.
+    pub fn lease_keys(&self, id: i64) -> Result<Option<Vec<Vec<u8>>>, KvError> {
+        if !self.lease_exists(id)? {
+            return Ok(None);
+        }
+        Ok(Some(self.store.lease_keys(self.txn, id)?))
+    }
+
+    pub fn delete_lease(&mut self, id: i64) -> Result<(), KvError> {
+        self.store.delete_lease(self.txn, id)
+    }
+
     pub fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, KvError> {
         Ok(self.store.current.get(self.txn, key)?.map(decode_kv))
     }
@@ -88,6 +104,8 @@ impl<'s, 't, 'e> Writer<'s, 't, 'e> {
         };
         self.store.current.put(self.txn, key, &kv.encode_to_vec())?;
         self.record(revision, KIND_PUT, &kv)?;
+        let old_lease = previous.as_ref().map_or(0, |p| p.lease);
+        self.store.reattach(self.txn, key, old_lease, lease)?;
         Ok(kv)
     }
 
@@ -110,6 +128,7 @@ impl<'s, 't, 'e> Writer<'s, 't, 'e> {
             };
             self.store.current.delete(self.txn, &kv.key)?;
             self.record(revision, KIND_DELETE, &tombstone)?;
+            self.store.reattach(self.txn, &kv.key, kv.lease, 0)?;
         }
         Ok(deleted)
     }

@@ -3,6 +3,7 @@
 //! progress from `RaftStatus`.
 
 mod checkpointer;
+mod leases;
 mod log_writer;
 mod logger;
 pub mod membership;
@@ -46,6 +47,10 @@ pub enum Command {
         change: MemberChange,
         reply: Sender<ApplyResult>,
     },
+    /// Keep a lease alive: the leader restarts its clock; a follower proposes a renewal.
+    LeaseKeepAlive { id: i64, reply: Sender<ApplyResult> },
+    /// Seconds a lease has left by this member's clock (None: unknown lease).
+    LeaseRemaining { id: i64, reply: Sender<Option<i64>> },
     /// Hand leadership to another voter (this member must be the leader).
     MoveLeader {
         target: u64,
@@ -153,6 +158,19 @@ impl RaftHandle {
     pub async fn move_leader(&self, target: u64) -> Result<Result<(), KvError>, RaftError> {
         let (reply, answer) = smol::channel::bounded(1);
         self.wait(Command::MoveLeader { target, reply }, answer)
+            .await
+    }
+
+    /// Keeps a lease alive; answers its granted TTL.
+    pub async fn lease_keep_alive(&self, id: i64) -> Result<ApplyResult, RaftError> {
+        let (reply, answer) = smol::channel::bounded(1);
+        self.wait(Command::LeaseKeepAlive { id, reply }, answer)
+            .await
+    }
+
+    pub async fn lease_remaining(&self, id: i64) -> Result<Option<i64>, RaftError> {
+        let (reply, answer) = smol::channel::bounded(1);
+        self.wait(Command::LeaseRemaining { id, reply }, answer)
             .await
     }
 

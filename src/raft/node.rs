@@ -2,6 +2,7 @@
 //! loop, in raft-rs's order so it can be checked step by step against its examples.
 
 use super::checkpointer::Checkpointer;
+use super::leases::LeaseClock;
 use super::log_writer::{self, LogEvent, LogOp};
 use super::logger::raft_logger;
 use super::membership;
@@ -87,6 +88,9 @@ struct Node {
     checkpointer: Checkpointer,
     /// Wakes watch streams after each commit.
     hub: Arc<Hub>,
+    leases: LeaseClock,
+    /// Whether this member led at the last look (a new leader restarts the lease clocks).
+    was_leader: bool,
     /// The applied index of the last checkpoint requested, and when.
     checkpoint_requested: u64,
     checkpointed_at: Instant,
@@ -198,6 +202,8 @@ pub fn start(
         compacted_at: applied,
         checkpointer,
         hub,
+        leases: LeaseClock::default(),
+        was_leader: false,
         checkpoint_requested: 0,
         checkpointed_at: Instant::now(),
     };
@@ -414,6 +420,7 @@ impl Node {
             let has_leader = self.raw.raft.leader_id != 0;
             self.reads.start_round(&mut self.raw, has_leader);
             self.on_ready()?;
+            self.tend_leases()?;
             self.maybe_checkpoint()?;
             self.maybe_compact()?;
             self.answer_transfers();
@@ -424,6 +431,58 @@ impl Node {
                 return Ok(Stop::Removed);
             }
         }
+    }
+
+    fn lease_keep_alive(&mut self, id: i64, reply: Sender<ApplyResult>) {
+        if !self.is_leader() {
+            // Only the leader's clock counts: the renewal travels to it through the log.
+            let request = InternalRaftRequest {
+                lease_renew: Some(crate::pb::etcdserverpb::LeaseRenewRequest { id }),
+                ..InternalRaftRequest::default()
+            };
+            self.handle(Command::Propose {
+                request: Box::new(request),
+                reply,
+            });
+            return;
+        }
+        let ttl = self
+            .store
+            .read_txn()
+            .map_err(KvError::from)
+            .and_then(|txn| self.store.lease_ttl(&txn, id));
+        let answer = match ttl {
+            Ok(Some(ttl)) => {
+                self.leases.refresh(id, ttl);
+                Ok(Applied::LeaseRenewed(ttl))
+            }
+            Ok(None) => Err(KvError::LeaseNotFound),
+            Err(e) => Err(e),
+        };
+        let _ = reply.try_send(answer);
+    }
+
+    /// The leader restarts lease clocks when it takes over and revokes what has expired.
+    fn tend_leases(&mut self) -> Result<(), Fatal> {
+        let is_leader = self.is_leader();
+        if is_leader && !self.was_leader {
+            let txn = self.store.read_txn()?;
+            let leases = self.store.leases(&txn)?;
+            drop(txn);
+            self.leases
+                .promote(&leases, self.bootstrap.election_timeout);
+        }
+        self.was_leader = is_leader;
+        if !is_leader {
+            return Ok(());
+        }
+        for id in self.leases.expired(2 * self.bootstrap.election_timeout) {
+            self.propose_internal(InternalRaftRequest {
+                lease_revoke: Some(crate::pb::etcdserverpb::LeaseRevokeRequest { id }),
+                ..InternalRaftRequest::default()
+            });
+        }
+        Ok(())
     }
 
     fn answer_transfers(&mut self) {
@@ -717,6 +776,10 @@ impl Node {
                 }
             },
             Command::MoveLeader { target, reply } => self.move_leader(target, reply),
+            Command::LeaseKeepAlive { id, reply } => self.lease_keep_alive(id, reply),
+            Command::LeaseRemaining { id, reply } => {
+                let _ = reply.try_send(self.leases.remaining(id));
+            }
         }
     }
 
@@ -884,6 +947,20 @@ impl Node {
                     let result = apply::apply(&store, &mut txn, &request);
                     if let Err(KvError::Storage(e)) = result {
                         return Err(Fatal::Store(KvError::Storage(e)));
+                    }
+                    match &result {
+                        Ok(Applied::LeaseGrant(grant)) => self.leases.refresh(grant.id, grant.ttl),
+                        Ok(Applied::LeaseRenewed(ttl)) => {
+                            if let Some(renew) = &request.lease_renew {
+                                self.leases.refresh(renew.id, *ttl);
+                            }
+                        }
+                        Ok(Applied::LeaseRevoke(_)) | Err(KvError::LeaseNotFound) => {
+                            if let Some(revoke) = &request.lease_revoke {
+                                self.leases.forget(revoke.id);
+                            }
+                        }
+                        _ => {}
                     }
                     if matches!(result, Ok(Applied::Members)) {
                         membership_changed = true;

@@ -179,6 +179,7 @@ pub fn run(config: Config) -> Result<(), String> {
         max_request_bytes: config.max_request_bytes as usize,
         max_txn_ops: config.max_txn_ops,
         watch_progress_interval: config.watch_progress_interval,
+        election_timeout: Duration::from_millis(config.election_timeout_ms),
     };
     let api = Arc::new(Api {
         store,

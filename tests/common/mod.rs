@@ -244,3 +244,49 @@ pub fn etcdctl(endpoint: &str, tls: &[String], args: &[&str], stdin: Option<&str
     all.extend(args.iter().map(|s| s.to_string()));
     run(DEBIAN_ETCDCTL, &all, &[("ETCDCTL_API", "3")], stdin)
 }
+
+/// Our binary as a cluster of plain-HTTP members on `ips` (ports 2379/2380), members named
+/// m0, m1, ...; returns once every member is healthy.
+pub fn start_plain_cluster(ips: &[&str], dir: &Path) -> Vec<Member> {
+    let cluster = ips
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| format!("m{i}=http://{ip}:2380"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut members: Vec<Member> = ips
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| {
+            let data_dir = dir.join(format!("m{i}"));
+            let client = format!("http://{ip}:2379");
+            let peer = format!("http://{ip}:2380");
+            let name = format!("m{i}");
+            let data = data_dir.display().to_string();
+            let args: Vec<String> = [
+                "--name",
+                name.as_str(),
+                "--data-dir",
+                data.as_str(),
+                "--listen-client-urls",
+                client.as_str(),
+                "--advertise-client-urls",
+                client.as_str(),
+                "--listen-peer-urls",
+                peer.as_str(),
+                "--initial-advertise-peer-urls",
+                peer.as_str(),
+                "--initial-cluster",
+                cluster.as_str(),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            Member::spawn(&our_binary(), args, &client, &data_dir)
+        })
+        .collect();
+    for member in &mut members {
+        member.wait_healthy();
+    }
+    members
+}

@@ -1,0 +1,176 @@
+//! The Lease service (etcd's v3rpc/lease.go): Grant, Revoke and the lease list go through raft
+//! or the store; KeepAlive is a bidirectional stream answered through the leader's lease clock
+//! (raft/leases.rs); TimeToLive reads that clock.
+
+use super::grpc::{frame_message, read_frames, response_builder};
+use super::{Api, Body, Code, Status};
+use crate::apply::Applied;
+use crate::mvcc::KvError;
+use crate::pb::etcdserverpb::{
+    InternalRaftRequest, LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest,
+    LeaseKeepAliveResponse, LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest,
+    LeaseRevokeResponse, LeaseStatus, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+};
+use http::{HeaderMap, HeaderValue, Response};
+use http_body::Frame;
+use hyper::body::Incoming;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// etcd's lease.MaxLeaseTTL.
+const MAX_LEASE_TTL: i64 = 9_000_000_000;
+
+fn unexpected(applied: Applied) -> Status {
+    Status::new(
+        Code::Internal,
+        format!("etcdserver: unexpected apply result {applied:?}"),
+    )
+}
+
+/// A new lease ID: this member's low 16 bits, the time, a counter (etcd's idutil scheme), so
+/// IDs chosen by different members or runs do not collide; always positive.
+fn new_lease_id(member_id: u64) -> i64 {
+    static NEXT: OnceLock<AtomicI64> = OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        AtomicI64::new((((member_id & 0xffff) << 47) | ((millis & 0x7f_ffff_ffff) << 8)) as i64)
+    });
+    next.fetch_add(1, Ordering::Relaxed) & i64::MAX
+}
+
+/// etcd's minimum TTL: 1.5 election timeouts, in whole seconds rounded up.
+fn min_ttl(api: &Api) -> i64 {
+    let millis = api.limits.election_timeout.as_millis() as i64 * 3 / 2;
+    (millis + 999) / 1000
+}
+
+pub async fn grant(api: &Api, request: LeaseGrantRequest) -> Result<LeaseGrantResponse, Status> {
+    if request.ttl > MAX_LEASE_TTL {
+        return Err(Status::new(
+            Code::OutOfRange,
+            "etcdserver: too large lease TTL",
+        ));
+    }
+    let grant = LeaseGrantRequest {
+        id: if request.id == 0 {
+            new_lease_id(api.raft.status.member_id)
+        } else {
+            request.id
+        },
+        ttl: request.ttl.max(min_ttl(api)),
+    };
+    let applied = api
+        .propose(InternalRaftRequest {
+            lease_grant: Some(grant),
+            ..InternalRaftRequest::default()
+        })
+        .await?;
+    match applied {
+        Applied::LeaseGrant(mut response) => {
+            response.header = api.header(response.header.map_or(0, |h| h.revision));
+            Ok(response)
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn revoke(api: &Api, request: LeaseRevokeRequest) -> Result<LeaseRevokeResponse, Status> {
+    let applied = api
+        .propose(InternalRaftRequest {
+            lease_revoke: Some(request),
+            ..InternalRaftRequest::default()
+        })
+        .await?;
+    match applied {
+        Applied::LeaseRevoke(mut response) => {
+            response.header = api.header(response.header.map_or(0, |h| h.revision));
+            Ok(response)
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+pub async fn time_to_live(
+    api: &Api,
+    request: LeaseTimeToLiveRequest,
+) -> Result<LeaseTimeToLiveResponse, Status> {
+    let (granted, keys, revision) = {
+        let txn = api.store.read_txn()?;
+        let granted = api.store.lease_ttl(&txn, request.id)?;
+        let keys = match (granted, request.keys) {
+            (Some(_), true) => api.store.lease_keys(&txn, request.id)?,
+            _ => Vec::new(),
+        };
+        (granted, keys, api.store.current_revision(&txn)?)
+    };
+    let Some(granted) = granted else {
+        return Ok(LeaseTimeToLiveResponse {
+            header: api.header(revision),
+            id: request.id,
+            ttl: -1,
+            ..LeaseTimeToLiveResponse::default()
+        });
+    };
+    let remaining = api
+        .raft
+        .lease_remaining(request.id)
+        .await?
+        .unwrap_or(granted);
+    Ok(LeaseTimeToLiveResponse {
+        header: api.header(revision),
+        id: request.id,
+        ttl: remaining,
+        granted_ttl: granted,
+        keys,
+    })
+}
+
+pub async fn leases(api: &Api, _: LeaseLeasesRequest) -> Result<LeaseLeasesResponse, Status> {
+    let txn = api.store.read_txn()?;
+    let leases = api
+        .store
+        .leases(&txn)?
+        .into_iter()
+        .map(|(id, _)| LeaseStatus { id })
+        .collect();
+    Ok(LeaseLeasesResponse {
+        header: api.header(api.store.current_revision(&txn)?),
+        leases,
+    })
+}
+
+/// The keep-alive stream: one answer per request, TTL 0 for a lease that does not exist.
+pub fn keep_alive(api: Arc<Api>, body: Incoming) -> Response<Body> {
+    let (frames, receiver) = smol::channel::bounded(16);
+    crate::runtime::spawn(async move {
+        let requests = read_frames::<LeaseKeepAliveRequest>(body, api.limits.max_request_bytes);
+        while let Ok(request) = requests.recv().await {
+            let ttl = match api.raft.lease_keep_alive(request.id).await {
+                Ok(Ok(Applied::LeaseRenewed(ttl))) => ttl,
+                Ok(Err(KvError::LeaseNotFound)) => 0,
+                _ => break, // no leader in time, or stopping: end the stream
+            };
+            let response = LeaseKeepAliveResponse {
+                header: api.header(api.current_revision().unwrap_or(0)),
+                id: request.id,
+                ttl,
+            };
+            if frames
+                .send(Frame::data(frame_message(&response)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", HeaderValue::from(0u32));
+        let _ = frames.send(Frame::trailers(trailers)).await;
+    });
+    response_builder()
+        .body(Body::stream(receiver))
+        .expect("static response parts")
+}
