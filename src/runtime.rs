@@ -31,6 +31,21 @@ pub fn block_on<T>(future: impl Future<Output = T>) -> T {
     smol::block_on(EXECUTOR.run(future))
 }
 
+/// `future`, or a TimedOut error once `limit` has passed.
+pub async fn with_timeout<T>(
+    limit: std::time::Duration,
+    future: impl Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    smol::future::or(future, async {
+        smol::Timer::after(limit).await;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "timed out",
+        ))
+    })
+    .await
+}
+
 /// Hands hyper's background tasks (HTTP/2 connections and streams) to the executor.
 #[derive(Clone, Copy)]
 pub struct HyperExecutor;

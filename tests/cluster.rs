@@ -439,4 +439,20 @@ async fn seed_cluster_replicates_survives_and_reconfigures() {
     cluster.write("node3", "after-remove", 20, 2).await;
 
     cluster.check_ledger().await;
+
+    // Every member's keyspace hashes the same at the same revision.
+    let endpoints = cluster
+        .members
+        .values()
+        .map(|(url, _)| url.clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    let output = cluster.ctl(&endpoints, &["endpoint", "hashkv"]);
+    let text = stdout(&output);
+    let hashes: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|line| line.rsplit(", ").next())
+        .collect();
+    assert_eq!(text.lines().count(), 3, "{}", describe(&output));
+    assert_eq!(hashes.len(), 1, "members disagree: {text}");
 }

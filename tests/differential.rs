@@ -127,6 +127,11 @@ fn script() -> Vec<(Vec<String>, Option<String>)> {
         ("get y -w json", None),
         ("endpoint status -w json", None),
         ("endpoint health", None),
+        ("endpoint hashkv", None),
+        ("endpoint hashkv -w json", None),
+        ("defrag", None),
+        ("alarm list", None),
+        ("alarm disarm", None),
     ];
     steps
         .into_iter()
@@ -165,6 +170,9 @@ fn mask(text: &str, endpoint: &str) -> String {
             "\"$1\" : ID",
         ),
         (r"took = [0-9.]+[µnm]?s", "took = T"),
+        // Hashes are over each server's own storage layout.
+        (r#""hash":\d+"#, "\"hash\":HASH"),
+        (r"(?m)^ENDPOINT, \d+$", "ENDPOINT, HASH"),
         (r"\b[0-9a-f]{16}\b", "HEXID"),
     ];
     let mut text = text;

@@ -31,10 +31,7 @@ impl Api {
     async fn change_members(&self, change: MemberChange) -> Result<Vec<Member>, Status> {
         match self.raft.change_members(change).await?? {
             Applied::Members => self.members(),
-            other => Err(Status::new(
-                Code::Internal,
-                format!("etcdserver: unexpected apply result {other:?}"),
-            )),
+            other => Err(super::unexpected(other)),
         }
     }
 }

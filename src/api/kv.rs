@@ -1,7 +1,7 @@
 //! The KV service: Range, Put, DeleteRange, Txn, Compact, validated as etcd's v3rpc/key.go.
 
 use super::{Api, Code, Status};
-use crate::apply::{self, Applied, HasHeader, Snapshot};
+use crate::apply::{self, Applied, Snapshot};
 use crate::pb::etcdserverpb::request_op::Request;
 use crate::pb::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
@@ -9,13 +9,6 @@ use crate::pb::etcdserverpb::{
     TxnRequest, TxnResponse,
 };
 use std::collections::HashSet;
-
-fn unexpected(applied: Applied) -> Status {
-    Status::new(
-        Code::Internal,
-        format!("etcdserver: unexpected apply result {applied:?}"),
-    )
-}
 
 /// LMDB refuses keys over 511 bytes; a history key is the escaped user key (each 0x00 doubled,
 /// 2-byte terminator) plus a 16-byte revision. Longer keys are refused here, before raft, so a
@@ -75,19 +68,18 @@ fn check_put(request: &PutRequest) -> Result<(), Status> {
 
 pub async fn put(api: &Api, request: PutRequest) -> Result<PutResponse, Status> {
     check_put(&request)?;
-    let applied = api
-        .propose(InternalRaftRequest {
-            put: Some(request),
-            ..Default::default()
-        })
-        .await?;
-    answer(api, applied, |a| {
+    let request = InternalRaftRequest {
+        put: Some(request),
+        ..Default::default()
+    };
+    api.propose_expecting(request, |a| {
         if let Applied::Put(r) = a {
             Ok(r)
         } else {
             Err(a)
         }
     })
+    .await
 }
 
 pub async fn delete_range(
@@ -95,68 +87,54 @@ pub async fn delete_range(
     request: DeleteRangeRequest,
 ) -> Result<DeleteRangeResponse, Status> {
     check_interval(&request.key, &request.range_end)?;
-    let applied = api
-        .propose(InternalRaftRequest {
-            delete_range: Some(request),
-            ..Default::default()
-        })
-        .await?;
-    answer(api, applied, |a| {
+    let request = InternalRaftRequest {
+        delete_range: Some(request),
+        ..Default::default()
+    };
+    api.propose_expecting(request, |a| {
         if let Applied::DeleteRange(r) = a {
             Ok(r)
         } else {
             Err(a)
         }
     })
+    .await
 }
 
 pub async fn txn(api: &Api, request: TxnRequest) -> Result<TxnResponse, Status> {
     check_txn(&request, api.limits.max_txn_ops)?;
     check_no_duplicate_keys(&request.success)?;
     check_no_duplicate_keys(&request.failure)?;
-    let applied = api
-        .propose(InternalRaftRequest {
-            txn: Some(request),
-            ..Default::default()
-        })
-        .await?;
-    answer(api, applied, |a| {
+    let request = InternalRaftRequest {
+        txn: Some(request),
+        ..Default::default()
+    };
+    api.propose_expecting(request, |a| {
         if let Applied::Txn(r) = a {
             Ok(r)
         } else {
             Err(a)
         }
     })
+    .await
 }
 
 pub async fn compact(api: &Api, request: CompactionRequest) -> Result<CompactionResponse, Status> {
-    let applied = api
-        .propose(InternalRaftRequest {
-            compaction: Some(request),
-            ..Default::default()
-        })
-        .await?;
-    answer(api, applied, |a| {
+    let request = InternalRaftRequest {
+        compaction: Some(request),
+        ..Default::default()
+    };
+    api.propose_expecting(request, |a| {
         if let Applied::Compaction(r) = a {
             Ok(r)
         } else {
             Err(a)
         }
     })
+    .await
 }
 
 /// The applied response of the expected kind, with the member's full header.
-fn answer<T: HasHeader>(
-    api: &Api,
-    applied: Applied,
-    expect: fn(Applied) -> Result<T, Applied>,
-) -> Result<T, Status> {
-    let mut response = expect(applied).map_err(unexpected)?;
-    let revision = response.header_mut().as_ref().map_or(0, |h| h.revision);
-    *response.header_mut() = api.header(revision);
-    Ok(response)
-}
-
 /// etcd's checkTxnRequest: op counts, empty keys, and every op of both branches.
 fn check_txn(request: &TxnRequest, max_ops: usize) -> Result<(), Status> {
     let ops = request

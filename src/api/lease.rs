@@ -21,13 +21,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// etcd's lease.MaxLeaseTTL.
 const MAX_LEASE_TTL: i64 = 9_000_000_000;
 
-fn unexpected(applied: Applied) -> Status {
-    Status::new(
-        Code::Internal,
-        format!("etcdserver: unexpected apply result {applied:?}"),
-    )
-}
-
 /// A new lease ID: this member's low 16 bits, the time, a counter (etcd's idutil scheme), so
 /// IDs chosen by different members or runs do not collide; always positive.
 fn new_lease_id(member_id: u64) -> i64 {
@@ -62,35 +55,33 @@ pub async fn grant(api: &Api, request: LeaseGrantRequest) -> Result<LeaseGrantRe
         },
         ttl: request.ttl.max(min_ttl(api)),
     };
-    let applied = api
-        .propose(InternalRaftRequest {
-            lease_grant: Some(grant),
-            ..InternalRaftRequest::default()
-        })
-        .await?;
-    match applied {
-        Applied::LeaseGrant(mut response) => {
-            response.header = api.header(response.header.map_or(0, |h| h.revision));
-            Ok(response)
+    let request = InternalRaftRequest {
+        lease_grant: Some(grant),
+        ..InternalRaftRequest::default()
+    };
+    api.propose_expecting(request, |a| {
+        if let Applied::LeaseGrant(r) = a {
+            Ok(r)
+        } else {
+            Err(a)
         }
-        other => Err(unexpected(other)),
-    }
+    })
+    .await
 }
 
 pub async fn revoke(api: &Api, request: LeaseRevokeRequest) -> Result<LeaseRevokeResponse, Status> {
-    let applied = api
-        .propose(InternalRaftRequest {
-            lease_revoke: Some(request),
-            ..InternalRaftRequest::default()
-        })
-        .await?;
-    match applied {
-        Applied::LeaseRevoke(mut response) => {
-            response.header = api.header(response.header.map_or(0, |h| h.revision));
-            Ok(response)
+    let request = InternalRaftRequest {
+        lease_revoke: Some(request),
+        ..InternalRaftRequest::default()
+    };
+    api.propose_expecting(request, |a| {
+        if let Applied::LeaseRevoke(r) = a {
+            Ok(r)
+        } else {
+            Err(a)
         }
-        other => Err(unexpected(other)),
-    }
+    })
+    .await
 }
 
 pub async fn time_to_live(

@@ -1,8 +1,12 @@
-//! The Maintenance service (Status, MoveLeader so far), answered from this member's own state.
+//! The Maintenance service: Status, MoveLeader, Hash, HashKV, Defragment and Alarm (listing),
+//! answered from this member's own state.
 
 use super::{Api, Status};
+use crate::mvcc::KvError;
 use crate::pb::etcdserverpb::{
-    MoveLeaderRequest, MoveLeaderResponse, StatusRequest, StatusResponse,
+    AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest,
+    HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest, MoveLeaderResponse,
+    StatusRequest, StatusResponse,
 };
 
 pub async fn status(api: &Api, _: StatusRequest) -> Result<StatusResponse, Status> {
@@ -29,5 +33,63 @@ pub async fn move_leader(
     api.raft.move_leader(request.target_id).await??;
     Ok(MoveLeaderResponse {
         header: api.header(api.current_revision()?),
+    })
+}
+
+/// The hash of this member's keyspace at a revision (0: now), to compare members.
+pub async fn hash_kv(api: &Api, request: HashKvRequest) -> Result<HashKvResponse, Status> {
+    let store = &api.store;
+    let txn = store.read_txn()?;
+    let current = store.current_revision(&txn)?;
+    let compacted = store.compact_revision(&txn)?.unwrap_or(0);
+    let revision = if request.revision > 0 {
+        request.revision
+    } else {
+        current
+    };
+    if revision > current {
+        return Err(KvError::FutureRevision.into());
+    }
+    if revision < compacted {
+        return Err(KvError::Compacted.into());
+    }
+    Ok(HashKvResponse {
+        header: api.header(current),
+        hash: store.hash_kv(&txn, revision)?,
+        compact_revision: compacted,
+    })
+}
+
+pub async fn hash(api: &Api, _: HashRequest) -> Result<HashResponse, Status> {
+    let store = &api.store;
+    let txn = store.read_txn()?;
+    let current = store.current_revision(&txn)?;
+    Ok(HashResponse {
+        header: api.header(current),
+        hash: store.hash_kv(&txn, current)?,
+    })
+}
+
+/// LMDB reuses freed pages in place, so there is nothing to rewrite; answered as etcd answers a
+/// finished defragmentation.
+pub async fn defragment(api: &Api, _: DefragmentRequest) -> Result<DefragmentResponse, Status> {
+    Ok(DefragmentResponse {
+        header: api.header(api.current_revision()?),
+    })
+}
+
+/// Alarms: this build raises none (no NOSPACE quota alarm yet), so every list is empty and
+/// activating one is refused rather than pretended.
+pub async fn alarm(api: &Api, request: AlarmRequest) -> Result<AlarmResponse, Status> {
+    use crate::pb::etcdserverpb::alarm_request::AlarmAction;
+    if request.action == AlarmAction::Activate as i32 {
+        return Err(Status::new(
+            super::Code::Unimplemented,
+            "etcdserver: raising alarms is not supported by this build",
+        ));
+    }
+    Ok(AlarmResponse {
+        header: api.header(api.current_revision()?),
+        alarms: Vec::new(),
     })
 }

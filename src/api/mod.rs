@@ -15,7 +15,7 @@ mod watch;
 pub use body::Body;
 pub use status::{Code, Status};
 
-use crate::apply::Applied;
+use crate::apply::{Applied, HasHeader};
 use crate::mvcc::Store;
 use crate::pb::etcdserverpb::{InternalRaftRequest, ResponseHeader};
 use crate::raft::RaftHandle;
@@ -72,6 +72,20 @@ impl Api {
         Ok(())
     }
 
+    /// Replicates a request, takes the answer `expect`s out of what applying it returned, and
+    /// gives it this member's header.
+    async fn propose_expecting<T: HasHeader>(
+        &self,
+        request: InternalRaftRequest,
+        expect: fn(Applied) -> Result<T, Applied>,
+    ) -> Result<T, Status> {
+        let applied = self.propose(request).await?;
+        let mut response = expect(applied).map_err(unexpected)?;
+        let revision = response.header_mut().as_ref().map_or(0, |h| h.revision);
+        *response.header_mut() = self.header(revision);
+        Ok(response)
+    }
+
     /// Replicates a request and returns what applying it answered.
     async fn propose(&self, request: InternalRaftRequest) -> Result<Applied, Status> {
         if request.encoded_len() > self.limits.max_request_bytes {
@@ -114,6 +128,18 @@ pub async fn route(
         "/etcdserverpb.Maintenance/Status" => {
             grpc::unary(api, body, |r| maintenance::status(api, r)).await
         }
+        "/etcdserverpb.Maintenance/HashKV" => {
+            grpc::unary(api, body, |r| maintenance::hash_kv(api, r)).await
+        }
+        "/etcdserverpb.Maintenance/Hash" => {
+            grpc::unary(api, body, |r| maintenance::hash(api, r)).await
+        }
+        "/etcdserverpb.Maintenance/Defragment" => {
+            grpc::unary(api, body, |r| maintenance::defragment(api, r)).await
+        }
+        "/etcdserverpb.Maintenance/Alarm" => {
+            grpc::unary(api, body, |r| maintenance::alarm(api, r)).await
+        }
         "/etcdserverpb.Maintenance/MoveLeader" => {
             grpc::unary(api, body, |r| maintenance::move_leader(api, r)).await
         }
@@ -145,6 +171,14 @@ pub async fn route(
         _ => grpc::error_response(&unknown_method(&path)),
     };
     Ok(response)
+}
+
+/// An apply answer of the wrong kind: a bug, reported rather than hidden.
+fn unexpected(applied: Applied) -> Status {
+    Status::new(
+        Code::Internal,
+        format!("etcdserver: unexpected apply result {applied:?}"),
+    )
 }
 
 /// grpc-go's answer to a method the server does not register.

@@ -119,6 +119,7 @@ has_header!(
     DeleteRangeResponse,
     TxnResponse,
     CompactionResponse,
+    LeaseGrantResponse,
     LeaseRevokeResponse
 );
 

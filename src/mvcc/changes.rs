@@ -74,3 +74,24 @@ impl Store {
         Ok((value[0] != KIND_DELETE).then(|| decode_kv(&value[1..])))
     }
 }
+
+impl Store {
+    /// etcd's HashKV: a CRC32C over every stored change up to `revision` (the whole event log
+    /// left after compaction). Members that applied the same entries give the same hash; a
+    /// member whose store differs (corruption) does not.
+    pub fn hash_kv(&self, txn: &RoTxn, revision: i64) -> Result<u32, KvError> {
+        let end = Revision {
+            main: revision.saturating_add(1),
+            sub: 0,
+        }
+        .to_bytes();
+        let bounds = (Bound::Unbounded, Bound::Excluded(&end[..]));
+        let mut crc = 0u32;
+        for item in self.revisions.range(txn, &bounds)? {
+            let (key, value) = item?;
+            crc = crc32c::crc32c_append(crc, key);
+            crc = crc32c::crc32c_append(crc, value);
+        }
+        Ok(crc)
+    }
+}

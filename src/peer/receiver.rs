@@ -5,7 +5,7 @@
 
 use super::frame::{self, Hello, HELLO_BYTES, MAGIC};
 use super::{PeerContext, PeerEvent};
-use crate::config::{Scheme, Url};
+use crate::config::Url;
 use crate::pb::etcdserverpb::{MemberListResponse, ResponseHeader};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::rustls::ServerConfig;
@@ -29,16 +29,7 @@ pub struct PeerListener {
 }
 
 pub async fn bind(url: &Url, tls: Option<Arc<ServerConfig>>) -> Result<PeerListener, String> {
-    let address = url.bind_address()?;
-    let tcp = TcpListener::bind(address.as_str())
-        .await
-        .map_err(|e| format!("listen tcp {address}: bind: {e}"))?;
-    let tls = match url.scheme {
-        Scheme::Https => Some(TlsAcceptor::from(tls.ok_or(format!(
-            "{url}: https needs --peer-cert-file and --peer-key-file"
-        ))?)),
-        Scheme::Http => None,
-    };
+    let (tcp, tls) = crate::server::bind_socket(url, tls, "peer-").await?;
     Ok(PeerListener {
         url: url.clone(),
         tcp,
@@ -67,18 +58,12 @@ pub async fn serve(listener: PeerListener, context: Arc<PeerContext>) {
     }
 }
 
-async fn with_timeout<T>(
+async fn hello_timeout<T>(
     future: impl std::future::Future<Output = std::io::Result<T>>,
 ) -> Result<T, String> {
-    smol::future::or(future, async {
-        smol::Timer::after(HELLO_TIMEOUT).await;
-        Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "timed out",
-        ))
-    })
-    .await
-    .map_err(|e| e.to_string())
+    crate::runtime::with_timeout(HELLO_TIMEOUT, future)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn connection(
@@ -89,7 +74,7 @@ async fn connection(
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     match tls {
         Some(acceptor) => {
-            let stream = with_timeout(acceptor.accept(stream))
+            let stream = hello_timeout(acceptor.accept(stream))
                 .await
                 .map_err(|e| format!("TLS handshake: {e}"))?;
             raft_stream(stream, context).await
@@ -103,7 +88,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut hello = [0u8; HELLO_BYTES];
-    with_timeout(stream.read_exact(&mut hello)).await?;
+    hello_timeout(stream.read_exact(&mut hello)).await?;
     if &hello[..8] != MAGIC {
         return Err("not a raft stream (bad magic)".into());
     }
@@ -118,7 +103,7 @@ where
     } else {
         frame::ACCEPTED
     };
-    with_timeout(async {
+    hello_timeout(async {
         stream.write_all(&[answer]).await?;
         stream.flush().await
     })
@@ -187,7 +172,7 @@ where
         }),
         members,
     };
-    with_timeout(async {
+    hello_timeout(async {
         stream.write_all(&[frame::ACCEPTED]).await?;
         frame::write_frame(&mut stream, frame::KIND_MEMBERS, &answer.encode_to_vec()).await?;
         stream.flush().await?;

@@ -6,6 +6,7 @@ use super::frame::{self, Hello};
 use super::{PeerContext, PeerEvent};
 use crate::config::{Scheme, Url};
 use crate::mvcc::snapshot::DumpError;
+use crate::runtime::with_timeout;
 use futures_lite::io::BufWriter;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::rustls::ClientConfig;
@@ -120,7 +121,7 @@ pub(super) async fn open(
 ) -> Result<BoxedStream, String> {
     let url = Url::parse(text)?;
     let address = format!("{}:{}", url.host, url.port);
-    let tcp = with_timeout(TcpStream::connect(address.as_str()))
+    let tcp = with_timeout(DIAL_TIMEOUT, TcpStream::connect(address.as_str()))
         .await
         .map_err(|e| format!("dial: {e}"))?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -132,14 +133,14 @@ pub(super) async fn open(
                 .ok_or("https peer URL, but this member has no peer TLS configured")?;
             let host = url.host.trim_start_matches('[').trim_end_matches(']');
             let name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
-            let tls = with_timeout(TlsConnector::from(config).connect(name, tcp))
+            let tls = with_timeout(DIAL_TIMEOUT, TlsConnector::from(config).connect(name, tcp))
                 .await
                 .map_err(|e| format!("TLS handshake: {e}"))?;
             Box::pin(tls)
         }
     };
     let mut answer = [0u8; 1];
-    with_timeout(async {
+    with_timeout(DIAL_TIMEOUT, async {
         stream.write_all(&hello.encode()).await?;
         stream.flush().await?;
         stream.read_exact(&mut answer).await
@@ -155,16 +156,6 @@ pub(super) async fn open(
         frame::OTHER_MEMBER => Err(format!("the member there is not {:x}", hello.to)),
         other => Err(format!("unexpected answer {other} to hello")),
     }
-}
-
-async fn with_timeout<T>(
-    future: impl std::future::Future<Output = io::Result<T>>,
-) -> io::Result<T> {
-    smol::future::or(future, async {
-        smol::Timer::after(DIAL_TIMEOUT).await;
-        Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"))
-    })
-    .await
 }
 
 /// Writes queued messages until the queue closes or the stream fails.

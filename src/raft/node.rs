@@ -10,6 +10,7 @@ use super::membership::MemberError;
 use super::reads::ReadBatcher;
 use super::{Command, MemberChange, RaftHandle, RaftStatus};
 use crate::apply::{self, Applied, ApplyResult};
+use crate::mvcc::checkpoint::Candidate;
 use crate::mvcc::{KvError, Store};
 use crate::pb::etcdserverpb::{
     ClusterVersionSetRequest, InternalRaftRequest, Member, MemberAttributesRequest, RequestHeader,
@@ -632,14 +633,20 @@ impl Node {
         }
     }
 
-    /// Checkpoints the store and waits until the checkpoint is durable.
-    fn checkpoint_now(&mut self) -> Result<(), Fatal> {
+    /// Pins the store's state as the next checkpoint.
+    fn checkpoint_candidate(&mut self) -> Result<Candidate, Fatal> {
         let candidate = self
             .store
             .checkpoint_candidate()
             .map_err(Fatal::Checkpoint)?;
         self.checkpoint_requested = candidate.applied;
         self.checkpointed_at = Instant::now();
+        Ok(candidate)
+    }
+
+    /// Checkpoints the store and waits until the checkpoint is durable.
+    fn checkpoint_now(&mut self) -> Result<(), Fatal> {
+        let candidate = self.checkpoint_candidate()?;
         self.checkpointer
             .write_now(candidate)
             .map_err(Fatal::Checkpoint)
@@ -655,12 +662,7 @@ impl Node {
             && self.checkpointed_at.elapsed() >= CHECKPOINT_INTERVAL
             && !self.checkpointer.is_busy()
         {
-            let candidate = self
-                .store
-                .checkpoint_candidate()
-                .map_err(Fatal::Checkpoint)?;
-            self.checkpoint_requested = candidate.applied;
-            self.checkpointed_at = Instant::now();
+            let candidate = self.checkpoint_candidate()?;
             self.checkpointer
                 .request(candidate)
                 .map_err(Fatal::Checkpoint)?;

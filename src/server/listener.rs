@@ -4,6 +4,7 @@
 use super::authority::AuthorityFix;
 use crate::api::{self, Api};
 use crate::config::{Scheme, Url};
+use crate::runtime::with_timeout;
 use futures_rustls::rustls::ServerConfig;
 use futures_rustls::TlsAcceptor;
 use smol::io::{AsyncRead, AsyncWrite};
@@ -28,17 +29,28 @@ pub struct Listener {
     tls: Option<TlsAcceptor>,
 }
 
-pub async fn bind(url: &Url, tls: Option<Arc<ServerConfig>>) -> Result<Listener, String> {
+/// Binds `url` and, for https, prepares the TLS acceptor (`flag_prefix`: "" for clients,
+/// "peer-" for peers, to name the missing flags).
+pub async fn bind_socket(
+    url: &Url,
+    tls: Option<Arc<ServerConfig>>,
+    flag_prefix: &str,
+) -> Result<(TcpListener, Option<TlsAcceptor>), String> {
     let address = url.bind_address()?;
     let tcp = TcpListener::bind(address.as_str())
         .await
         .map_err(|e| format!("listen tcp {address}: bind: {e}"))?;
     let tls = match url.scheme {
-        Scheme::Https => Some(TlsAcceptor::from(
-            tls.ok_or(format!("{url}: https needs --cert-file and --key-file"))?,
-        )),
+        Scheme::Https => Some(TlsAcceptor::from(tls.ok_or(format!(
+            "{url}: https needs --{flag_prefix}cert-file and --{flag_prefix}key-file"
+        ))?)),
         Scheme::Http => None,
     };
+    Ok((tcp, tls))
+}
+
+pub async fn bind(url: &Url, tls: Option<Arc<ServerConfig>>) -> Result<Listener, String> {
+    let (tcp, tls) = bind_socket(url, tls, "").await?;
     Ok(Listener {
         url: url.clone(),
         tcp,
@@ -73,19 +85,6 @@ pub async fn serve(listener: Listener, api: Arc<Api>) {
     }
 }
 
-async fn with_timeout<T>(
-    future: impl std::future::Future<Output = std::io::Result<T>>,
-) -> std::io::Result<T> {
-    smol::future::or(future, async {
-        smol::Timer::after(HANDSHAKE_TIMEOUT).await;
-        Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "handshake timed out",
-        ))
-    })
-    .await
-}
-
 async fn connection(
     stream: TcpStream,
     tls: Option<TlsAcceptor>,
@@ -94,14 +93,14 @@ async fn connection(
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     match tls {
         Some(acceptor) => {
-            let stream = with_timeout(acceptor.accept(stream))
+            let stream = with_timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
                 .await
                 .map_err(|e| format!("TLS handshake: {e}"))?;
             let is_h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
             serve_http(stream, is_h2, api).await
         }
         None => {
-            let is_h2 = with_timeout(starts_with_h2_preface(&stream))
+            let is_h2 = with_timeout(HANDSHAKE_TIMEOUT, starts_with_h2_preface(&stream))
                 .await
                 .map_err(|e| e.to_string())?;
             serve_http(stream, is_h2, api).await

@@ -6,6 +6,8 @@ mod authority;
 mod identity;
 mod listener;
 
+pub use listener::bind_socket;
+
 use crate::api::{Api, Limits};
 use crate::config::{ClusterState, Config, Scheme};
 use crate::mvcc::Store;
