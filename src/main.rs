@@ -15,6 +15,7 @@ mod logging;
 mod mvcc;
 mod pb;
 mod peer;
+mod pki;
 mod raft;
 mod runtime;
 mod server;
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         ("etcdctl", _) | (_, Some("ctl")) => applet_missing("etcdctl"),
         ("etcdutl", _) | (_, Some("util")) => applet_missing("etcdutl"),
         (_, Some("bench")) => bench::main(&args[2..]),
+        (_, Some("pki")) => pki::main(&args[2..]),
         _ => server(&args[1..]),
     }
 }
