@@ -1,5 +1,6 @@
-//! Plain HTTP on the client port, as etcd serves it next to gRPC: /health, /version, and the
-//! v2-era /v2/members that `ETCDCTL_API=2 etcdctl cluster-health` and `member list` read.
+//! Plain HTTP on the client port, as etcd serves it next to gRPC: /health, /version, the v2-era
+//! /v2/members that `ETCDCTL_API=2 etcdctl cluster-health` and `member list` read, /metrics
+//! (Prometheus text), and etcd 3.5's /livez and /readyz.
 
 use super::{Api, Body};
 use crate::pb::etcdserverpb::Member;
@@ -18,6 +19,9 @@ pub async fn handle<B>(api: &Api, request: &Request<B>) -> Response<Body> {
             ),
         ),
         ("GET", "/v2/members" | "/v2/members/") => v2_members(api),
+        ("GET", "/livez") => text(StatusCode::OK, "ok\n".to_string()),
+        ("GET", "/readyz") => readyz(api).await,
+        ("GET", "/metrics") => metrics(api),
         ("GET", "/v2/members/leader") => v2_leader(api),
         _ => Response::builder()
             .status(StatusCode::NOT_FOUND)
@@ -107,6 +111,97 @@ fn v2_error(api: &Api, status: StatusCode, message: &str) -> Response<Body> {
     )
 }
 
+fn text(status: StatusCode, body: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(Body::full(body))
+        .expect("static response parts")
+}
+
+/// Ready to serve: a leader and a quorum round within a second (as /health).
+async fn readyz(api: &Api) -> Response<Body> {
+    if can_serve(api).await {
+        text(StatusCode::OK, "ok\n".to_string())
+    } else {
+        text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no quorum\n".to_string(),
+        )
+    }
+}
+
+/// Prometheus text format, with etcd's metric names for what this member measures.
+fn metrics(api: &Api) -> Response<Body> {
+    let status = &api.raft.status;
+    let (db_size, db_in_use, keys) = match api.store.read_txn() {
+        Ok(txn) => (
+            api.store.size_bytes().unwrap_or(0),
+            api.store.size_in_use_bytes().unwrap_or(0),
+            api.store.key_count(&txn).unwrap_or(0),
+        ),
+        Err(_) => (0, 0, 0),
+    };
+    let leader = status.leader_id();
+    let gauges: [(&str, &str, u64); 8] = [
+        (
+            "etcd_server_has_leader",
+            "Whether or not a leader exists. 1 is existence, 0 is not.",
+            u64::from(leader != 0),
+        ),
+        (
+            "etcd_server_is_leader",
+            "Whether or not this member is a leader. 1 if is, 0 otherwise.",
+            u64::from(leader == status.member_id),
+        ),
+        (
+            "etcd_server_is_learner",
+            "Whether or not this member is a learner. 1 if is, 0 otherwise.",
+            u64::from(status.is_learner()),
+        ),
+        (
+            "etcd_server_proposals_committed_total",
+            "The total number of consensus proposals committed.",
+            status.commit_index(),
+        ),
+        (
+            "etcd_server_proposals_applied_total",
+            "The total number of consensus proposals applied.",
+            status.applied_index(),
+        ),
+        (
+            "etcd_mvcc_db_total_size_in_bytes",
+            "Total size of the underlying database physically allocated in bytes.",
+            db_size,
+        ),
+        (
+            "etcd_mvcc_db_total_size_in_use_in_bytes",
+            "Total size of the underlying database logically in use in bytes.",
+            db_in_use,
+        ),
+        (
+            "etcd_debugging_mvcc_keys_total",
+            "Total number of keys.",
+            keys,
+        ),
+    ];
+    let mut body = String::new();
+    for (name, help, value) in gauges {
+        body.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+        ));
+    }
+    body.push_str(&format!(
+        "# HELP etcd_server_version Which version is running. 1 for 'server_version' label with current version.\n# TYPE etcd_server_version gauge\netcd_server_version{{server_version=\"{}\"}} 1\n",
+        crate::version::SERVER_VERSION
+    ));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+        .body(Body::full(body))
+        .expect("static response parts")
+}
+
 /// How long /health waits for its quorum round (etcd: 1 s for its QGET).
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -114,11 +209,7 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 /// a quorum read through raft, so a member cut off from the majority, or one whose leader has
 /// just died, reports unhealthy.
 async fn health(api: &Api) -> Response<Body> {
-    let quorum_read = smol::future::or(async { api.raft.read_barrier().await.is_ok() }, async {
-        smol::Timer::after(HEALTH_TIMEOUT).await;
-        false
-    });
-    if api.raft.status.leader_id() != 0 && quorum_read.await {
+    if can_serve(api).await {
         json(StatusCode::OK, "{\"health\":\"true\"}".to_string())
     } else {
         json(
@@ -126,6 +217,15 @@ async fn health(api: &Api) -> Response<Body> {
             "{\"health\":\"false\"}".to_string(),
         )
     }
+}
+
+/// A leader is known and a quorum round completes within HEALTH_TIMEOUT.
+async fn can_serve(api: &Api) -> bool {
+    let quorum_read = smol::future::or(async { api.raft.read_barrier().await.is_ok() }, async {
+        smol::Timer::after(HEALTH_TIMEOUT).await;
+        false
+    });
+    api.raft.status.leader_id() != 0 && quorum_read.await
 }
 
 fn json(status: StatusCode, body: String) -> Response<Body> {

@@ -206,6 +206,11 @@ impl Store {
             .collect()
     }
 
+    /// Live keys (etcd_debugging_mvcc_keys_total).
+    pub fn key_count(&self, txn: &RoTxn) -> Result<u64, heed::Error> {
+        self.current.len(txn)
+    }
+
     /// Size of the data file, as etcd reports its bolt file size.
     pub fn size_bytes(&self) -> Result<u64, heed::Error> {
         self.env.real_disk_size()

@@ -5,6 +5,7 @@
 mod authority;
 mod identity;
 mod listener;
+mod notify;
 
 pub use listener::bind_socket;
 
@@ -192,6 +193,10 @@ pub fn run(config: Config) -> Result<(), String> {
     for client_listener in listeners {
         spawn(listener::serve(client_listener, api.clone()));
     }
+    spawn(notify::when_ready(
+        api.store.clone(),
+        api.raft.status.clone(),
+    ));
     runtime::block_on(smol::future::pending::<()>());
     Ok(())
 }
