@@ -2,7 +2,11 @@
 //! building needs no `protoc` on the machine.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/rpc.proto", "proto/raft_internal.proto"];
+    let protos = [
+        "proto/rpc.proto",
+        "proto/raft_internal.proto",
+        "proto/lock.proto",
+    ];
     for file in std::fs::read_dir("proto")? {
         println!("cargo:rerun-if-changed={}", file?.path().display());
     }

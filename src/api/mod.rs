@@ -8,6 +8,7 @@ mod grpc;
 mod http;
 mod kv;
 mod lease;
+mod lock;
 mod maintenance;
 mod status;
 mod watch;
@@ -153,6 +154,8 @@ pub async fn route(
         "/etcdserverpb.Lease/LeaseLeases" => {
             grpc::unary(api, body, |r| lease::leases(api, r)).await
         }
+        "/v3lockpb.Lock/Lock" => grpc::unary(api, body, |r| lock::lock(api, r)).await,
+        "/v3lockpb.Lock/Unlock" => grpc::unary(api, body, |r| lock::unlock(api, r)).await,
         "/etcdserverpb.Cluster/MemberList" => {
             grpc::unary(api, body, |r| cluster::member_list(api, r)).await
         }
@@ -193,6 +196,7 @@ fn unknown_method(path: &str) -> Status {
             | "etcdserverpb.Cluster"
             | "etcdserverpb.Watch"
             | "etcdserverpb.Lease"
+            | "v3lockpb.Lock"
     ) {
         Status::new(
             Code::Unimplemented,

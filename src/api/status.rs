@@ -12,6 +12,7 @@ pub struct Status {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
+    Unknown = 2,
     InvalidArgument = 3,
     NotFound = 5,
     ResourceExhausted = 8,

@@ -8,23 +8,55 @@ use crate::pb::etcdserverpb::{Member, MemberListResponse};
 use futures_rustls::rustls::ClientConfig;
 use prost::Message as _;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// The cluster ID and members as the first reachable URL reports them.
-pub async fn fetch_members(
+/// How long to keep asking: a member that answers may not have applied the `member add` yet.
+const PATIENCE: Duration = Duration::from_secs(10);
+const RETRY: Duration = Duration::from_millis(200);
+
+/// The cluster ID, its members, and this member's ID (the member whose peer URLs are
+/// `own_urls`, sorted), as the first peer that knows it reports them.
+pub async fn find_self(
     tls: Option<&Arc<ClientConfig>>,
     urls: &[String],
-) -> Result<(u64, Vec<Member>), String> {
-    let mut errors = Vec::new();
-    for url in urls {
-        match query(tls, url).await {
-            Ok(answer) => return Ok(answer),
-            Err(e) => errors.push(format!("{url}: {e}")),
+    own_urls: &[String],
+) -> Result<(u64, Vec<Member>, u64), String> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut errors = Vec::new();
+        let mut answered = false;
+        for url in urls {
+            match query(tls, url).await {
+                Ok((cluster_id, members)) => {
+                    answered = true;
+                    let own = members.iter().find(|m| {
+                        let mut peer_urls = m.peer_ur_ls.clone();
+                        peer_urls.sort();
+                        peer_urls == own_urls
+                    });
+                    if let Some(own) = own {
+                        let id = own.id;
+                        return Ok((cluster_id, members, id));
+                    }
+                }
+                Err(e) => errors.push(format!("{url}: {e}")),
+            }
         }
+        if Instant::now() >= deadline {
+            return Err(if answered {
+                format!(
+                    "the cluster has no member with peer URLs {}; add it first with `etcdctl member add`",
+                    own_urls.join(",")
+                )
+            } else {
+                format!(
+                    "could not retrieve the cluster's members from any peer ({})",
+                    errors.join("; ")
+                )
+            });
+        }
+        smol::Timer::after(RETRY).await;
     }
-    Err(format!(
-        "could not retrieve the cluster's members from any peer ({})",
-        errors.join("; ")
-    ))
 }
 
 async fn query(tls: Option<&Arc<ClientConfig>>, url: &str) -> Result<(u64, Vec<Member>), String> {

@@ -8,7 +8,7 @@ mod join;
 mod receiver;
 mod sender;
 
-pub use join::fetch_members;
+pub use join::find_self;
 pub use receiver::{bind, serve};
 
 use crate::mvcc::Store;

@@ -36,11 +36,11 @@ fn remove_spooled_snapshots(dir: &std::path::Path) {
 }
 
 /// The running cluster a joining member was added to, asked through the other members' peer
-/// URLs in --initial-cluster.
+/// URLs in --initial-cluster; this member is found there by its advertised peer URLs.
 async fn find_cluster(
     config: &Config,
     tls: Option<&Arc<futures_rustls::rustls::ClientConfig>>,
-) -> Result<(u64, Vec<crate::pb::etcdserverpb::Member>), String> {
+) -> Result<(u64, Vec<crate::pb::etcdserverpb::Member>, u64), String> {
     let others: Vec<String> = config
         .initial_cluster
         .iter()
@@ -50,33 +50,15 @@ async fn find_cluster(
     if others.is_empty() {
         return Err("--initial-cluster-state existing: --initial-cluster names no other member to join through".into());
     }
-    peer::fetch_members(tls, &others)
-        .await
-        .map_err(|e| format!("--initial-cluster-state existing: {e}"))
-}
-
-/// This member's ID in the cluster's list, found by its advertised peer URLs.
-fn own_member(config: &Config, members: &[crate::pb::etcdserverpb::Member]) -> Result<u64, String> {
     let mut own: Vec<String> = config
         .initial_advertise_peer_urls
         .iter()
         .map(ToString::to_string)
         .collect();
     own.sort();
-    members
-        .iter()
-        .find(|m| {
-            let mut urls = m.peer_ur_ls.clone();
-            urls.sort();
-            urls == own
-        })
-        .map(|m| m.id)
-        .ok_or_else(|| {
-            format!(
-                "--initial-cluster-state existing: the cluster has no member with peer URLs {}; add it first with `etcdctl member add`",
-                own.join(",")
-            )
-        })
+    peer::find_self(tls, &others, &own)
+        .await
+        .map_err(|e| format!("--initial-cluster-state existing: {e}"))
 }
 
 pub fn run(config: Config) -> Result<(), String> {
@@ -106,9 +88,8 @@ pub fn run(config: Config) -> Result<(), String> {
     };
     let join = is_new && config.initial_cluster_state == ClusterState::Existing;
     let initial_members = if join {
-        let (cluster_id, members) =
+        let (cluster_id, members, own) =
             smol::block_on(find_cluster(&config, peer_client_tls.as_ref()))?;
-        let own = own_member(&config, &members)?;
         identity.member_id = own;
         identity.cluster_id = cluster_id;
         members

@@ -1,0 +1,65 @@
+//! The v3lock gRPC service through the etcd-client crate (which calls it directly, unlike
+//! etcdctl's client-side mutex): a second locker waits until the first unlocks; a lock with an
+//! unknown lease is refused with etcd's error.
+
+mod common;
+
+use common::{our_binary, single_member_args, temp_dir, Member};
+use etcd_client::{Client, LockOptions};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const IP: &str = "127.0.0.83";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_locker_waits_for_the_first() {
+    let dir = temp_dir("lock");
+    let data = dir.join("data");
+    let args = single_member_args("lock", IP, 2379, 2380, &data, "http");
+    let _member = Member::start(&our_binary(), args, &format!("http://{IP}:2379"), &data);
+    let endpoint = format!("http://{IP}:2379");
+    let mut first = Client::connect([endpoint.as_str()], None).await.unwrap();
+    let lease_a = first.lease_grant(30, None).await.unwrap().id();
+    let held = first
+        .lock("job", Some(LockOptions::new().with_lease(lease_a)))
+        .await
+        .unwrap();
+    assert_eq!(held.key(), format!("job/{lease_a:x}").as_bytes());
+
+    let released = Arc::new(AtomicBool::new(false));
+    let mut second = Client::connect([endpoint.as_str()], None).await.unwrap();
+    let lease_b = second.lease_grant(30, None).await.unwrap().id();
+    let released_seen = released.clone();
+    let waiter = tokio::spawn(async move {
+        let got = second
+            .lock("job", Some(LockOptions::new().with_lease(lease_b)))
+            .await
+            .unwrap();
+        assert!(
+            released_seen.load(Ordering::Acquire),
+            "the second locker got the lock while the first held it"
+        );
+        got.key().to_vec()
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiter.is_finished(), "the second locker must wait");
+    released.store(true, Ordering::Release);
+    first.unlock(held.key()).await.unwrap();
+    let second_key = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("the second locker gets the lock once it is free")
+        .unwrap();
+    assert_eq!(second_key, format!("job/{lease_b:x}").into_bytes());
+
+    let refused = first
+        .lock("job", Some(LockOptions::new().with_lease(0x1234)))
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("etcdserver: requested lease not found"),
+        "{refused}"
+    );
+}
