@@ -23,6 +23,7 @@ fn mask(text: &str) -> String {
         (r#""raft_index":\d+"#, r#""raft_index":I"#),
         (r#""raftIndex":\d+"#, r#""raftIndex":I"#),
         (r#""raftTerm":\d+"#, r#""raftTerm":T"#),
+        (r#""RaftTerm" : \d+"#, r#""RaftTerm" : T"#),
         (r#""raftAppliedIndex":\d+"#, r#""raftAppliedIndex":I"#),
         (r#""revision":\d+"#, r#""revision":R"#),
         (r#""leader":\d+"#, r#""leader":L"#),
