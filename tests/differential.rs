@@ -115,6 +115,9 @@ fn script() -> Vec<(Vec<String>, Option<String>)> {
         ("lease revoke 1234", None),
         ("lease keep-alive --once 1234", None),
         ("lease grant 0 -w json", None),
+        // clientv3's concurrency package over our KV, Watch and Lease.
+        ("lock mylock echo held", None),
+        ("watch-for-a-while elect myelection alice", None),
         ("compaction 3", None),
         ("compaction 3", None),
         ("compaction 1000", None),
@@ -174,6 +177,8 @@ fn mask(text: &str, endpoint: &str) -> String {
         (r#""hash":\d+"#, "\"hash\":HASH"),
         (r"(?m)^ENDPOINT, \d+$", "ENDPOINT, HASH"),
         (r"\b[0-9a-f]{16}\b", "HEXID"),
+        // Election keys end in the campaigner's lease ID, in hex without leading zeros.
+        (r"myelection/[0-9a-f]+", "myelection/LEASE"),
     ];
     let mut text = text;
     for (pattern, replacement) in rules {
@@ -195,6 +200,8 @@ fn transcript(endpoint: &str, tls: &[String]) -> Vec<String> {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let output = if args[0] == "watch" {
                 watch_for_a_while(endpoint, &args)
+            } else if args[0] == "watch-for-a-while" {
+                watch_for_a_while(endpoint, &args[1..])
             } else {
                 etcdctl(endpoint, tls, &args, input.as_deref())
             };
@@ -213,8 +220,8 @@ fn transcript(endpoint: &str, tls: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// `etcdctl watch` never ends by itself: run it under timeout(1), long enough to print every
-/// event of a history replay.
+/// `etcdctl watch` (and `elect`) never end by themselves: run them under timeout(1), long
+/// enough to print every event of a history replay (or the leadership won).
 fn watch_for_a_while(endpoint: &str, args: &[&str]) -> std::process::Output {
     let mut all: Vec<String> = vec![
         "2".into(),
