@@ -1,6 +1,7 @@
-//! The v3lock gRPC service through the etcd-client crate (which calls it directly, unlike
-//! etcdctl's client-side mutex): a second locker waits until the first unlocks; a lock with an
-//! unknown lease is refused with etcd's error.
+//! The v3lock and v3election gRPC services through the etcd-client crate (which calls them
+//! directly, unlike etcdctl's client-side concurrency package): a second locker waits until the
+//! first unlocks; a lock with an unknown lease is refused with etcd's error; a second candidate
+//! waits while the leader proclaims, and leads once it resigns, as an observer sees.
 
 mod common;
 
@@ -62,4 +63,64 @@ async fn second_locker_waits_for_the_first() {
             .contains("etcdserver: requested lease not found"),
         "{refused}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn election_leader_proclaim_observe_resign() {
+    use etcd_client::{CampaignResponse, ResignOptions};
+    let ip = "127.0.0.84";
+    let dir = temp_dir("election");
+    let data = dir.join("data");
+    let args = single_member_args("election", ip, 2379, 2380, &data, "http");
+    let _member = Member::start(&our_binary(), args, &format!("http://{ip}:2379"), &data);
+    let endpoint = format!("http://{ip}:2379");
+    let mut alice = Client::connect([endpoint.as_str()], None).await.unwrap();
+    let mut bob = Client::connect([endpoint.as_str()], None).await.unwrap();
+    assert!(alice
+        .leader("jobs")
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("election: no leader"));
+
+    let lease_a = alice.lease_grant(30, None).await.unwrap().id();
+    let won: CampaignResponse = alice.campaign("jobs", "alice", lease_a).await.unwrap();
+    let leader_key = won.leader().unwrap().clone();
+    assert_eq!(leader_key.key(), format!("jobs/{lease_a:x}").as_bytes());
+    let mut observer = bob.observe("jobs").await.unwrap();
+    let seen = observer.message().await.unwrap().unwrap();
+    assert_eq!(seen.kv().unwrap().value(), b"alice");
+
+    // Bob campaigns and waits while Alice leads; Alice proclaims a new value meanwhile.
+    let lease_b = bob.lease_grant(30, None).await.unwrap().id();
+    let mut bob_campaigner = Client::connect([endpoint.as_str()], None).await.unwrap();
+    let bob_wins =
+        tokio::spawn(async move { bob_campaigner.campaign("jobs", "bob", lease_b).await });
+    alice
+        .proclaim(
+            "alice-2",
+            Some(etcd_client::ProclaimOptions::new().with_leader(leader_key.clone())),
+        )
+        .await
+        .unwrap();
+    let seen = observer.message().await.unwrap().unwrap();
+    assert_eq!(seen.kv().unwrap().value(), b"alice-2");
+    assert!(!bob_wins.is_finished(), "bob must wait while alice leads");
+    alice
+        .resign(Some(ResignOptions::new().with_leader(leader_key)))
+        .await
+        .unwrap();
+    let bob_won = tokio::time::timeout(Duration::from_secs(10), bob_wins)
+        .await
+        .expect("bob leads once alice resigns")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        bob_won.leader().unwrap().key(),
+        format!("jobs/{lease_b:x}").as_bytes()
+    );
+    let seen = observer.message().await.unwrap().unwrap();
+    assert_eq!(seen.kv().unwrap().value(), b"bob");
+    let now = alice.leader("jobs").await.unwrap();
+    assert_eq!(now.kv().unwrap().value(), b"bob");
 }

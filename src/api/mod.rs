@@ -4,12 +4,14 @@
 
 mod body;
 mod cluster;
+mod election;
 mod grpc;
 mod http;
 mod kv;
 mod lease;
 mod lock;
 mod maintenance;
+mod queue;
 mod status;
 mod watch;
 
@@ -117,6 +119,9 @@ pub async fn route(
     if path == "/etcdserverpb.Lease/LeaseKeepAlive" {
         return Ok(lease::keep_alive(api, body));
     }
+    if path == "/v3electionpb.Election/Observe" {
+        return Ok(election::observe(api, body));
+    }
     let api = api.as_ref();
     let response = match path.as_str() {
         "/etcdserverpb.KV/Range" => grpc::unary(api, body, |r| kv::range(api, r)).await,
@@ -156,6 +161,18 @@ pub async fn route(
         }
         "/v3lockpb.Lock/Lock" => grpc::unary(api, body, |r| lock::lock(api, r)).await,
         "/v3lockpb.Lock/Unlock" => grpc::unary(api, body, |r| lock::unlock(api, r)).await,
+        "/v3electionpb.Election/Campaign" => {
+            grpc::unary(api, body, |r| election::campaign(api, r)).await
+        }
+        "/v3electionpb.Election/Proclaim" => {
+            grpc::unary(api, body, |r| election::proclaim(api, r)).await
+        }
+        "/v3electionpb.Election/Leader" => {
+            grpc::unary(api, body, |r| election::leader(api, r)).await
+        }
+        "/v3electionpb.Election/Resign" => {
+            grpc::unary(api, body, |r| election::resign(api, r)).await
+        }
         "/etcdserverpb.Cluster/MemberList" => {
             grpc::unary(api, body, |r| cluster::member_list(api, r)).await
         }
@@ -197,6 +214,7 @@ fn unknown_method(path: &str) -> Status {
             | "etcdserverpb.Watch"
             | "etcdserverpb.Lease"
             | "v3lockpb.Lock"
+            | "v3electionpb.Election"
     ) {
         Status::new(
             Code::Unimplemented,
