@@ -2,7 +2,7 @@
 //! first created key is the leader. Campaign waits for leadership, Proclaim updates the
 //! leader's value while it still leads, Leader and Observe report the leader, Resign steps down.
 
-use super::grpc::{frame_message, response_builder};
+use super::grpc::{read_frames, server_stream};
 use super::{kv, queue, Api, Body, Code, Status};
 use crate::pb::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use crate::pb::etcdserverpb::request_op::Request;
@@ -11,8 +11,7 @@ use crate::pb::v3electionpb::{
     CampaignRequest, CampaignResponse, LeaderKey, LeaderRequest, LeaderResponse, ProclaimRequest,
     ProclaimResponse, ResignRequest, ResignResponse,
 };
-use http::{HeaderMap, HeaderValue, Response};
-use http_body::Frame;
+use http::Response;
 use hyper::body::Incoming;
 use std::sync::Arc;
 
@@ -117,20 +116,17 @@ pub async fn resign(api: &Api, request: ResignRequest) -> Result<ResignResponse,
 
 /// A stream of the leader: the current one first, then every change of leader or value.
 pub fn observe(api: Arc<Api>, body: Incoming) -> Response<Body> {
-    let (frames, receiver) = smol::channel::bounded(16);
-    crate::runtime::spawn(async move {
-        let requests =
-            super::grpc::read_frames::<LeaderRequest>(body, api.limits.max_request_bytes);
+    server_stream(|writer| async move {
+        let requests = read_frames::<LeaderRequest>(body, api.limits.max_request_bytes);
         let Ok(request) = requests.recv().await else {
-            return;
+            return Ok(());
         };
         let prefix = prefix(&request.name);
         let wake = api.hub.subscribe();
         let mut last: Option<(Vec<u8>, i64)> = None;
         loop {
-            let leader = match queue::first(&api, &prefix).await {
-                Ok(leader) => leader,
-                Err(_) => break,
+            let Ok(leader) = queue::first(&api, &prefix).await else {
+                return Ok(());
             };
             if let Some(kv) = leader {
                 let seen = Some((kv.key.clone(), kv.mod_revision));
@@ -140,24 +136,12 @@ pub fn observe(api: Arc<Api>, body: Incoming) -> Response<Body> {
                         header: api.header(api.current_revision().unwrap_or(0)),
                         kv: Some(kv),
                     };
-                    if frames
-                        .send(Frame::data(frame_message(&response)))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
+                    writer.send(&response).await?;
                 }
             }
             if wake.recv().await.is_err() {
-                break;
+                return Ok(());
             }
         }
-        let mut trailers = HeaderMap::new();
-        trailers.insert("grpc-status", HeaderValue::from(0u32));
-        let _ = frames.send(Frame::trailers(trailers)).await;
-    });
-    response_builder()
-        .body(Body::stream(receiver))
-        .expect("static response parts")
+    })
 }

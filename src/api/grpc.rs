@@ -69,6 +69,48 @@ async fn read_message<M: Message + Default>(
     })
 }
 
+/// The client of a server stream went away: nothing more to send.
+pub struct Gone;
+
+/// Where a server-streaming handler writes its messages.
+pub struct StreamWriter {
+    frames: smol::channel::Sender<http_body::Frame<Bytes>>,
+}
+
+impl StreamWriter {
+    pub async fn send(&self, message: &impl Message) -> Result<(), Gone> {
+        self.frames
+            .send(http_body::Frame::data(frame_message(message)))
+            .await
+            .map_err(|_| Gone)
+    }
+}
+
+/// Answers queued for a slow client before the handler waits for it.
+const QUEUED_MESSAGES: usize = 64;
+
+/// A server-streaming answer: the handler `produce` makes runs on the executor and writes
+/// messages; when it ends with Ok the stream closes with grpc-status 0.
+pub fn server_stream<F>(produce: impl FnOnce(StreamWriter) -> F) -> Response<Body>
+where
+    F: Future<Output = Result<(), Gone>> + Send + 'static,
+{
+    let (frames, receiver) = smol::channel::bounded(QUEUED_MESSAGES);
+    let handler = produce(StreamWriter {
+        frames: frames.clone(),
+    });
+    crate::runtime::spawn(async move {
+        if handler.await.is_ok() {
+            let mut trailers = HeaderMap::new();
+            trailers.insert("grpc-status", HeaderValue::from(0u32));
+            let _ = frames.send(http_body::Frame::trailers(trailers)).await;
+        }
+    });
+    response_builder()
+        .body(Body::stream(receiver))
+        .expect("static response parts")
+}
+
 /// The messages of a client stream, decoded as they arrive; the channel closes when the client
 /// ends its side, sends something malformed or larger than the member accepts.
 pub fn read_frames<M: Message + Default + Send + 'static>(
@@ -135,7 +177,7 @@ fn status_headers(headers: &mut HeaderMap, status: &Status) {
     }
 }
 
-pub(super) fn response_builder() -> http::response::Builder {
+fn response_builder() -> http::response::Builder {
     Response::builder()
         .status(200)
         .header("content-type", "application/grpc")

@@ -2,7 +2,7 @@
 //! or the store; KeepAlive is a bidirectional stream answered through the leader's lease clock
 //! (raft/leases.rs); TimeToLive reads that clock.
 
-use super::grpc::{frame_message, read_frames, response_builder};
+use super::grpc::{read_frames, server_stream};
 use super::{Api, Body, Code, Status};
 use crate::apply::Applied;
 use crate::mvcc::KvError;
@@ -11,8 +11,7 @@ use crate::pb::etcdserverpb::{
     LeaseKeepAliveResponse, LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest,
     LeaseRevokeResponse, LeaseStatus, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
-use http::{HeaderMap, HeaderValue, Response};
-use http_body::Frame;
+use http::Response;
 use hyper::body::Incoming;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -135,8 +134,7 @@ pub async fn leases(api: &Api, _: LeaseLeasesRequest) -> Result<LeaseLeasesRespo
 
 /// The keep-alive stream: one answer per request, TTL 0 for a lease that does not exist.
 pub fn keep_alive(api: Arc<Api>, body: Incoming) -> Response<Body> {
-    let (frames, receiver) = smol::channel::bounded(16);
-    crate::runtime::spawn(async move {
+    server_stream(|writer| async move {
         let requests = read_frames::<LeaseKeepAliveRequest>(body, api.limits.max_request_bytes);
         while let Ok(request) = requests.recv().await {
             let ttl = match api.raft.lease_keep_alive(request.id).await {
@@ -149,19 +147,8 @@ pub fn keep_alive(api: Arc<Api>, body: Incoming) -> Response<Body> {
                 id: request.id,
                 ttl,
             };
-            if frames
-                .send(Frame::data(frame_message(&response)))
-                .await
-                .is_err()
-            {
-                return;
-            }
+            writer.send(&response).await?;
         }
-        let mut trailers = HeaderMap::new();
-        trailers.insert("grpc-status", HeaderValue::from(0u32));
-        let _ = frames.send(Frame::trailers(trailers)).await;
-    });
-    response_builder()
-        .body(Body::stream(receiver))
-        .expect("static response parts")
+        Ok(())
+    })
 }

@@ -6,17 +6,14 @@
 //! compacted start revision answered by `canceled` with `compact_revision`, progress answers
 //! with watch ID -1.
 
-use super::grpc::{frame_message, read_frames, response_builder};
+use super::grpc::{read_frames, server_stream, Gone, StreamWriter};
 use super::{Api, Body};
 use crate::mvcc::KvError;
 use crate::pb::etcdserverpb::watch_request::RequestUnion;
 use crate::pb::etcdserverpb::{WatchRequest, WatchResponse};
 use crate::watch::Watcher;
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response};
-use http_body::Frame;
+use http::Response;
 use hyper::body::Incoming;
-use smol::channel::Sender;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,35 +22,21 @@ const NO_WATCH: i64 = -1;
 /// Changes read from the log per step, so a far-behind watcher does not hold a read
 /// transaction (and LMDB pages) for long; whole revisions are never split.
 const CHANGES_PER_STEP: usize = 1000;
-/// Answers queued for a slow client before the stream waits for it.
-const QUEUED_RESPONSES: usize = 64;
-
 pub fn watch(api: Arc<Api>, body: Incoming) -> Response<Body> {
-    let (frames, receiver) = smol::channel::bounded(QUEUED_RESPONSES);
-    crate::runtime::spawn(async move {
+    server_stream(|writer| async move {
         let mut stream = Stream {
-            api: api.clone(),
-            frames,
+            api,
+            writer,
             watchers: Vec::new(),
             next_id: 0,
         };
-        if stream.serve(body).await.is_ok() {
-            let mut trailers = HeaderMap::new();
-            trailers.insert("grpc-status", HeaderValue::from(0u32));
-            let _ = stream.frames.send(Frame::trailers(trailers)).await;
-        }
-    });
-    response_builder()
-        .body(Body::stream(receiver))
-        .expect("static response parts")
+        stream.serve(body).await
+    })
 }
-
-/// The client went away: nothing more to send.
-struct Gone;
 
 struct Stream {
     api: Arc<Api>,
-    frames: Sender<Frame<Bytes>>,
+    writer: StreamWriter,
     watchers: Vec<Watcher>,
     next_id: i64,
 }
@@ -100,10 +83,7 @@ impl Stream {
     }
 
     async fn send(&self, response: WatchResponse) -> Result<(), Gone> {
-        self.frames
-            .send(Frame::data(frame_message(&response)))
-            .await
-            .map_err(|_| Gone)
+        self.writer.send(&response).await
     }
 
     fn revision(&self) -> i64 {
