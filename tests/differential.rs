@@ -211,7 +211,11 @@ fn transcript(endpoint: &str, tls: &[String]) -> Vec<String> {
             }
             format!(
                 "$ etcdctl {}\nexit: {:?}\nstdout:\n{}stderr:\n{}",
-                args.join(" ").replace(&lease, "LEASE"),
+                if lease.is_empty() {
+                    args.join(" ")
+                } else {
+                    args.join(" ").replace(&lease, "LEASE")
+                },
                 output.status.code(),
                 mask(&String::from_utf8_lossy(&output.stdout), endpoint),
                 mask(&String::from_utf8_lossy(&output.stderr), endpoint),

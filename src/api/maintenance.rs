@@ -19,7 +19,19 @@ pub async fn status(api: &Api, _: StatusRequest) -> Result<StatusResponse, Statu
         raft_index: raft.commit_index(),
         raft_term: raft.term(),
         raft_applied_index: raft.applied_index(),
-        errors: Vec::new(),
+        // etcd lists raised alarms here, in protobuf text form.
+        errors: {
+            let txn = api.store.read_txn()?;
+            api.store
+                .alarms(&txn)?
+                .into_iter()
+                .map(|(member, alarm)| {
+                    let name = crate::pb::etcdserverpb::AlarmType::try_from(alarm)
+                        .map_or("NONE", |a| a.as_str_name());
+                    format!("memberID:{member} alarm:{name} ")
+                })
+                .collect()
+        },
         db_size_in_use: api.store.size_in_use_bytes()? as i64,
         is_learner: raft.is_learner(),
     })
@@ -78,18 +90,34 @@ pub async fn defragment(api: &Api, _: DefragmentRequest) -> Result<DefragmentRes
     })
 }
 
-/// Alarms: this build raises none (no NOSPACE quota alarm yet), so every list is empty and
-/// activating one is refused rather than pretended.
+/// Alarms: listed from the store; raised and cleared through raft (every member then refuses
+/// the same writes). NOSPACE is raised by the quota check in `Api::propose`.
 pub async fn alarm(api: &Api, request: AlarmRequest) -> Result<AlarmResponse, Status> {
     use crate::pb::etcdserverpb::alarm_request::AlarmAction;
-    if request.action == AlarmAction::Activate as i32 {
-        return Err(Status::new(
-            super::Code::Unimplemented,
-            "etcdserver: raising alarms is not supported by this build",
-        ));
+    use crate::pb::etcdserverpb::{AlarmMember, InternalRaftRequest};
+    if request.action == AlarmAction::Get as i32 {
+        let txn = api.store.read_txn()?;
+        let alarms = api
+            .store
+            .alarms(&txn)?
+            .into_iter()
+            .map(|(member_id, alarm)| AlarmMember { member_id, alarm })
+            .collect();
+        return Ok(AlarmResponse {
+            header: api.header(api.store.current_revision(&txn)?),
+            alarms,
+        });
     }
-    Ok(AlarmResponse {
-        header: api.header(api.current_revision()?),
-        alarms: Vec::new(),
+    let request = InternalRaftRequest {
+        alarm: Some(request),
+        ..InternalRaftRequest::default()
+    };
+    api.propose_expecting(request, |a| {
+        if let crate::apply::Applied::Alarm(r) = a {
+            Ok(r)
+        } else {
+            Err(a)
+        }
     })
+    .await
 }

@@ -36,6 +36,8 @@ pub struct Limits {
     pub watch_progress_interval: std::time::Duration,
     /// --election-timeout: sets the shortest lease TTL.
     pub election_timeout: std::time::Duration,
+    /// --quota-backend-bytes: beyond this the NOSPACE alarm is raised.
+    pub quota_bytes: u64,
 }
 
 /// Everything a request handler needs.
@@ -62,6 +64,35 @@ impl Api {
     fn current_revision(&self) -> Result<i64, Status> {
         let txn = self.store.read_txn()?;
         Ok(self.store.current_revision(&txn)?)
+    }
+
+    /// The store outgrew --quota-backend-bytes: raise NOSPACE for this member (as etcd's
+    /// quota check does), unless it is raised already.
+    async fn raise_no_space(&self) {
+        use crate::pb::etcdserverpb::alarm_request::AlarmAction;
+        use crate::pb::etcdserverpb::{AlarmRequest, AlarmType};
+        let member_id = self.raft.status.member_id;
+        let raised = self
+            .store
+            .read_txn()
+            .and_then(|txn| self.store.alarms(&txn))
+            .is_ok_and(|alarms| alarms.contains(&(member_id, AlarmType::Nospace as i32)));
+        if raised {
+            return;
+        }
+        log::warn!(
+            "the store exceeds --quota-backend-bytes ({} bytes); raising the NOSPACE alarm",
+            self.limits.quota_bytes
+        );
+        let alarm = InternalRaftRequest {
+            alarm: Some(AlarmRequest {
+                action: AlarmAction::Activate as i32,
+                member_id,
+                alarm: AlarmType::Nospace as i32,
+            }),
+            ..InternalRaftRequest::default()
+        };
+        let _ = self.raft.propose(alarm).await;
     }
 
     /// A learner serves only serializable reads, Status and MemberList (as etcd 3.4).
@@ -95,6 +126,12 @@ impl Api {
             return Err(Status::request_too_large());
         }
         self.refuse_learner()?;
+        if crate::apply::adds_data(&request)
+            && self.store.size_in_use_bytes()? > self.limits.quota_bytes
+        {
+            self.raise_no_space().await;
+            return Err(crate::mvcc::KvError::NoSpace.into());
+        }
         Ok(self.raft.propose(request).await??)
     }
 }

@@ -58,6 +58,10 @@ impl From<KvError> for Status {
             KvError::LeaseExists => {
                 Status::new(Code::FailedPrecondition, "etcdserver: lease already exists")
             }
+            KvError::NoSpace => Status::new(
+                Code::ResourceExhausted,
+                "etcdserver: mvcc: database space exceeded",
+            ),
             KvError::Member(e) => Status::from(e),
             KvError::Storage(e) => {
                 Status::new(Code::Internal, format!("etcdserver: storage error: {e}"))

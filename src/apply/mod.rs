@@ -8,10 +8,12 @@ mod txn;
 pub use range::{range, Snapshot};
 
 use crate::mvcc::{KvError, Store, Writer};
+use crate::pb::etcdserverpb::alarm_request::AlarmAction;
 use crate::pb::etcdserverpb::{
-    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
-    InternalRaftRequest, LeaseGrantRequest, LeaseGrantResponse, LeaseRevokeRequest,
-    LeaseRevokeResponse, PutRequest, PutResponse, ResponseHeader, TxnResponse,
+    AlarmMember, AlarmRequest, AlarmResponse, AlarmType, CompactionRequest, CompactionResponse,
+    DeleteRangeRequest, DeleteRangeResponse, InternalRaftRequest, LeaseGrantRequest,
+    LeaseGrantResponse, LeaseRevokeRequest, LeaseRevokeResponse, PutRequest, PutResponse,
+    ResponseHeader, TxnResponse,
 };
 use heed::RwTxn;
 
@@ -31,6 +33,7 @@ pub enum Applied {
     LeaseRevoke(LeaseRevokeResponse),
     /// A keep-alive through a follower applied: the lease's granted TTL.
     LeaseRenewed(i64),
+    Alarm(crate::pb::etcdserverpb::AlarmResponse),
 }
 
 pub type ApplyResult = Result<Applied, KvError>;
@@ -44,6 +47,18 @@ pub(crate) fn header(revision: i64) -> Option<ResponseHeader> {
 
 /// Applies one client or internal request inside the batch's write transaction.
 pub fn apply(store: &Store, txn: &mut RwTxn, request: &InternalRaftRequest) -> ApplyResult {
+    if adds_data(request)
+        && store
+            .alarms(txn)?
+            .iter()
+            .any(|(_, a)| *a == AlarmType::Nospace as i32)
+    {
+        // etcd's capped applier: with NOSPACE raised only what frees space applies.
+        return Err(KvError::NoSpace);
+    }
+    if let Some(alarm) = &request.alarm {
+        return apply_alarm(store, txn, alarm).map(Applied::Alarm);
+    }
     if let Some(put_request) = &request.put {
         return finish_write(store, txn, |w| put(w, put_request)).map(Applied::Put);
     }
@@ -84,6 +99,50 @@ pub fn apply(store: &Store, txn: &mut RwTxn, request: &InternalRaftRequest) -> A
     Ok(Applied::Internal)
 }
 
+/// Requests etcd refuses while NOSPACE is raised: puts, txns that put, lease grants.
+pub fn adds_data(request: &InternalRaftRequest) -> bool {
+    request.put.is_some()
+        || request.lease_grant.is_some()
+        || request.txn.as_ref().is_some_and(|t| {
+            t.success.iter().chain(&t.failure).any(|op| {
+                matches!(
+                    op.request,
+                    Some(crate::pb::etcdserverpb::request_op::Request::RequestPut(_))
+                        | Some(crate::pb::etcdserverpb::request_op::Request::RequestTxn(_))
+                )
+            })
+        })
+}
+
+/// Raises or clears an alarm (replicated, so every member refuses the same writes).
+fn apply_alarm(
+    store: &Store,
+    txn: &mut RwTxn,
+    request: &AlarmRequest,
+) -> Result<AlarmResponse, KvError> {
+    let mut alarms = store.alarms(txn)?;
+    let entry = (request.member_id, request.alarm);
+    let changed = match AlarmAction::try_from(request.action).unwrap_or(AlarmAction::Get) {
+        AlarmAction::Activate if !alarms.contains(&entry) => {
+            alarms.push(entry);
+            vec![entry]
+        }
+        AlarmAction::Deactivate if alarms.contains(&entry) => {
+            alarms.retain(|a| *a != entry);
+            vec![entry]
+        }
+        _ => Vec::new(),
+    };
+    store.set_alarms(txn, &alarms)?;
+    Ok(AlarmResponse {
+        header: header(store.current_revision(txn)?),
+        alarms: changed
+            .into_iter()
+            .map(|(member_id, alarm)| AlarmMember { member_id, alarm })
+            .collect(),
+    })
+}
+
 /// Runs one request in its own Writer; the response header gets the request's final revision.
 fn finish_write<T: HasHeader>(
     store: &Store,
@@ -120,7 +179,8 @@ has_header!(
     TxnResponse,
     CompactionResponse,
     LeaseGrantResponse,
-    LeaseRevokeResponse
+    LeaseRevokeResponse,
+    AlarmResponse
 );
 
 /// Checks a put can apply (etcd's checkPut): a lease must exist, ignore_* need the key.

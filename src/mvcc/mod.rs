@@ -27,6 +27,8 @@ pub enum KvError {
     KeyNotFound,
     LeaseNotFound,
     LeaseExists,
+    /// A NOSPACE alarm is raised: writes that add data are refused until it is disarmed.
+    NoSpace,
     /// A membership change etcd would refuse.
     Member(crate::raft::membership::MemberError),
     Storage(heed::Error),
@@ -50,6 +52,7 @@ const META_REVISION: &str = "revision";
 const META_COMPACT_REVISION: &str = "compact_revision";
 const META_CONF_STATE: &str = "conf_state";
 const META_CLUSTER_VERSION: &str = "cluster_version";
+const META_ALARMS: &str = "alarms";
 
 /// Values in the `revisions` table start with this byte: a put or a delete (tombstone).
 const KIND_PUT: u8 = 0;
@@ -181,6 +184,31 @@ impl Store {
 
     pub fn set_cluster_version(&self, txn: &mut RwTxn, version: &str) -> Result<(), heed::Error> {
         self.meta.put(txn, META_CLUSTER_VERSION, version.as_bytes())
+    }
+
+    /// The raised alarms as (member ID, alarm type) pairs, in order.
+    pub fn alarms(&self, txn: &RoTxn) -> Result<Vec<(u64, i32)>, heed::Error> {
+        let Some(bytes) = self.meta.get(txn, META_ALARMS)? else {
+            return Ok(Vec::new());
+        };
+        Ok(bytes
+            .chunks_exact(12)
+            .map(|c| {
+                (
+                    u64::from_be_bytes(c[..8].try_into().expect("8 bytes")),
+                    i32::from_be_bytes(c[8..].try_into().expect("4 bytes")),
+                )
+            })
+            .collect())
+    }
+
+    pub fn set_alarms(&self, txn: &mut RwTxn, alarms: &[(u64, i32)]) -> Result<(), heed::Error> {
+        let mut bytes = Vec::with_capacity(alarms.len() * 12);
+        for (member, alarm) in alarms {
+            bytes.extend_from_slice(&member.to_be_bytes());
+            bytes.extend_from_slice(&alarm.to_be_bytes());
+        }
+        self.meta.put(txn, META_ALARMS, &bytes)
     }
 
     pub fn member(&self, txn: &RoTxn, id: u64) -> Result<Option<Vec<u8>>, heed::Error> {

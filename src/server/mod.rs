@@ -164,6 +164,7 @@ pub fn run(config: Config) -> Result<(), String> {
         max_txn_ops: config.max_txn_ops,
         watch_progress_interval: config.watch_progress_interval,
         election_timeout: Duration::from_millis(config.election_timeout_ms),
+        quota_bytes: config.quota_backend_bytes,
     };
     let api = Arc::new(Api {
         store,
