@@ -72,14 +72,8 @@ pub async fn put(api: &Api, request: PutRequest) -> Result<PutResponse, Status> 
         put: Some(request),
         ..Default::default()
     };
-    api.propose_expecting(request, |a| {
-        if let Applied::Put(r) = a {
-            Ok(r)
-        } else {
-            Err(a)
-        }
-    })
-    .await
+    api.propose_expecting(request, expect_applied!(Applied::Put))
+        .await
 }
 
 pub async fn delete_range(
@@ -91,14 +85,8 @@ pub async fn delete_range(
         delete_range: Some(request),
         ..Default::default()
     };
-    api.propose_expecting(request, |a| {
-        if let Applied::DeleteRange(r) = a {
-            Ok(r)
-        } else {
-            Err(a)
-        }
-    })
-    .await
+    api.propose_expecting(request, expect_applied!(Applied::DeleteRange))
+        .await
 }
 
 pub async fn txn(api: &Api, request: TxnRequest) -> Result<TxnResponse, Status> {
@@ -109,14 +97,8 @@ pub async fn txn(api: &Api, request: TxnRequest) -> Result<TxnResponse, Status> 
         txn: Some(request),
         ..Default::default()
     };
-    api.propose_expecting(request, |a| {
-        if let Applied::Txn(r) = a {
-            Ok(r)
-        } else {
-            Err(a)
-        }
-    })
-    .await
+    api.propose_expecting(request, expect_applied!(Applied::Txn))
+        .await
 }
 
 pub async fn compact(api: &Api, request: CompactionRequest) -> Result<CompactionResponse, Status> {
@@ -124,14 +106,8 @@ pub async fn compact(api: &Api, request: CompactionRequest) -> Result<Compaction
         compaction: Some(request),
         ..Default::default()
     };
-    api.propose_expecting(request, |a| {
-        if let Applied::Compaction(r) = a {
-            Ok(r)
-        } else {
-            Err(a)
-        }
-    })
-    .await
+    api.propose_expecting(request, expect_applied!(Applied::Compaction))
+        .await
 }
 
 /// The applied response of the expected kind, with the member's full header.

@@ -58,14 +58,8 @@ pub async fn grant(api: &Api, request: LeaseGrantRequest) -> Result<LeaseGrantRe
         lease_grant: Some(grant),
         ..InternalRaftRequest::default()
     };
-    api.propose_expecting(request, |a| {
-        if let Applied::LeaseGrant(r) = a {
-            Ok(r)
-        } else {
-            Err(a)
-        }
-    })
-    .await
+    api.propose_expecting(request, expect_applied!(Applied::LeaseGrant))
+        .await
 }
 
 pub async fn revoke(api: &Api, request: LeaseRevokeRequest) -> Result<LeaseRevokeResponse, Status> {
@@ -73,14 +67,8 @@ pub async fn revoke(api: &Api, request: LeaseRevokeRequest) -> Result<LeaseRevok
         lease_revoke: Some(request),
         ..InternalRaftRequest::default()
     };
-    api.propose_expecting(request, |a| {
-        if let Applied::LeaseRevoke(r) = a {
-            Ok(r)
-        } else {
-            Err(a)
-        }
-    })
-    .await
+    api.propose_expecting(request, expect_applied!(Applied::LeaseRevoke))
+        .await
 }
 
 pub async fn time_to_live(

@@ -112,12 +112,6 @@ pub async fn alarm(api: &Api, request: AlarmRequest) -> Result<AlarmResponse, St
         alarm: Some(request),
         ..InternalRaftRequest::default()
     };
-    api.propose_expecting(request, |a| {
-        if let crate::apply::Applied::Alarm(r) = a {
-            Ok(r)
-        } else {
-            Err(a)
-        }
-    })
-    .await
+    api.propose_expecting(request, expect_applied!(crate::apply::Applied::Alarm))
+        .await
 }

@@ -2,6 +2,17 @@
 //! HTTP endpoints (/health, /version) in http.rs. Handlers validate as etcd's v3rpc layer does,
 //! then read the store or go through raft; they never write the store themselves.
 
+/// The `expect` of `Api::propose_expecting`: takes one kind of apply answer out, hands any
+/// other back (which is reported as a bug).
+macro_rules! expect_applied {
+    ($variant:path) => {
+        |applied| match applied {
+            $variant(response) => Ok(response),
+            other => Err(other),
+        }
+    };
+}
+
 mod body;
 mod cluster;
 mod election;
