@@ -58,6 +58,35 @@ pub struct Api {
     pub limits: Limits,
     /// Wakes watch streams after commits.
     pub hub: Arc<crate::watch::Hub>,
+    pub size: SizeGauge,
+}
+
+/// How stale the store size the quota check uses may be.
+const SIZE_MEASURE_INTERVAL_MS: u64 = 100;
+
+/// The store's bytes in use, measured at most every SIZE_MEASURE_INTERVAL_MS: a measurement
+/// reads every table's statistics, too much to do for every write.
+#[derive(Default)]
+pub struct SizeGauge {
+    /// Milliseconds since `epoch()` of the last measurement (0: never).
+    measured_at_ms: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+impl SizeGauge {
+    fn in_use(&self, store: &Store) -> Result<u64, Status> {
+        use std::sync::atomic::Ordering;
+        static EPOCH: std::sync::LazyLock<std::time::Instant> =
+            std::sync::LazyLock::new(std::time::Instant::now);
+        let now = EPOCH.elapsed().as_millis() as u64 + 1;
+        let last = self.measured_at_ms.load(Ordering::Relaxed);
+        if last == 0 || now >= last + SIZE_MEASURE_INTERVAL_MS {
+            self.bytes
+                .store(store.size_in_use_bytes()?, Ordering::Relaxed);
+            self.measured_at_ms.store(now, Ordering::Relaxed);
+        }
+        Ok(self.bytes.load(Ordering::Relaxed))
+    }
 }
 
 impl Api {
@@ -138,7 +167,7 @@ impl Api {
         }
         self.refuse_learner()?;
         if crate::apply::adds_data(&request)
-            && self.store.size_in_use_bytes()? > self.limits.quota_bytes
+            && self.size.in_use(&self.store)? > self.limits.quota_bytes
         {
             self.raise_no_space().await;
             return Err(crate::mvcc::KvError::NoSpace.into());

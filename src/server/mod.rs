@@ -171,6 +171,7 @@ pub fn run(config: Config) -> Result<(), String> {
         raft,
         limits,
         hub,
+        size: Default::default(),
     });
     for client_listener in listeners {
         spawn(listener::serve(client_listener, api.clone()));
