@@ -76,10 +76,10 @@ async fn lease_outlives_a_killed_leader_and_expires_after_its_ttl() {
             .unwrap();
         String::from_utf8_lossy(&status.stdout).contains(", true, false,")
     });
+    // The old leader died before the TTL ran out, and a new leader restarts the clock: however
+    // long the election took, the key is still there.
     let got = survivors.get("leased", None).await.unwrap();
-    if last_keep_alive.elapsed() < Duration::from_secs(TTL as u64) {
-        assert_eq!(got.kvs().len(), 1, "the key went before its TTL passed");
-    }
+    assert_eq!(got.kvs().len(), 1, "the key went with the old leader");
     let time_to_live = survivors
         .lease_time_to_live(lease.id(), None)
         .await
