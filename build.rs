@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", file?.path().display());
     }
     let descriptors = protox::compile(protos, ["proto"])?;
+    write_json_schema(&descriptors)?;
     prost_build::Config::new().compile_fds(descriptors)?;
     let git_revision = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
@@ -24,4 +25,58 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rustc-env=BUILD_TARGET={}", std::env::var("TARGET")?);
     println!("cargo:rerun-if-changed=.git/HEAD");
     Ok(())
+}
+
+/// Writes `json_schema.rs`: each message's fields in declaration order, which is what the etcdctl
+/// applet's JSON printer needs to print a response as Go's encoding/json prints etcd's structs.
+fn write_json_schema(set: &prost_types::FileDescriptorSet) -> std::io::Result<()> {
+    use prost_types::field_descriptor_proto::{Label, Type};
+    let mut out = String::from("pub static MESSAGES: &[(&str, &[Field])] = &[\n");
+    for file in &set.file {
+        let package = file.package();
+        for message in &file.message_type {
+            out += &format!("    (\"{package}.{}\", &[\n", message.name());
+            for field in &message.field {
+                let kind = match field.r#type() {
+                    Type::Bool => "Bool",
+                    Type::String => "String",
+                    Type::Bytes => "Bytes",
+                    Type::Message => "Message",
+                    Type::Enum | Type::Int32 | Type::Int64 => "Int",
+                    Type::Uint32 | Type::Uint64 => "Uint",
+                    other => panic!("json schema: field type {other:?} is not used by etcd"),
+                };
+                // Go names a oneof's interface field after the oneof, in CamelCase.
+                let oneof = field
+                    .oneof_index
+                    .map(|i| camel_case(message.oneof_decl[i as usize].name()));
+                out += &format!(
+                    "        Field {{ number: {}, name: \"{}\", go_name: \"{}\", kind: Kind::{kind}, repeated: {}, message: \"{}\", oneof: {:?} }},\n",
+                    field.number(),
+                    field.name(),
+                    camel_case(field.name()),
+                    field.label() == Label::Repeated,
+                    field.type_name().trim_start_matches('.'),
+                    oneof,
+                );
+            }
+            out += "    ]),\n";
+        }
+    }
+    out += "];\n";
+    let path = std::path::Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("json_schema.rs");
+    std::fs::write(path, out)
+}
+
+fn camel_case(name: &str) -> String {
+    name.split('_')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }

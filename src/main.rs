@@ -10,6 +10,7 @@ mod apply;
 mod bench;
 mod client;
 mod config;
+mod ctl;
 mod ids;
 mod logging;
 mod mvcc;
@@ -39,7 +40,14 @@ fn main() -> ExitCode {
         })
         .unwrap_or_default();
     match (program.as_str(), args.get(1).map(String::as_str)) {
-        ("etcdctl", _) | (_, Some("ctl")) => applet_missing("etcdctl"),
+        ("etcdctl", _) => {
+            crate::runtime::start(1);
+            ctl::main(&args[1..])
+        }
+        (_, Some("ctl")) => {
+            crate::runtime::start(1);
+            ctl::main(&args[2..])
+        }
         ("etcdutl", _) | (_, Some("util")) => applet_missing("etcdutl"),
         (_, Some("bench")) => bench::main(&args[2..]),
         (_, Some("pki")) => pki::main(&args[2..]),

@@ -27,6 +27,7 @@ mod status;
 mod watch;
 
 pub use body::Body;
+pub use grpc::{frame_message, read_frames};
 pub use status::{Code, Status};
 
 use crate::apply::{Applied, HasHeader};

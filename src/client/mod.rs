@@ -4,18 +4,27 @@
 
 use crate::api::Body;
 use bytes::{Buf, Bytes, BytesMut};
-use futures_rustls::rustls::crypto::ring;
-use futures_rustls::rustls::{ClientConfig, RootCertStore};
+use futures_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use futures_rustls::rustls::crypto::{
+    ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider,
+};
+use futures_rustls::rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use futures_rustls::TlsConnector;
 use http::{Request, Uri};
 use http_body_util::BodyExt;
 use hyper::client::conn::http2::SendRequest;
 use prost::Message;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use http_body::Frame;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use smol::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// Responses larger than etcd's default gRPC receive limit are not expected.
+const MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024 * 1024 - 1;
 
 /// A failed call: the gRPC status code and message, or a transport error (code 14,
 /// Unavailable, as grpc-go reports a broken connection).
@@ -44,28 +53,38 @@ pub struct TlsFlags {
     pub ca: Option<PathBuf>,
     pub cert: Option<PathBuf>,
     pub key: Option<PathBuf>,
+    /// --insecure-skip-tls-verify: accept any server certificate.
+    pub skip_verify: bool,
 }
 
 impl TlsFlags {
     /// The client TLS configuration these flags describe (ALPN h2, as grpc-go offers).
     pub fn client_config(&self) -> Result<Arc<ClientConfig>, String> {
-        let mut roots = RootCertStore::empty();
-        let ca = self
-            .ca
-            .as_ref()
-            .ok_or("--cacert is required for https endpoints")?;
-        for certificate in CertificateDer::pem_file_iter(ca)
-            .map_err(|e| format!("--cacert {}: {e}", ca.display()))?
-        {
-            let certificate = certificate.map_err(|e| format!("--cacert {}: {e}", ca.display()))?;
-            roots
-                .add(certificate)
-                .map_err(|e| format!("--cacert {}: {e}", ca.display()))?;
-        }
-        let builder = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        let provider = Arc::new(ring::default_provider());
+        let versions = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS: {e}"))?
-            .with_root_certificates(roots);
+            .map_err(|e| format!("TLS: {e}"))?;
+        let builder = if self.skip_verify {
+            versions
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyServer(provider)))
+        } else {
+            let mut roots = RootCertStore::empty();
+            let ca = self
+                .ca
+                .as_ref()
+                .ok_or("--cacert is required for https endpoints")?;
+            for certificate in CertificateDer::pem_file_iter(ca)
+                .map_err(|e| format!("--cacert {}: {e}", ca.display()))?
+            {
+                let certificate =
+                    certificate.map_err(|e| format!("--cacert {}: {e}", ca.display()))?;
+                roots
+                    .add(certificate)
+                    .map_err(|e| format!("--cacert {}: {e}", ca.display()))?;
+            }
+            versions.with_root_certificates(roots)
+        };
         let mut config = match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => {
                 let chain: Result<Vec<_>, _> = CertificateDer::pem_file_iter(cert)
@@ -86,10 +105,68 @@ impl TlsFlags {
     }
 }
 
+/// --insecure-skip-tls-verify: any certificate is accepted, signatures are still checked.
+#[derive(Debug)]
+struct AnyServer(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, futures_rustls::rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, futures_rustls::rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, futures_rustls::rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
 #[derive(Clone)]
 pub struct Channel {
     sender: SendRequest<Body>,
     authority: String,
+    /// The auth token sent with every call once the user authenticated.
+    token: Option<String>,
+}
+
+/// An open bidirectional stream (Watch, LeaseKeepAlive): send requests, receive responses.
+pub struct Duplex<A> {
+    requests: smol::channel::Sender<Frame<Bytes>>,
+    pub responses: smol::channel::Receiver<A>,
+}
+
+impl<A> Duplex<A> {
+    pub async fn send(&self, message: &impl Message) -> Result<(), CallError> {
+        self.requests
+            .send(Frame::data(crate::api::frame_message(message)))
+            .await
+            .map_err(|_| unavailable("stream closed"))
+    }
 }
 
 impl Channel {
@@ -134,7 +211,62 @@ impl Channel {
             crate::runtime::spawn(connection);
             sender
         };
-        Ok(Channel { sender, authority })
+        Ok(Channel {
+            sender,
+            authority,
+            token: None,
+        })
+    }
+
+    pub fn with_token(self, token: String) -> Channel {
+        Channel {
+            token: Some(token),
+            ..self
+        }
+    }
+
+    fn request(&self, path: &str, body: Body) -> Result<Request<Body>, CallError> {
+        let uri: Uri = format!("http://{}{path}", self.authority)
+            .parse()
+            .map_err(|e| unavailable(format!("bad path {path}: {e}")))?;
+        let mut request = Request::post(uri)
+            .header("content-type", "application/grpc")
+            .header("te", "trailers");
+        if let Some(token) = &self.token {
+            request = request.header("token", token.as_str());
+        }
+        Ok(request.body(body).expect("static request parts"))
+    }
+
+    /// Opens a bidirectional stream, e.g. `duplex("/etcdserverpb.Watch/Watch")`. Returns at
+    /// once: grpc-go servers send the response headers only with the first response, which
+    /// comes only after the first request.
+    pub fn duplex<A: Message + Default + Send + 'static>(
+        &self,
+        path: &str,
+    ) -> Result<Duplex<A>, CallError> {
+        let (requests, frames) = smol::channel::bounded(16);
+        let http_request = self.request(path, Body::stream(frames))?;
+        let (responses, receiver) = smol::channel::bounded(16);
+        let mut sender = self.sender.clone();
+        crate::runtime::spawn(async move {
+            if sender.ready().await.is_err() {
+                return;
+            }
+            let Ok(response) = sender.send_request(http_request).await else {
+                return;
+            };
+            let decoded = crate::api::read_frames::<A>(response.into_body(), MAX_RESPONSE_BYTES);
+            while let Ok(message) = decoded.recv().await {
+                if responses.send(message).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Duplex {
+            requests,
+            responses: receiver,
+        })
     }
 
     /// One unary call, e.g. `unary("/etcdserverpb.KV/Put", &request)`.
@@ -149,14 +281,7 @@ impl Channel {
         request
             .encode(&mut frame)
             .expect("a BytesMut grows as needed");
-        let uri: Uri = format!("http://{}{path}", self.authority)
-            .parse()
-            .map_err(|e| unavailable(format!("bad path {path}: {e}")))?;
-        let http_request = Request::post(uri)
-            .header("content-type", "application/grpc")
-            .header("te", "trailers")
-            .body(Body::full(frame.freeze()))
-            .expect("static request parts");
+        let http_request = self.request(path, Body::full(frame.freeze()))?;
         let mut sender = self.sender.clone();
         sender.ready().await.map_err(unavailable)?;
         let response = sender

@@ -1,0 +1,310 @@
+//! JSON as etcdctl prints it: Go's encoding/json applied to etcd's generated structs. Fields in
+//! declaration order under their proto names, zero values left out (`omitempty`), 64-bit integers
+//! as plain numbers, bytes in base64, enums as numbers, a oneof as `"Name":{"field":...}`.
+//! Works from the encoded message and the schema build.rs extracts, so one printer serves every
+//! response type.
+
+use prost::Message;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    String,
+    Bytes,
+    Message,
+    Int,
+    Uint,
+}
+
+#[derive(Debug)]
+pub struct Field {
+    pub number: u32,
+    pub name: &'static str,
+    /// The Go struct field's name (CamelCase), which a oneof member is printed under.
+    pub go_name: &'static str,
+    pub kind: Kind,
+    pub repeated: bool,
+    pub message: &'static str,
+    pub oneof: Option<&'static str>,
+}
+
+include!(concat!(env!("OUT_DIR"), "/json_schema.rs"));
+
+/// `message` as Go's json.Marshal prints the etcd struct named `type_name` (e.g.
+/// "etcdserverpb.RangeResponse").
+pub fn to_json<M: Message>(type_name: &str, message: &M) -> String {
+    let mut out = String::new();
+    object(type_name, &message.encode_to_vec(), &mut out);
+    out
+}
+
+/// The members of a message object, without the braces (for structs that embed one).
+pub fn members<M: Message>(type_name: &str, message: &M) -> String {
+    let mut out = String::new();
+    object(type_name, &message.encode_to_vec(), &mut out);
+    out[1..out.len() - 1].to_string()
+}
+
+enum Value<'a> {
+    Varint(u64),
+    Bytes(&'a [u8]),
+}
+
+fn fields_of(type_name: &str) -> &'static [Field] {
+    MESSAGES
+        .iter()
+        .find(|(name, _)| *name == type_name)
+        .map(|(_, fields)| *fields)
+        .unwrap_or_else(|| panic!("{type_name} is not in the schema"))
+}
+
+fn object(type_name: &str, bytes: &[u8], out: &mut String) {
+    let fields = fields_of(type_name);
+    let mut values: Vec<Vec<Value>> = fields.iter().map(|_| Vec::new()).collect();
+    let mut input = bytes;
+    while !input.is_empty() {
+        let Some(key) = varint(&mut input) else { break };
+        let (number, wire) = ((key >> 3) as u32, key & 7);
+        let value = match wire {
+            0 => varint(&mut input).map(Value::Varint),
+            2 => varint(&mut input).and_then(|len| {
+                let len = len as usize;
+                (len <= input.len()).then(|| {
+                    let (data, rest) = input.split_at(len);
+                    input = rest;
+                    Value::Bytes(data)
+                })
+            }),
+            1 => skip(&mut input, 8),
+            5 => skip(&mut input, 4),
+            _ => None,
+        };
+        let Some(value) = value else { break };
+        if let Some(i) = fields.iter().position(|f| f.number == number) {
+            let field = &fields[i];
+            match value {
+                // Packed repeated scalars.
+                Value::Bytes(mut packed) if field.repeated && is_scalar(field.kind) => {
+                    while let Some(v) = varint(&mut packed) {
+                        values[i].push(Value::Varint(v));
+                    }
+                }
+                value if field.repeated => values[i].push(value),
+                value => values[i] = vec![value],
+            }
+        }
+    }
+    out.push('{');
+    let mut first = true;
+    let mut oneofs_done: Vec<&str> = Vec::new();
+    for (i, field) in fields.iter().enumerate() {
+        if let Some(oneof) = field.oneof {
+            if oneofs_done.contains(&oneof) {
+                continue;
+            }
+            oneofs_done.push(oneof);
+            separator(&mut first, out);
+            string(oneof, out);
+            out.push(':');
+            // The member of the oneof that is set, if any.
+            let set = fields
+                .iter()
+                .enumerate()
+                .filter(|(j, f)| f.oneof == Some(oneof) && !values[*j].is_empty())
+                .last();
+            match set {
+                Some((j, f)) => {
+                    // The wrapper struct's field has no json tag: Go's field name.
+                    out.push('{');
+                    string(f.go_name, out);
+                    out.push(':');
+                    scalar_or_message(f, values[j].last().expect("non-empty"), out);
+                    out.push('}');
+                }
+                None => out.push_str("null"),
+            }
+            continue;
+        }
+        let present = &values[i];
+        if present.is_empty() {
+            continue;
+        }
+        if field.repeated {
+            separator(&mut first, out);
+            string(field.name, out);
+            out.push_str(":[");
+            for (k, value) in present.iter().enumerate() {
+                if k > 0 {
+                    out.push(',');
+                }
+                scalar_or_message(field, value, out);
+            }
+            out.push(']');
+            continue;
+        }
+        let value = present.last().expect("non-empty");
+        if is_zero(field.kind, value) {
+            continue;
+        }
+        separator(&mut first, out);
+        string(field.name, out);
+        out.push(':');
+        scalar_or_message(field, value, out);
+    }
+    out.push('}');
+}
+
+fn is_scalar(kind: Kind) -> bool {
+    matches!(kind, Kind::Bool | Kind::Int | Kind::Uint)
+}
+
+/// omitempty: zero numbers, false, empty strings and bytes are left out; a message that is
+/// present (a non-nil pointer in Go) is printed even when empty.
+fn is_zero(kind: Kind, value: &Value) -> bool {
+    match (kind, value) {
+        (Kind::Message, _) => false,
+        (_, Value::Varint(v)) => *v == 0,
+        (_, Value::Bytes(b)) => b.is_empty(),
+    }
+}
+
+fn separator(first: &mut bool, out: &mut String) {
+    if !*first {
+        out.push(',');
+    }
+    *first = false;
+}
+
+fn scalar_or_message(field: &Field, value: &Value, out: &mut String) {
+    match (field.kind, value) {
+        (Kind::Bool, Value::Varint(v)) => out.push_str(if *v != 0 { "true" } else { "false" }),
+        (Kind::Int, Value::Varint(v)) => out.push_str(&(*v as i64).to_string()),
+        (Kind::Uint, Value::Varint(v)) => out.push_str(&v.to_string()),
+        (Kind::String, Value::Bytes(b)) => string(&String::from_utf8_lossy(b), out),
+        (Kind::Bytes, Value::Bytes(b)) => {
+            out.push('"');
+            out.push_str(&base64(b));
+            out.push('"');
+        }
+        (Kind::Message, Value::Bytes(b)) => object(field.message, b, out),
+        _ => out.push_str("null"),
+    }
+}
+
+fn varint(input: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = input.split_first()?;
+        *input = rest;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+fn skip<'a>(input: &mut &'a [u8], n: usize) -> Option<Value<'a>> {
+    (input.len() >= n).then(|| {
+        *input = &input[n..];
+        Value::Varint(0)
+    })
+}
+
+/// A JSON string escaped as Go's encoding/json escapes it (HTML-safe).
+pub fn string(text: &str, out: &mut String) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Standard base64 with padding, as Go encodes []byte.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] =
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (k, shift) in [18, 12, 6, 0].iter().enumerate() {
+            if k <= chunk.len() {
+                out.push(ALPHABET[((n >> shift) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb::etcdserverpb::{RangeResponse, ResponseHeader, ResponseOp, TxnResponse};
+    use crate::pb::mvccpb::KeyValue;
+
+    #[test]
+    fn range_response_as_etcdctl_prints_it() {
+        let response = RangeResponse {
+            header: Some(ResponseHeader {
+                cluster_id: 14841639068965178418,
+                member_id: 10276657743932975437,
+                revision: 2,
+                raft_term: 2,
+            }),
+            kvs: vec![KeyValue {
+                key: b"foo".to_vec(),
+                create_revision: 2,
+                mod_revision: 2,
+                version: 1,
+                value: b"bar".to_vec(),
+                lease: 0,
+            }],
+            more: false,
+            count: 1,
+        };
+        assert_eq!(
+            to_json("etcdserverpb.RangeResponse", &response),
+            r#"{"header":{"cluster_id":14841639068965178418,"member_id":10276657743932975437,"revision":2,"raft_term":2},"kvs":[{"key":"Zm9v","create_revision":2,"mod_revision":2,"version":1,"value":"YmFy"}],"count":1}"#
+        );
+    }
+
+    #[test]
+    fn oneof_and_empty_messages() {
+        let response = TxnResponse {
+            header: Some(ResponseHeader::default()),
+            succeeded: true,
+            responses: vec![ResponseOp {
+                response: Some(crate::pb::etcdserverpb::response_op::Response::ResponsePut(
+                    Default::default(),
+                )),
+            }],
+        };
+        assert_eq!(
+            to_json("etcdserverpb.TxnResponse", &response),
+            r#"{"header":{},"succeeded":true,"responses":[{"Response":{"ResponsePut":{}}}]}"#
+        );
+    }
+
+    #[test]
+    fn strings_and_bytes_as_go() {
+        let mut out = String::new();
+        string("a<b>&\"\u{1}", &mut out);
+        assert_eq!(out, r#""a\u003cb\u003e\u0026\"\u0001""#);
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foob"), "Zm9vYg==");
+    }
+}

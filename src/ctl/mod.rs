@@ -1,0 +1,390 @@
+//! The etcdctl applet: etcdctl 3.4's commands, flags, output and exit codes, talking gRPC (v3) or
+//! HTTP (the v2-era `cluster-health` and `member list`, with ETCDCTL_API=2) to any etcd.
+//!
+//! Flow: find the command words among the arguments, parse the rest against that command's flags
+//! plus the global ones (ETCDCTL_* fills global flags the command line left unset), run the
+//! command. Every failure is an [`Exit`]: etcdctl's "Error: ..." line and exit code.
+
+mod commands;
+mod flags;
+mod json;
+mod kv;
+mod manage;
+mod output;
+mod tabwriter;
+mod v2;
+
+use crate::client::{CallError, Channel, TlsFlags};
+use flags::{Parsed, Spec};
+use output::Printer;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// etcdctl's exit codes (etcdctl/ctlv3/command/error.go).
+pub const EXIT_ERROR: u8 = 1;
+pub const EXIT_BAD_CONNECTION: u8 = 2;
+pub const EXIT_INVALID_INPUT: u8 = 3;
+pub const EXIT_BAD_FEATURE: u8 = 4;
+pub const EXIT_INTERRUPTED: u8 = 5;
+pub const EXIT_BAD_ARGS: u8 = 128;
+
+/// How a command ends when it does not succeed: the message for "Error: ..." (none when the
+/// command printed its own) and the exit code.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub message: Option<String>,
+}
+
+pub type Outcome = Result<(), Exit>;
+
+pub fn fail(code: u8, message: impl Into<String>) -> Exit {
+    Exit {
+        code,
+        message: Some(message.into()),
+    }
+}
+
+/// Exit with `code`, the command having said what went wrong itself.
+pub fn quiet(code: u8) -> Exit {
+    Exit {
+        code,
+        message: None,
+    }
+}
+
+/// Entry point for `etcdctl ...` and `etcd ctl ...`.
+pub fn main(args: &[String]) -> ExitCode {
+    let api = std::env::var("ETCDCTL_API").unwrap_or_default();
+    match api.as_str() {
+        "" | "3" => v3(args),
+        "2" => v2::main(args),
+        other => {
+            eprintln!("unsupported API version {other}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn v3(args: &[String]) -> ExitCode {
+    let Some((command, rest)) = commands::find(args) else {
+        print!("{}", commands::root_usage());
+        return ExitCode::SUCCESS;
+    };
+    let specs = command.all_flags();
+    let mut parsed = match flags::parse(&specs, &rest) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            print!("{}", commands::usage(command));
+            eprintln!("Error: {error}\n\nError: {error}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    if parsed.bool(&specs, "help") {
+        print!("{}", commands::usage(command));
+        return ExitCode::SUCCESS;
+    }
+    if command.path != "version" {
+        if let Err(exit) = environment(&mut parsed, command.path == "watch") {
+            return finish(Err(exit));
+        }
+    }
+    let result = Printer::new(&parsed, &specs).and_then(|printer| {
+        let mut ctl = Ctl {
+            flags: parsed,
+            specs,
+            out: printer,
+        };
+        (command.run)(&mut ctl)
+    });
+    finish(result)
+}
+
+fn finish(result: Outcome) -> ExitCode {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(exit) => {
+            if let Some(message) = exit.message {
+                eprintln!("Error: {message}");
+            }
+            ExitCode::from(exit.code)
+        }
+    }
+}
+
+/// ETCDCTL_<FLAG> for each global flag the command line did not set. As etcd's pkg/flags: a
+/// variable for a flag also given on the command line is fatal, an unknown ETCDCTL_* variable
+/// draws a warning.
+fn environment(parsed: &mut Parsed, watch: bool) -> Outcome {
+    let env_name = |flag: &str| format!("ETCDCTL_{}", flag.to_uppercase().replace('-', "_"));
+    for (name, value) in std::env::vars() {
+        let spec = commands::GLOBAL_FLAGS.iter().find(|s| env_name(s.name) == name);
+        match spec {
+            Some(spec) if parsed.changed(spec.name) => {
+                eprintln!(
+                    "{} C | pkg/flags: conflicting environment variable {name:?} is shadowed by corresponding command-line flag (either unset environment variable or disable flag)",
+                    log_timestamp()
+                );
+                return Err(quiet(EXIT_ERROR));
+            }
+            Some(spec) => {
+                if !value.is_empty() {
+                    parsed.set_default(spec, value);
+                }
+            }
+            None => {
+                let watch_variable = name == "ETCDCTL_WATCH_KEY" || name == "ETCDCTL_WATCH_RANGE_END";
+                // etcdctl unsets ETCDCTL_API before it reads the environment.
+                let api = name == "ETCDCTL_API";
+                if name.starts_with("ETCDCTL_") && !api && !(watch && watch_variable) {
+                    eprintln!(
+                        "{} W | pkg/flags: unrecognized environment variable {name}={value}",
+                        log_timestamp()
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// capnslog's time stamp, "2006-01-02 15:04:05.000000" (UTC).
+fn log_timestamp() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let seconds = now.as_secs();
+    let (days, rest) = (seconds / 86_400, seconds % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:06}",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60,
+        now.subsec_micros()
+    )
+}
+
+/// A running command: its parsed flags and printer, and the way to the server.
+pub struct Ctl {
+    pub flags: Parsed,
+    pub specs: Vec<&'static Spec>,
+    pub out: Printer,
+}
+
+impl Ctl {
+    pub fn args(&self) -> &[String] {
+        &self.flags.args
+    }
+
+    pub fn bool(&self, name: &str) -> bool {
+        self.flags.bool(&self.specs, name)
+    }
+
+    pub fn string(&self, name: &str) -> String {
+        self.flags.string(&self.specs, name)
+    }
+
+    pub fn int(&self, name: &str) -> i64 {
+        self.flags.int(&self.specs, name)
+    }
+
+    pub fn endpoints(&self) -> Vec<String> {
+        self.flags
+            .strings(&self.specs, "endpoints")
+            .iter()
+            .map(|e| e.trim().to_string())
+            .collect()
+    }
+
+    pub fn command_timeout(&self) -> Duration {
+        self.flags.duration(&self.specs, "command-timeout")
+    }
+
+    /// The TLS settings, or None for plain connections (etcdctl uses TLS once any of --cacert,
+    /// --cert, --key is given, or when --insecure-transport=false).
+    pub fn tls(&self) -> Result<Option<TlsFlags>, Exit> {
+        let mut tls = TlsFlags::default();
+        for (name, slot) in [("cacert", &mut tls.ca), ("cert", &mut tls.cert), ("key", &mut tls.key)] {
+            let value = self.string(name);
+            if value.is_empty() && self.flags.changed(name) {
+                return Err(fail(
+                    EXIT_BAD_ARGS,
+                    format!("empty string is passed to --{name} option"),
+                ));
+            }
+            if !value.is_empty() {
+                *slot = Some(value.into());
+            }
+        }
+        let any = tls.ca.is_some() || tls.cert.is_some() || tls.key.is_some();
+        tls.skip_verify = self.bool("insecure-skip-tls-verify");
+        Ok((any || !self.bool("insecure-transport")).then_some(tls))
+    }
+
+    /// A connection to the first endpoint that answers, tried until the command timeout as
+    /// etcdctl's client keeps trying.
+    pub fn connect(&self) -> Result<Channel, Exit> {
+        let endpoints = self.endpoints();
+        self.connect_to(&endpoints)
+    }
+
+    pub fn connect_to(&self, endpoints: &[String]) -> Result<Channel, Exit> {
+        let tls = self.tls()?;
+        let deadline = std::time::Instant::now() + self.command_timeout();
+        let token = self.credentials();
+        crate::runtime::block_on(async {
+            loop {
+                for endpoint in endpoints {
+                    let plain = TlsFlags::default();
+                    let endpoint = match &tls {
+                        Some(_) if !endpoint.contains("://") => format!("https://{endpoint}"),
+                        _ => endpoint.clone(),
+                    };
+                    if let Ok(channel) =
+                        Channel::connect(&endpoint, tls.as_ref().unwrap_or(&plain)).await
+                    {
+                        return match &token {
+                            Some((user, password)) => {
+                                authenticate(channel, user, password, deadline).await
+                            }
+                            None => Ok(channel),
+                        };
+                    }
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(fail(EXIT_ERROR, "context deadline exceeded"));
+                }
+                smol::Timer::after(Duration::from_millis(100)).await;
+            }
+        })
+    }
+
+    /// --user name[:password] with --password, as etcdctl reads them.
+    fn credentials(&self) -> Option<(String, String)> {
+        let user = self.string("user");
+        if user.is_empty() {
+            return None;
+        }
+        let password = self.string("password");
+        if !password.is_empty() {
+            return Some((user, password));
+        }
+        match user.split_once(':') {
+            Some((name, password)) => Some((name.to_string(), password.to_string())),
+            None => Some((user, String::new())),
+        }
+    }
+
+    /// One unary call within the command timeout; errors become etcdctl's error text.
+    pub fn call<Q: prost::Message, A: prost::Message + Default>(
+        &self,
+        channel: &Channel,
+        path: &str,
+        request: &Q,
+    ) -> Result<A, Exit> {
+        let timeout = self.command_timeout();
+        crate::runtime::block_on(async {
+            smol::future::or(
+                async { channel.unary(path, request).await.map_err(describe) },
+                async {
+                    smol::Timer::after(timeout).await;
+                    Err("context deadline exceeded".to_string())
+                },
+            )
+            .await
+        })
+        .map_err(|message| fail(EXIT_ERROR, message))
+    }
+
+    /// Connects and makes one call: most commands are just this.
+    pub fn request<Q: prost::Message, A: prost::Message + Default>(
+        &self,
+        path: &str,
+        request: &Q,
+    ) -> Result<A, Exit> {
+        let channel = self.connect()?;
+        self.call(&channel, path, request)
+    }
+}
+
+async fn authenticate(
+    channel: Channel,
+    user: &str,
+    password: &str,
+    deadline: std::time::Instant,
+) -> Result<Channel, Exit> {
+    use crate::pb::etcdserverpb::{AuthenticateRequest, AuthenticateResponse};
+    let request = AuthenticateRequest {
+        name: user.to_string(),
+        password: password.to_string(),
+    };
+    let wait = deadline.saturating_duration_since(std::time::Instant::now());
+    let answer = smol::future::or(
+        async {
+            channel
+                .unary::<_, AuthenticateResponse>("/etcdserverpb.Auth/Authenticate", &request)
+                .await
+                .map_err(describe)
+        },
+        async {
+            smol::Timer::after(wait).await;
+            Err("context deadline exceeded".to_string())
+        },
+    )
+    .await
+    .map_err(|message| fail(EXIT_BAD_CONNECTION, message))?;
+    Ok(channel.with_token(answer.token))
+}
+
+/// The text clientv3 shows for a failed call: etcd's own errors by their message alone, anything
+/// else as grpc-go prints a status.
+pub fn describe(error: CallError) -> String {
+    let known = ["etcdserver: ", "mvcc: ", "auth: ", "lease: "];
+    if known.iter().any(|p| error.message.starts_with(p)) {
+        return error.message;
+    }
+    format!(
+        "rpc error: code = {} desc = {}",
+        code_name(error.code),
+        error.message
+    )
+}
+
+fn code_name(code: u32) -> String {
+    let names = [
+        "OK",
+        "Canceled",
+        "Unknown",
+        "InvalidArgument",
+        "DeadlineExceeded",
+        "NotFound",
+        "AlreadyExists",
+        "PermissionDenied",
+        "ResourceExhausted",
+        "FailedPrecondition",
+        "Aborted",
+        "OutOfRange",
+        "Unimplemented",
+        "Internal",
+        "Unavailable",
+        "DataLoss",
+        "Unauthenticated",
+    ];
+    names
+        .get(code as usize)
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| format!("Code({code})"))
+}
+

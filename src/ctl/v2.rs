@@ -1,0 +1,417 @@
+//! ETCDCTL_API=2: the v2-era commands people still type, `cluster-health` (the seed's check)
+//! and `member list`, over HTTP/1.1 (`/v2/members`, `/health`) as etcdctl 3.4's v2 mode does.
+
+use super::flags::{self, flag, short, Kind, Spec};
+use crate::client::TlsFlags;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use serde::Deserialize;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+// etcdctl v2's exit codes (etcdctl/ctlv2/command/error.go).
+const EXIT_BAD_ARGS: u8 = 1;
+const EXIT_SERVER_ERROR: u8 = 4;
+const EXIT_CLUSTER_NOT_HEALTHY: u8 = 5;
+
+static FLAGS: &[Spec] = &[
+    flag("debug", Kind::Bool, "false", ""),
+    flag("no-sync", Kind::Bool, "false", ""),
+    short("output", 'o', Kind::String, "simple", ""),
+    short("discovery-srv", 'D', Kind::String, "", ""),
+    flag("insecure-discovery", Kind::Bool, "false", ""),
+    short("peers", 'C', Kind::String, "", ""),
+    flag("endpoint", Kind::String, "", ""),
+    flag("endpoints", Kind::String, "", ""),
+    flag("cert-file", Kind::String, "", ""),
+    flag("key-file", Kind::String, "", ""),
+    flag("ca-file", Kind::String, "", ""),
+    short("username", 'u', Kind::String, "", ""),
+    flag("timeout", Kind::Duration, "2s", ""),
+    flag("total-timeout", Kind::Duration, "5s", ""),
+];
+
+static CLUSTER_HEALTH_FLAGS: &[Spec] = &[short("forever", 'f', Kind::Bool, "false", "")];
+
+const CLUSTER_HEALTH_HELP: &str = "NAME:\n   etcdctl cluster-health - check the health of the etcd cluster\n\nUSAGE:\n   etcdctl cluster-health [command options]  \n\nOPTIONS:\n   --forever, -f  forever check the health every 10 second until CTRL+C\n   \n";
+const MEMBER_LIST_HELP: &str = "NAME:\n   etcdctl member list - enumerate existing cluster members\n\nUSAGE:\n   etcdctl member list  \n";
+
+#[derive(Deserialize)]
+struct Members {
+    members: Vec<Member>,
+}
+
+#[derive(Deserialize)]
+struct Member {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default, rename = "peerURLs")]
+    peer_urls: Vec<String>,
+    #[serde(default, rename = "clientURLs")]
+    client_urls: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct HealthAnswer {
+    health: serde_json::Value,
+}
+
+pub fn main(args: &[String]) -> ExitCode {
+    // urfave/cli: global flags come before the command, the command's own flags after it.
+    let command_at = global_flags_end(args);
+    let specs: Vec<&'static Spec> = FLAGS.iter().collect();
+    let parsed = match flags::parse(&specs, &go_flags(&args[..command_at])) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let error = go_flag_error(&error);
+            println!("Incorrect Usage. {error}\n");
+            eprintln!("{error}");
+            return ExitCode::from(EXIT_BAD_ARGS);
+        }
+    };
+    let context = match Context::new(&parsed, &specs) {
+        Ok(context) => context,
+        Err(error) => {
+            eprintln!("Error:  {error}");
+            return ExitCode::from(EXIT_BAD_ARGS);
+        }
+    };
+    let words: Vec<&str> = args[command_at..].iter().map(String::as_str).collect();
+    let (command_flags, help, rest): (&'static [Spec], &str, &[String]) = match words.as_slice() {
+        ["cluster-health", ..] => (CLUSTER_HEALTH_FLAGS, CLUSTER_HEALTH_HELP, &args[command_at + 1..]),
+        ["member", "list" | "ls", ..] => (&[], MEMBER_LIST_HELP, &args[command_at + 2..]),
+        [] => {
+            println!("etcdctl (v2 API): cluster-health, member list");
+            return ExitCode::SUCCESS;
+        }
+        [other, ..] => {
+            eprintln!("etcdctl: the v2 command {other:?} is not part of this applet (only cluster-health and member list are)");
+            return ExitCode::from(EXIT_BAD_ARGS);
+        }
+    };
+    let command_specs: Vec<&'static Spec> = command_flags.iter().collect();
+    let command_parsed = match flags::parse(&command_specs, &go_flags(rest)) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let error = go_flag_error(&error);
+            print!("Incorrect Usage: {error}\n\n{help}");
+            eprintln!("{error}");
+            return ExitCode::from(EXIT_BAD_ARGS);
+        }
+    };
+    let code = if words[0] == "cluster-health" {
+        let _forever = command_parsed.bool(&command_specs, "forever");
+        cluster_health(&context)
+    } else {
+        member_list(&context)
+    };
+    ExitCode::from(code)
+}
+
+/// Where the command starts: the first argument that is neither a flag nor a flag's value.
+fn global_flags_end(args: &[String]) -> usize {
+    let mut i = 0;
+    while i < args.len() {
+        let Some(name) = args[i].trim_start_matches('-').split('=').next() else {
+            break;
+        };
+        if !args[i].starts_with('-') {
+            break;
+        }
+        let takes_value = !args[i].contains('=')
+            && FLAGS
+                .iter()
+                .any(|s| (s.name == name || s.short.map(String::from).as_deref() == Some(name)) && s.kind != Kind::Bool);
+        i += 1 + usize::from(takes_value);
+    }
+    i.min(args.len())
+}
+
+/// Go's flag package takes `-name` as well as `--name`.
+fn go_flags(args: &[String]) -> Vec<String> {
+    args.iter()
+        .map(|a| match a.strip_prefix('-') {
+            Some(rest) if !rest.starts_with('-') && rest.split('=').next().unwrap_or("").len() > 1 => {
+                format!("-{a}")
+            }
+            _ => a.clone(),
+        })
+        .collect()
+}
+
+/// Go's flag package words an unknown flag as "flag provided but not defined: -name".
+fn go_flag_error(pflag_error: &str) -> String {
+    match pflag_error.strip_prefix("unknown flag: --") {
+        Some(name) => format!("flag provided but not defined: -{name}"),
+        None => pflag_error.to_string(),
+    }
+}
+
+struct Context {
+    endpoints: Vec<String>,
+    tls: Option<Arc<futures_rustls::rustls::ClientConfig>>,
+    timeout: Duration,
+}
+
+impl Context {
+    fn new(parsed: &flags::Parsed, specs: &[&'static Spec]) -> Result<Context, String> {
+        let from = |flag: &str, env: &str| {
+            let value = parsed.string(specs, flag);
+            if value.is_empty() {
+                std::env::var(env).unwrap_or_default()
+            } else {
+                value
+            }
+        };
+        let mut endpoints = from("endpoints", "ETCDCTL_ENDPOINTS");
+        for (flag, env) in [("endpoint", "ETCDCTL_ENDPOINT"), ("peers", "ETCDCTL_PEERS")] {
+            if endpoints.is_empty() {
+                endpoints = from(flag, env);
+            }
+        }
+        if endpoints.is_empty() {
+            endpoints = "http://127.0.0.1:2379,http://127.0.0.1:4001".into();
+        }
+        let endpoints = endpoints
+            .split(',')
+            .map(|e| {
+                if e.contains("://") {
+                    e.to_string()
+                } else {
+                    format!("http://{e}")
+                }
+            })
+            .collect();
+        let ca = from("ca-file", "ETCDCTL_CA_FILE");
+        let cert = from("cert-file", "ETCDCTL_CERT_FILE");
+        let key = from("key-file", "ETCDCTL_KEY_FILE");
+        let tls = if ca.is_empty() && cert.is_empty() && key.is_empty() {
+            None
+        } else {
+            let flags = TlsFlags {
+                ca: (!ca.is_empty()).then(|| ca.into()),
+                cert: (!cert.is_empty()).then(|| cert.into()),
+                key: (!key.is_empty()).then(|| key.into()),
+                skip_verify: false,
+            };
+            let mut config = (*flags.client_config()?).clone();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Some(Arc::new(config))
+        };
+        Ok(Context {
+            endpoints,
+            tls,
+            timeout: parsed.duration(specs, "total-timeout"),
+        })
+    }
+
+    /// GET `url`: the status and body, or the error as Go's http client words it.
+    fn get(&self, url: &str) -> Result<(u16, String), String> {
+        crate::runtime::block_on(async {
+            smol::future::or(self.fetch(url), async {
+                smol::Timer::after(self.timeout).await;
+                Err(format!("Get {url:?}: context deadline exceeded"))
+            })
+            .await
+        })
+    }
+
+    async fn fetch(&self, url: &str) -> Result<(u16, String), String> {
+        let uri: http::Uri = url.parse().map_err(|e| format!("parse {url:?}: {e}"))?;
+        let host = uri.host().unwrap_or("").to_string();
+        let secure = uri.scheme_str() == Some("https");
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let address = format!("{host}:{port}");
+        let failed = |why: String| format!("Get {url:?}: {why}");
+        let tcp = smol::net::TcpStream::connect(address.as_str())
+            .await
+            .map_err(|e| failed(format!("dial tcp {address}: connect: {}", os_error(&e))))?;
+        let request = http::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
+            .header("host", address.as_str())
+            .body(Empty::<Bytes>::new())
+            .expect("static request parts");
+        let builder = hyper::client::conn::http1::Builder::new();
+        let response = if secure {
+            let config = self
+                .tls
+                .clone()
+                .ok_or_else(|| failed("x509: certificate signed by unknown authority".into()))?;
+            let name = rustls_pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| failed(e.to_string()))?;
+            let stream = futures_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let (mut sender, connection) = builder
+                .handshake(smol_hyper::rt::FuturesIo::new(stream))
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            crate::runtime::spawn(connection);
+            sender
+                .send_request(request)
+                .await
+                .map_err(|e| failed(e.to_string()))?
+        } else {
+            let (mut sender, connection) = builder
+                .handshake(smol_hyper::rt::FuturesIo::new(tcp))
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            crate::runtime::spawn(connection);
+            sender
+                .send_request(request)
+                .await
+                .map_err(|e| failed(e.to_string()))?
+        };
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .to_bytes();
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    /// The member list from the first endpoint that gives one.
+    fn members(&self) -> Result<Vec<Member>, String> {
+        let mut errors = Vec::new();
+        for endpoint in &self.endpoints {
+            let url = format!("{}/v2/members", endpoint.trim_end_matches('/'));
+            match self.get(&url) {
+                Ok((200, body)) => {
+                    return serde_json::from_str::<Members>(&body)
+                        .map(|m| m.members)
+                        .map_err(|e| e.to_string())
+                }
+                Ok((status, _)) => return Err(format!("unexpected status code {status}")),
+                Err(e) => errors.push(e),
+            }
+        }
+        let detail: Vec<String> = errors
+            .iter()
+            .enumerate()
+            .map(|(i, e)| format!("error #{i}: {}", e.split_once(": ").map_or(e.as_str(), |p| p.1)))
+            .collect();
+        Err(format!(
+            "client: etcd cluster is unavailable or misconfigured; {}",
+            detail.join("; ")
+        ))
+    }
+}
+
+/// The text Go gives a failed connect, e.g. "connection refused".
+fn os_error(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        _ => error
+            .to_string()
+            .split(" (os error")
+            .next()
+            .unwrap_or("")
+            .to_lowercase(),
+    }
+}
+
+fn cluster_health(context: &Context) -> u8 {
+    let members = match context.members() {
+        Ok(members) => members,
+        Err(error) => {
+            println!("cluster may be unhealthy: failed to list members");
+            eprintln!("Error:  {error}");
+            return EXIT_SERVER_ERROR;
+        }
+    };
+    let mut healthy = 0;
+    for member in &members {
+        if member.client_urls.is_empty() {
+            println!(
+                "member {} is unreachable: no available published client urls",
+                member.id
+            );
+            continue;
+        }
+        let mut checked = false;
+        for url in &member.client_urls {
+            let answer = context.get(&format!("{url}/health")).and_then(|(_, body)| {
+                serde_json::from_str::<HealthAnswer>(&body).map_err(|e| e.to_string())
+            });
+            match answer {
+                Err(error) => println!(
+                    "failed to check the health of member {} on {url}: {error}",
+                    member.id
+                ),
+                Ok(answer) => {
+                    checked = true;
+                    let ok = answer.health == serde_json::Value::Bool(true)
+                        || answer.health == serde_json::Value::String("true".into());
+                    if ok {
+                        println!("member {} is healthy: got healthy result from {url}", member.id);
+                        healthy += 1;
+                    } else {
+                        println!(
+                            "member {} is unhealthy: got unhealthy result from {url}",
+                            member.id
+                        );
+                    }
+                    break;
+                }
+            }
+        }
+        if !checked {
+            println!(
+                "member {} is unreachable: [{}] are all unreachable",
+                member.id,
+                member.client_urls.join(" ")
+            );
+        }
+    }
+    if healthy == members.len() {
+        println!("cluster is healthy");
+        0
+    } else {
+        if healthy == 0 {
+            println!("cluster is unavailable");
+        } else {
+            println!("cluster is degraded");
+        }
+        EXIT_CLUSTER_NOT_HEALTHY
+    }
+}
+
+fn member_list(context: &Context) -> u8 {
+    let members = match context.members() {
+        Ok(members) => members,
+        Err(error) => {
+            eprintln!("{error}");
+            return 1;
+        }
+    };
+    let leader = context.endpoints.iter().find_map(|endpoint| {
+        let url = format!("{}/v2/members/leader", endpoint.trim_end_matches('/'));
+        context
+            .get(&url)
+            .ok()
+            .and_then(|(_, body)| serde_json::from_str::<Member>(&body).ok())
+    });
+    let Some(leader) = leader else {
+        eprintln!("Failed to get leader:  client: no leader");
+        return 1;
+    };
+    for m in &members {
+        if m.name.is_empty() {
+            println!("{}[unstarted]: peerURLs={}", m.id, m.peer_urls.join(","));
+        } else {
+            println!(
+                "{}: name={} peerURLs={} clientURLs={} isLeader={}",
+                m.id,
+                m.name,
+                m.peer_urls.join(","),
+                m.client_urls.join(","),
+                m.id == leader.id
+            );
+        }
+    }
+    0
+}
