@@ -302,9 +302,9 @@ fn rows() -> Vec<Row> {
             let mut args = Vec::new();
             for word in split_words(command) {
                 let is_env = args.is_empty()
-                    && word
-                        .split_once('=')
-                        .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_uppercase() || c == '_'));
+                    && word.split_once('=').is_some_and(|(k, _)| {
+                        k.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                    });
                 if is_env {
                     let (k, v) = word.split_once('=').unwrap();
                     env.push((k.to_string(), v.to_string()));
@@ -373,7 +373,9 @@ struct Ids {
 impl Ids {
     fn learn(&mut self, row: &Row, stdout: &str) {
         let first_word = row.args.iter().find(|a| !a.starts_with('-'));
-        if first_word.map(String::as_str) == Some("lease") && row.args.contains(&"grant".to_string()) {
+        if first_word.map(String::as_str) == Some("lease")
+            && row.args.contains(&"grant".to_string())
+        {
             let hex = Regex::new(r"lease ([0-9a-f]{16}) granted").unwrap();
             let decimal = Regex::new(r#""ID"\s?:\s?(\d+)"#).unwrap();
             if let Some(c) = hex.captures(stdout) {
@@ -443,24 +445,44 @@ fn mask_text(ids: &Ids, text: &str) -> String {
     }
     // Masked table cells no longer line up: compare tables without their padding.
     if text.contains("+-") {
-        text = Regex::new(r"-+").unwrap().replace_all(&text, "-").into_owned();
-        text = Regex::new(r" +").unwrap().replace_all(&text, " ").into_owned();
+        text = Regex::new(r"-+")
+            .unwrap()
+            .replace_all(&text, "-")
+            .into_owned();
+        text = Regex::new(r" +")
+            .unwrap()
+            .replace_all(&text, " ")
+            .into_owned();
     }
     text
 }
 
-fn invoke(program: &Path, row: &Row, args: &[String], env: &[(String, String)]) -> std::process::Output {
+fn invoke(
+    program: &Path,
+    row: &Row,
+    args: &[String],
+    env: &[(String, String)],
+) -> std::process::Output {
     let mut child = Command::new(program)
         .args(args)
         .env_remove("ETCDCTL_API")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(if row.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if row.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
     if let Some(input) = &row.stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     if let Some(limit) = row.kill_after {
         let deadline = Instant::now() + limit;
@@ -474,7 +496,10 @@ fn invoke(program: &Path, row: &Row, args: &[String], env: &[(String, String)]) 
 
 /// Starts a fresh server (`program`) on `ip` and runs the whole table with `tool`.
 fn run_table(server: &Path, ip: &str, tool: &Path, dir: &Path) -> Vec<Seen> {
-    let data_dir = dir.join(format!("data-{}", tool.display().to_string().replace('/', "_")));
+    let data_dir = dir.join(format!(
+        "data-{}",
+        tool.display().to_string().replace('/', "_")
+    ));
     let _ = std::fs::remove_dir_all(&data_dir);
     let mut args = single_member_args("ctl", ip, 2379, 2380, &data_dir, "http");
     // etcd 3.4 serves the v2 members API (etcdctl's v2 cluster-health) only with this.
@@ -484,13 +509,21 @@ fn run_table(server: &Path, ip: &str, tool: &Path, dir: &Path) -> Vec<Seen> {
     let mut ids = Ids::default();
     let mut seen = Vec::new();
     for row in rows() {
-        let args: Vec<String> = row.args.iter().map(|a| ids.substitute(a, &address)).collect();
+        let args: Vec<String> = row
+            .args
+            .iter()
+            .map(|a| ids.substitute(a, &address))
+            .collect();
         // The endpoint comes from the environment unless the row names one (etcdctl refuses both).
         let mut env = Vec::new();
         if !args.iter().any(|a| a.starts_with("--endpoints")) {
             env.push(("ETCDCTL_ENDPOINTS".to_string(), address.clone()));
         }
-        env.extend(row.env.iter().map(|(k, v)| (k.clone(), ids.substitute(v, &address))));
+        env.extend(
+            row.env
+                .iter()
+                .map(|(k, v)| (k.clone(), ids.substitute(v, &address))),
+        );
         let output = invoke(tool, &row, &args, &env);
         ids.learn(&row, &String::from_utf8_lossy(&output.stdout));
         let binary = output.stdout.contains(&0) || row.args.iter().any(|a| a == "protobuf");
@@ -499,6 +532,7 @@ fn run_table(server: &Path, ip: &str, tool: &Path, dir: &Path) -> Vec<Seen> {
         } else {
             let text = mask_text(&ids, &String::from_utf8_lossy(&output.stdout));
             if row.any_order {
+                let text = text.replace('"', "");
                 let mut items: Vec<&str> = text.split(['\n', ',']).collect();
                 items.sort_unstable();
                 items.join("\n").into_bytes()
@@ -529,7 +563,11 @@ fn compare(server: &Path, ip: &str, name: &str) {
     let expected = run_table(server, ip, Path::new(DEBIAN_ETCDCTL), &dir);
     let actual = run_table(server, ip, &ours, &dir);
     let rows = rows();
-    assert!(rows.len() >= 150, "the table has {} invocations", rows.len());
+    assert!(
+        rows.len() >= 150,
+        "the table has {} invocations",
+        rows.len()
+    );
     let succeeded = expected.iter().filter(|s| s.code == Some(0)).count();
     assert!(
         succeeded >= 100,
@@ -544,7 +582,8 @@ fn compare(server: &Path, ip: &str, name: &str) {
             ));
         }
     }
-    let summary: BTreeMap<&str, usize> = [("rows", rows.len()), ("differ", differences.len())].into();
+    let summary: BTreeMap<&str, usize> =
+        [("rows", rows.len()), ("differ", differences.len())].into();
     assert!(
         differences.is_empty(),
         "{summary:?} against {name}:\n{}",

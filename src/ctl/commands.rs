@@ -53,34 +53,114 @@ pub static GLOBAL_FLAGS: &[Spec] = &[
     short("write-out", 'w', Kind::String, "simple", "set the output format (fields, json, protobuf, simple, table)"),
 ];
 
-static PREFIX_GET: Spec = flag("prefix", Kind::Bool, "false", "Get keys with matching prefix");
-static FROM_KEY_GET: Spec = flag("from-key", Kind::Bool, "false", "Get keys that are greater than or equal to the given key using byte compare");
+static PREFIX_GET: Spec = flag(
+    "prefix",
+    Kind::Bool,
+    "false",
+    "Get keys with matching prefix",
+);
+static FROM_KEY_GET: Spec = flag(
+    "from-key",
+    Kind::Bool,
+    "false",
+    "Get keys that are greater than or equal to the given key using byte compare",
+);
 static GET_FLAGS: &[&Spec] = &[
-    &flag("consistency", Kind::String, "l", "Linearizable(l) or Serializable(s)"),
-    &flag("order", Kind::String, "", "Order of results; ASCEND or DESCEND (ASCEND by default)"),
-    &flag("sort-by", Kind::String, "", "Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION"),
+    &flag(
+        "consistency",
+        Kind::String,
+        "l",
+        "Linearizable(l) or Serializable(s)",
+    ),
+    &flag(
+        "order",
+        Kind::String,
+        "",
+        "Order of results; ASCEND or DESCEND (ASCEND by default)",
+    ),
+    &flag(
+        "sort-by",
+        Kind::String,
+        "",
+        "Sort target; CREATE, KEY, MODIFY, VALUE, or VERSION",
+    ),
     &flag("limit", Kind::Int, "0", "Maximum number of results"),
     &PREFIX_GET,
     &FROM_KEY_GET,
     &flag("rev", Kind::Int, "0", "Specify the kv revision"),
     &flag("keys-only", Kind::Bool, "false", "Get only the keys"),
-    &flag("print-value-only", Kind::Bool, "false", "Only write values when using the \"simple\" output format"),
+    &flag(
+        "print-value-only",
+        Kind::Bool,
+        "false",
+        "Only write values when using the \"simple\" output format",
+    ),
 ];
 pub static PUT_FLAGS: &[&Spec] = &[
-    &flag("lease", Kind::String, "0", "lease ID (in hexadecimal) to attach to the key"),
-    &flag("prev-kv", Kind::Bool, "false", "return the previous key-value pair before modification"),
-    &flag("ignore-value", Kind::Bool, "false", "updates the key using its current value"),
-    &flag("ignore-lease", Kind::Bool, "false", "updates the key using its current lease"),
+    &flag(
+        "lease",
+        Kind::String,
+        "0",
+        "lease ID (in hexadecimal) to attach to the key",
+    ),
+    &flag(
+        "prev-kv",
+        Kind::Bool,
+        "false",
+        "return the previous key-value pair before modification",
+    ),
+    &flag(
+        "ignore-value",
+        Kind::Bool,
+        "false",
+        "updates the key using its current value",
+    ),
+    &flag(
+        "ignore-lease",
+        Kind::Bool,
+        "false",
+        "updates the key using its current lease",
+    ),
 ];
 pub static DEL_FLAGS: &[&Spec] = &[
-    &flag("prefix", Kind::Bool, "false", "delete keys with matching prefix"),
-    &flag("prev-kv", Kind::Bool, "false", "return deleted key-value pairs"),
-    &flag("from-key", Kind::Bool, "false", "delete keys that are greater than or equal to the given key using byte compare"),
+    &flag(
+        "prefix",
+        Kind::Bool,
+        "false",
+        "delete keys with matching prefix",
+    ),
+    &flag(
+        "prev-kv",
+        Kind::Bool,
+        "false",
+        "return deleted key-value pairs",
+    ),
+    &flag(
+        "from-key",
+        Kind::Bool,
+        "false",
+        "delete keys that are greater than or equal to the given key using byte compare",
+    ),
 ];
-static CLUSTER: Spec = flag("cluster", Kind::Bool, "false", "use all endpoints from the cluster member list");
+static CLUSTER: Spec = flag(
+    "cluster",
+    Kind::Bool,
+    "false",
+    "use all endpoints from the cluster member list",
+);
 static ENDPOINT_INHERITED: &[&Spec] = &[&CLUSTER];
-static MEMBER_PEER_URLS_ADD: Spec = flag("peer-urls", Kind::String, "", "comma separated peer URLs for the new member.");
-static MEMBER_PEER_URLS_UPDATE: Spec = flag("peer-urls", Kind::String, "", "comma separated peer URLs for the updated member.");
+static MEMBER_PEER_URLS_ADD: Spec = flag(
+    "peer-urls",
+    Kind::String,
+    "",
+    "comma separated peer URLs for the new member.",
+);
+static MEMBER_PEER_URLS_UPDATE: Spec = flag(
+    "peer-urls",
+    Kind::String,
+    "",
+    "comma separated peer URLs for the updated member.",
+);
 
 const MEMBER_LIST_LONG: &str = "When --write-out is set to simple, this command prints out comma-separated member lists for each endpoint.\nThe items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learner.\n";
 const STATUS_LONG: &str = "When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.\nThe items in the lists are endpoint, ID, version, db size, is leader, is learner, raft term, raft index, raft applied index, errors.\n";
@@ -166,14 +246,34 @@ pub static COMMANDS: &[Command] = &[
 /// Parent commands (no action of their own) and their one-line descriptions.
 static GROUPS: &[(&str, &str, &str)] = &[
     ("alarm", "alarm <subcommand>", "Alarm related commands"),
-    ("endpoint", "endpoint <subcommand>", "Endpoint related commands"),
+    (
+        "endpoint",
+        "endpoint <subcommand>",
+        "Endpoint related commands",
+    ),
     ("lease", "lease <subcommand>", "Lease related commands"),
-    ("member", "member <subcommand>", "Membership related commands"),
-    ("snapshot", "snapshot <subcommand>", "Manages etcd node snapshots"),
-    ("auth", "auth <enable or disable>", "Enable or disable authentication"),
+    (
+        "member",
+        "member <subcommand>",
+        "Membership related commands",
+    ),
+    (
+        "snapshot",
+        "snapshot <subcommand>",
+        "Manages etcd node snapshots",
+    ),
+    (
+        "auth",
+        "auth <enable or disable>",
+        "Enable or disable authentication",
+    ),
     ("user", "user <subcommand>", "User related commands"),
     ("role", "role <subcommand>", "Role related commands"),
-    ("check", "check <subcommand>", "commands for checking properties of the etcd cluster"),
+    (
+        "check",
+        "check <subcommand>",
+        "commands for checking properties of the etcd cluster",
+    ),
 ];
 
 /// The command the arguments name and the arguments without the command's words. Flags may

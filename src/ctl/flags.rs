@@ -25,7 +25,12 @@ pub struct Spec {
     pub usage: &'static str,
 }
 
-pub const fn flag(name: &'static str, kind: Kind, default: &'static str, usage: &'static str) -> Spec {
+pub const fn flag(
+    name: &'static str,
+    kind: Kind,
+    default: &'static str,
+    usage: &'static str,
+) -> Spec {
     Spec {
         name,
         short: None,
@@ -68,7 +73,7 @@ impl Parsed {
     /// Sets a flag that the command line left unset (etcdctl's ETCDCTL_* environment); a value
     /// the flag cannot take is ignored, as etcdctl ignores it.
     pub fn set_default(&mut self, spec: &'static Spec, value: String) {
-        if let Ok(value) = check(spec, &spec.name.to_string(), value) {
+        if let Ok(value) = check(spec, spec.name, value) {
             self.values.entry(spec.name).or_insert_with(|| vec![value]);
         }
     }
@@ -303,7 +308,11 @@ mod tests {
 
     #[test]
     fn flags_anywhere_and_double_dash() {
-        let p = parse(&specs(), &strings(&["a", "--limit", "3", "-wjson", "--prefix", "--", "-x"])).unwrap();
+        let p = parse(
+            &specs(),
+            &strings(&["a", "--limit", "3", "-wjson", "--prefix", "--", "-x"]),
+        )
+        .unwrap();
         assert_eq!(p.args, ["a", "-x"]);
         assert_eq!(p.int(&specs(), "limit"), 3);
         assert_eq!(p.string(&specs(), "write-out"), "json");
@@ -313,13 +322,22 @@ mod tests {
 
     #[test]
     fn errors_are_pflags() {
-        assert_eq!(parse(&specs(), &strings(&["--nope"])).unwrap_err(), "unknown flag: --nope");
+        assert_eq!(
+            parse(&specs(), &strings(&["--nope"])).unwrap_err(),
+            "unknown flag: --nope"
+        );
         assert_eq!(
             parse(&specs(), &strings(&["--limit=x"])).unwrap_err(),
             "invalid argument \"x\" for \"--limit\" flag: strconv.ParseInt: parsing \"x\": invalid syntax"
         );
-        assert_eq!(parse(&specs(), &strings(&["--limit"])).unwrap_err(), "flag needs an argument: --limit");
-        assert_eq!(parse(&specs(), &strings(&["-z"])).unwrap_err(), "unknown shorthand flag: 'z' in -z");
+        assert_eq!(
+            parse(&specs(), &strings(&["--limit"])).unwrap_err(),
+            "flag needs an argument: --limit"
+        );
+        assert_eq!(
+            parse(&specs(), &strings(&["-z"])).unwrap_err(),
+            "unknown shorthand flag: 'z' in -z"
+        );
     }
 
     #[test]

@@ -110,8 +110,7 @@ fn object(type_name: &str, bytes: &[u8], out: &mut String) {
             let set = fields
                 .iter()
                 .enumerate()
-                .filter(|(j, f)| f.oneof == Some(oneof) && !values[*j].is_empty())
-                .last();
+                .rfind(|(j, f)| f.oneof == Some(oneof) && !values[*j].is_empty());
             match set {
                 Some((j, f)) => {
                     // The wrapper struct's field has no json tag: Go's field name.
@@ -233,11 +232,14 @@ pub fn string(text: &str, out: &mut String) {
 
 /// Standard base64 with padding, as Go encodes []byte.
 pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for (k, shift) in [18, 12, 6, 0].iter().enumerate() {
             if k <= chunk.len() {

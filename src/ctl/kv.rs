@@ -22,11 +22,7 @@ pub fn prefix_end(key: &[u8]) -> Vec<u8> {
 }
 
 /// key and range_end from the arguments and --prefix/--from-key, as getGetOp/getDelOp.
-fn key_range(
-    args: &[String],
-    prefix: bool,
-    from_key: bool,
-) -> Result<(Vec<u8>, Vec<u8>), Exit> {
+fn key_range(args: &[String], prefix: bool, from_key: bool) -> Result<(Vec<u8>, Vec<u8>), Exit> {
     if prefix && from_key {
         return Err(fail(
             EXIT_BAD_ARGS,
@@ -94,7 +90,12 @@ fn get_request(parsed: &Parsed, specs: &[&'static Spec]) -> Result<pb::RangeRequ
         "ASCEND" => SortOrder::Ascend,
         "DESCEND" => SortOrder::Descend,
         "" => SortOrder::None,
-        _ => return Err(fail(EXIT_BAD_FEATURE, format!("bad sort order {order_text}"))),
+        _ => {
+            return Err(fail(
+                EXIT_BAD_FEATURE,
+                format!("bad sort order {order_text}"),
+            ))
+        }
     };
     let target_text = parsed.string(specs, "sort-by");
     let target = match target_text.to_uppercase().as_str() {
@@ -103,7 +104,12 @@ fn get_request(parsed: &Parsed, specs: &[&'static Spec]) -> Result<pb::RangeRequ
         "MODIFY" => SortTarget::Mod,
         "VALUE" => SortTarget::Value,
         "VERSION" => SortTarget::Version,
-        _ => return Err(fail(EXIT_BAD_FEATURE, format!("bad sort target {target_text}"))),
+        _ => {
+            return Err(fail(
+                EXIT_BAD_FEATURE,
+                format!("bad sort target {target_text}"),
+            ))
+        }
     };
     // clientv3.WithSort: sorting by key ascending is what the server does anyway; a target
     // other than the key with no order means ascending.
@@ -319,7 +325,11 @@ fn parse_op(line: &str) -> Result<pb::RequestOp, Exit> {
         ));
     }
     let specs_of = |flags: &'static [&'static Spec]| -> Vec<&'static Spec> {
-        flags.iter().copied().chain(std::iter::once(&HELP)).collect()
+        flags
+            .iter()
+            .copied()
+            .chain(std::iter::once(&HELP))
+            .collect()
     };
     let request = match args[0].as_str() {
         "put" => {
@@ -397,7 +407,9 @@ fn go_unquote(text: &str) -> Result<(String, &str), String> {
                     '"' => out.push(b'"'),
                     '\'' => out.push(b'\''),
                     'x' => {
-                        let hex: String = (0..2).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+                        let hex: String = (0..2)
+                            .filter_map(|_| chars.next().map(|(_, c)| c))
+                            .collect();
                         out.push(u8::from_str_radix(&hex, 16).map_err(|_| "invalid syntax")?);
                     }
                     _ => return Err("invalid syntax".into()),
@@ -435,11 +447,18 @@ fn parse_compare(line: &str) -> Result<pb::Compare, String> {
     };
     let (target, union) = match target {
         "ver" | "version" => (CompareTarget::Version, TargetUnion::Version(number()?)),
-        "c" | "create" => (CompareTarget::Create, TargetUnion::CreateRevision(number()?)),
+        "c" | "create" => (
+            CompareTarget::Create,
+            TargetUnion::CreateRevision(number()?),
+        ),
         "m" | "mod" => (CompareTarget::Mod, TargetUnion::ModRevision(number()?)),
         "val" | "value" => (CompareTarget::Value, TargetUnion::Value(value.into_bytes())),
         "lease" => (CompareTarget::Lease, TargetUnion::Lease(number()?)),
-        other => return Err(format!("malformed comparison: {line} (unknown target {other})")),
+        other => {
+            return Err(format!(
+                "malformed comparison: {line} (unknown target {other})"
+            ))
+        }
     };
     Ok(pb::Compare {
         result: result as i32,
@@ -533,7 +552,10 @@ pub fn watch(ctl: &mut Ctl) -> Outcome {
                 break;
             }
         }
-        Err(fail(super::EXIT_INTERRUPTED, "watch is canceled by the server"))
+        Err(fail(
+            super::EXIT_INTERRUPTED,
+            "watch is canceled by the server",
+        ))
     })
 }
 

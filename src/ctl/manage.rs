@@ -117,13 +117,15 @@ pub fn defrag(ctl: &mut Ctl) -> Outcome {
     }
     let mut failures = 0;
     for endpoint in endpoints(ctl)? {
-        let result = ctl.connect_to(std::slice::from_ref(&endpoint)).and_then(|channel| {
-            ctl.call::<_, pb::DefragmentResponse>(
-                &channel,
-                "/etcdserverpb.Maintenance/Defragment",
-                &pb::DefragmentRequest::default(),
-            )
-        });
+        let result = ctl
+            .connect_to(std::slice::from_ref(&endpoint))
+            .and_then(|channel| {
+                ctl.call::<_, pb::DefragmentResponse>(
+                    &channel,
+                    "/etcdserverpb.Maintenance/Defragment",
+                    &pb::DefragmentRequest::default(),
+                )
+            });
         match result {
             Ok(_) => println!("Finished defragmenting etcd member[{endpoint}]"),
             Err(e) => {
@@ -145,13 +147,15 @@ pub fn endpoint_health(ctl: &mut Ctl) -> Outcome {
     let mut list = Vec::new();
     for endpoint in endpoints(ctl)? {
         let started = Instant::now();
-        let result = ctl.connect_to(std::slice::from_ref(&endpoint)).and_then(|channel| {
-            let request = pb::RangeRequest {
-                key: b"health".to_vec(),
-                ..Default::default()
-            };
-            ctl.call::<_, pb::RangeResponse>(&channel, "/etcdserverpb.KV/Range", &request)
-        });
+        let result = ctl
+            .connect_to(std::slice::from_ref(&endpoint))
+            .and_then(|channel| {
+                let request = pb::RangeRequest {
+                    key: b"health".to_vec(),
+                    ..Default::default()
+                };
+                ctl.call::<_, pb::RangeResponse>(&channel, "/etcdserverpb.KV/Range", &request)
+            });
         let took = go_duration(started.elapsed());
         list.push(match result {
             // Permission denied still proves the request went through consensus.
@@ -176,13 +180,16 @@ pub fn endpoint_health(ctl: &mut Ctl) -> Outcome {
     Ok(())
 }
 
+/// Each endpoint's answer, and the last failure's message.
+type Answers<A> = (Vec<(String, A)>, Option<String>);
+
 /// Asks each endpoint alone; failures are reported per endpoint and the rest still printed.
 fn per_endpoint<A: prost::Message + Default, Q: prost::Message>(
     ctl: &Ctl,
     path: &str,
     request: &Q,
     what: &str,
-) -> Result<(Vec<(String, A)>, Option<String>), Exit> {
+) -> Result<Answers<A>, Exit> {
     let mut answers = Vec::new();
     let mut last_error = None;
     for endpoint in endpoints(ctl)? {
@@ -270,7 +277,10 @@ pub fn version(_ctl: &mut Ctl) -> Outcome {
 
 pub fn lease_grant(ctl: &mut Ctl) -> Outcome {
     if ctl.args().len() != 1 {
-        return Err(fail(EXIT_BAD_ARGS, "lease grant command needs TTL argument"));
+        return Err(fail(
+            EXIT_BAD_ARGS,
+            "lease grant command needs TTL argument",
+        ));
     }
     let text = &ctl.args()[0];
     let ttl: i64 = text.parse().map_err(|_| {
@@ -516,7 +526,10 @@ pub fn auth_enable(ctl: &mut Ctl) -> Outcome {
         ) {
             Ok(_) => break,
             // etcdctl creates the root role and grants it to root, then tries again.
-            Err(e) if e.message.as_deref() == Some("etcdserver: root user does not have root role") => {
+            Err(e)
+                if e.message.as_deref()
+                    == Some("etcdserver: root user does not have root role") =>
+            {
                 ctl.call::<_, pb::AuthRoleAddResponse>(
                     &channel,
                     "/etcdserverpb.Auth/RoleAdd",
@@ -574,7 +587,10 @@ pub fn user_add(ctl: &mut Ctl) -> Outcome {
         std::io::stdin()
             .read_line(&mut line)
             .map_err(|e| fail(EXIT_INVALID_INPUT, e.to_string()))?;
-        (arg, line.split_whitespace().next().unwrap_or("").to_string())
+        (
+            arg,
+            line.split_whitespace().next().unwrap_or("").to_string(),
+        )
     };
     let request = pb::AuthUserAddRequest {
         name: name.clone(),
@@ -605,7 +621,10 @@ fn two_names(ctl: &Ctl, message: &str) -> Result<(String, String), Exit> {
 }
 
 pub fn user_delete(ctl: &mut Ctl) -> Outcome {
-    let name = one_name(ctl, "user delete command requires user name as its argument")?;
+    let name = one_name(
+        ctl,
+        "user delete command requires user name as its argument",
+    )?;
     let response: pb::AuthUserDeleteResponse = ctl.request(
         "/etcdserverpb.Auth/UserDelete",
         &pb::AuthUserDeleteRequest { name: name.clone() },
@@ -715,7 +734,10 @@ pub fn role_add(ctl: &mut Ctl) -> Outcome {
 }
 
 pub fn role_delete(ctl: &mut Ctl) -> Outcome {
-    let name = one_name(ctl, "role delete command requires role name as its argument")?;
+    let name = one_name(
+        ctl,
+        "role delete command requires role name as its argument",
+    )?;
     let response: pb::AuthRoleDeleteResponse = ctl.request(
         "/etcdserverpb.Auth/RoleDelete",
         &pb::AuthRoleDeleteRequest { role: name.clone() },
@@ -746,7 +768,11 @@ pub fn role_get(ctl: &mut Ctl) -> Outcome {
     // authpb.Permission types: READ 0, WRITE 1, READWRITE 2.
     for (title, types) in [("KV Read:", [0, 2]), ("KV Write:", [1, 2])] {
         println!("{title}");
-        for perm in response.perm.iter().filter(|p| types.contains(&p.perm_type)) {
+        for perm in response
+            .perm
+            .iter()
+            .filter(|p| types.contains(&p.perm_type))
+        {
             let key = String::from_utf8_lossy(&perm.key);
             if perm.range_end.is_empty() {
                 println!("\t{key}");

@@ -120,7 +120,9 @@ fn finish(result: Outcome) -> ExitCode {
 fn environment(parsed: &mut Parsed, watch: bool) -> Outcome {
     let env_name = |flag: &str| format!("ETCDCTL_{}", flag.to_uppercase().replace('-', "_"));
     for (name, value) in std::env::vars() {
-        let spec = commands::GLOBAL_FLAGS.iter().find(|s| env_name(s.name) == name);
+        let spec = commands::GLOBAL_FLAGS
+            .iter()
+            .find(|s| env_name(s.name) == name);
         match spec {
             Some(spec) if parsed.changed(spec.name) => {
                 eprintln!(
@@ -135,7 +137,8 @@ fn environment(parsed: &mut Parsed, watch: bool) -> Outcome {
                 }
             }
             None => {
-                let watch_variable = name == "ETCDCTL_WATCH_KEY" || name == "ETCDCTL_WATCH_RANGE_END";
+                let watch_variable =
+                    name == "ETCDCTL_WATCH_KEY" || name == "ETCDCTL_WATCH_RANGE_END";
                 // etcdctl unsets ETCDCTL_API before it reads the environment.
                 let api = name == "ETCDCTL_API";
                 if name.starts_with("ETCDCTL_") && !api && !(watch && watch_variable) {
@@ -216,7 +219,11 @@ impl Ctl {
     /// --cert, --key is given, or when --insecure-transport=false).
     pub fn tls(&self) -> Result<Option<TlsFlags>, Exit> {
         let mut tls = TlsFlags::default();
-        for (name, slot) in [("cacert", &mut tls.ca), ("cert", &mut tls.cert), ("key", &mut tls.key)] {
+        for (name, slot) in [
+            ("cacert", &mut tls.ca),
+            ("cert", &mut tls.cert),
+            ("key", &mut tls.key),
+        ] {
             let value = self.string(name);
             if value.is_empty() && self.flags.changed(name) {
                 return Err(fail(
@@ -387,4 +394,3 @@ fn code_name(code: u32) -> String {
         .map(|n| n.to_string())
         .unwrap_or_else(|| format!("Code({code})"))
 }
-

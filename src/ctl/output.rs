@@ -107,7 +107,7 @@ impl Printer {
     }
 
     fn fields_header(header: &Option<pb::ResponseHeader>) {
-        let h = header.clone().unwrap_or_default();
+        let h = header.unwrap_or_default();
         println!("\"ClusterID\" : {}", h.cluster_id);
         println!("\"MemberID\" : {}", h.member_id);
         println!("\"Revision\" : {}", h.revision);
@@ -219,10 +219,8 @@ impl Printer {
             }
             Format::Json => {
                 // clientv3.WatchResponse: Header, Events, CompactRevision, Canceled, Created.
-                let header = json::to_json(
-                    "etcdserverpb.ResponseHeader",
-                    &r.header.clone().unwrap_or_default(),
-                );
+                let header =
+                    json::to_json("etcdserverpb.ResponseHeader", &r.header.unwrap_or_default());
                 let events: Vec<String> = r
                     .events
                     .iter()
@@ -240,7 +238,7 @@ impl Printer {
             }
             Format::Protobuf => {
                 let message = pb::WatchResponse {
-                    header: r.header.clone(),
+                    header: r.header,
                     events: r.events.clone(),
                     compact_revision: r.compact_revision,
                     canceled: r.canceled,
@@ -268,7 +266,10 @@ impl Printer {
                     "{}",
                     embedded_header(
                         &r.header,
-                        &[format!("\"ID\":{},\"TTL\":{},\"Error\":{error}", r.id, r.ttl)]
+                        &[format!(
+                            "\"ID\":{},\"TTL\":{},\"Error\":{error}",
+                            r.id, r.ttl
+                        )]
                     )
                 );
             }
@@ -337,8 +338,11 @@ impl Printer {
                 let keys = if r.keys.is_empty() {
                     "null".to_string()
                 } else {
-                    let keys: Vec<String> =
-                        r.keys.iter().map(|k| format!("\"{}\"", json::base64(k))).collect();
+                    let keys: Vec<String> = r
+                        .keys
+                        .iter()
+                        .map(|k| format!("\"{}\"", json::base64(k)))
+                        .collect();
                     format!("[{}]", keys.join(","))
                 };
                 println!(
@@ -787,7 +791,12 @@ fn member_table(r: &pb::MemberListResponse) -> (Vec<&'static str>, Vec<Vec<Strin
         .map(|m| {
             vec![
                 format!("{:x}", m.id),
-                if m.name.is_empty() { "unstarted" } else { "started" }.to_string(),
+                if m.name.is_empty() {
+                    "unstarted"
+                } else {
+                    "started"
+                }
+                .to_string(),
                 m.name.clone(),
                 m.peer_ur_ls.join(","),
                 m.client_ur_ls.join(","),
@@ -837,7 +846,10 @@ mod tests {
     #[test]
     fn go_formatting() {
         assert_eq!(go_duration(std::time::Duration::from_micros(1500)), "1.5ms");
-        assert_eq!(go_duration(std::time::Duration::from_nanos(2_000_000_000)), "2s");
+        assert_eq!(
+            go_duration(std::time::Duration::from_nanos(2_000_000_000)),
+            "2s"
+        );
         assert_eq!(humanize_bytes(20480), "20 kB");
         assert_eq!(humanize_bytes(1_234_567), "1.2 MB");
         assert_eq!(go_quote(b"a\"b\n\x01"), "\"a\\\"b\\n\\x01\"");

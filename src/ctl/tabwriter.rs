@@ -6,10 +6,7 @@ const TAB_WIDTH: usize = 8;
 pub fn align(text: &str) -> String {
     let lines: Vec<Vec<&str>> = text.split('\n').map(|l| l.split('\t').collect()).collect();
     // widths[line][column] for each tab-terminated cell.
-    let mut widths: Vec<Vec<usize>> = lines
-        .iter()
-        .map(|cells| vec![0; cells.len() - 1])
-        .collect();
+    let mut widths: Vec<Vec<usize>> = lines.iter().map(|cells| vec![0; cells.len() - 1]).collect();
     format(&lines, &mut widths, 0, lines.len(), 0);
     let mut out = String::new();
     for (i, cells) in lines.iter().enumerate() {
@@ -57,7 +54,8 @@ fn format(lines: &[Vec<&str>], widths: &mut [Vec<usize>], start: usize, end: usi
 mod tests {
     #[test]
     fn aligns_like_go() {
-        let text = "      --consistency=\"l\"\tLinearizable\n      --print-value-only[=false]\tOnly\nX";
+        let text =
+            "      --consistency=\"l\"\tLinearizable\n      --print-value-only[=false]\tOnly\nX";
         assert_eq!(
             super::align(text),
             "      --consistency=\"l\"\t\t\tLinearizable\n      --print-value-only[=false]\tOnly\nX"

@@ -80,7 +80,11 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     let words: Vec<&str> = args[command_at..].iter().map(String::as_str).collect();
     let (command_flags, help, rest): (&'static [Spec], &str, &[String]) = match words.as_slice() {
-        ["cluster-health", ..] => (CLUSTER_HEALTH_FLAGS, CLUSTER_HEALTH_HELP, &args[command_at + 1..]),
+        ["cluster-health", ..] => (
+            CLUSTER_HEALTH_FLAGS,
+            CLUSTER_HEALTH_HELP,
+            &args[command_at + 1..],
+        ),
         ["member", "list" | "ls", ..] => (&[], MEMBER_LIST_HELP, &args[command_at + 2..]),
         [] => {
             println!("etcdctl (v2 API): cluster-health, member list");
@@ -121,9 +125,10 @@ fn global_flags_end(args: &[String]) -> usize {
             break;
         }
         let takes_value = !args[i].contains('=')
-            && FLAGS
-                .iter()
-                .any(|s| (s.name == name || s.short.map(String::from).as_deref() == Some(name)) && s.kind != Kind::Bool);
+            && FLAGS.iter().any(|s| {
+                (s.name == name || s.short.map(String::from).as_deref() == Some(name))
+                    && s.kind != Kind::Bool
+            });
         i += 1 + usize::from(takes_value);
     }
     i.min(args.len())
@@ -133,7 +138,9 @@ fn global_flags_end(args: &[String]) -> usize {
 fn go_flags(args: &[String]) -> Vec<String> {
     args.iter()
         .map(|a| match a.strip_prefix('-') {
-            Some(rest) if !rest.starts_with('-') && rest.split('=').next().unwrap_or("").len() > 1 => {
+            Some(rest)
+                if !rest.starts_with('-') && rest.split('=').next().unwrap_or("").len() > 1 =>
+            {
                 format!("-{a}")
             }
             _ => a.clone(),
@@ -292,7 +299,12 @@ impl Context {
         let detail: Vec<String> = errors
             .iter()
             .enumerate()
-            .map(|(i, e)| format!("error #{i}: {}", e.split_once(": ").map_or(e.as_str(), |p| p.1)))
+            .map(|(i, e)| {
+                format!(
+                    "error #{i}: {}",
+                    e.split_once(": ").map_or(e.as_str(), |p| p.1)
+                )
+            })
             .collect();
         Err(format!(
             "client: etcd cluster is unavailable or misconfigured; {}",
@@ -347,7 +359,10 @@ fn cluster_health(context: &Context) -> u8 {
                     let ok = answer.health == serde_json::Value::Bool(true)
                         || answer.health == serde_json::Value::String("true".into());
                     if ok {
-                        println!("member {} is healthy: got healthy result from {url}", member.id);
+                        println!(
+                            "member {} is healthy: got healthy result from {url}",
+                            member.id
+                        );
                         healthy += 1;
                     } else {
                         println!(
