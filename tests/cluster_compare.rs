@@ -2,12 +2,14 @@
 //! etcd 3.4 (with --enable-v2, which etcd needs for the v2-era check), then ours (which serves it
 //! with the seed's flags as they are). Same URLs and token give the same member and cluster IDs,
 //! so the outputs of Debian's etcdctl must be equal byte for byte, apart from values that
-//! depend on timing (raft term and index, which member leads) and the database size.
+//! depend on timing (raft term and index, which member leads) and the database size. Each
+//! command also runs through our etcdctl applet (`etcd ctl`, TLS flags and all), whose output
+//! must equal Debian etcdctl's against the same server at the same moment.
 
 mod common;
 
 use common::seed::Seed;
-use common::{etcdctl, our_binary, temp_dir, DEBIAN_ETCD};
+use common::{etcdctl, our_binary, our_etcdctl, temp_dir, DEBIAN_ETCD};
 use regex::Regex;
 use std::path::Path;
 
@@ -44,7 +46,33 @@ fn mask(text: &str) -> String {
 fn transcript(seed: &Seed, program: &Path, tag: &str, extra: &[&str]) -> Transcript {
     let mut members = seed.start(program, tag, extra);
     let mut out = Transcript::new();
-    let mut record = |label: &str, output: std::process::Output| {
+    // `output` is Debian etcdctl's, `applet` ours for the same command.
+    let mut record = |label: &str, output: std::process::Output, applet: std::process::Output| {
+        let took = Regex::new(r"took = \S+").unwrap();
+        // `endpoint health` lists members as their answers arrive: in any order.
+        let text = |bytes: &[u8]| {
+            let text = took
+                .replace_all(&String::from_utf8_lossy(bytes), "took = T")
+                .into_owned();
+            let mut lines: Vec<&str> = text.lines().collect();
+            if label.starts_with("endpoint health") {
+                lines.sort_unstable();
+            }
+            lines.join("\n")
+        };
+        assert_eq!(
+            (
+                text(&applet.stdout),
+                text(&applet.stderr),
+                applet.status.code()
+            ),
+            (
+                text(&output.stdout),
+                text(&output.stderr),
+                output.status.code()
+            ),
+            "`{label}` through our applet (left) and Debian's etcdctl (right)"
+        );
         out.push((
             label.to_string(),
             mask(&String::from_utf8_lossy(&output.stdout)),
@@ -57,33 +85,30 @@ fn transcript(seed: &Seed, program: &Path, tag: &str, extra: &[&str]) -> Transcr
         .collect::<Vec<_>>()
         .join(",");
     let tls = seed.v3_tls();
-    record(
-        "v2 cluster-health",
-        seed.etcdctl_v2(&first, &["cluster-health"]),
-    );
-    record(
-        "v2 member list",
-        seed.etcdctl_v2(&first, &["member", "list"]),
-    );
+    let v2 = |args: &[&str]| {
+        (
+            seed.etcdctl_v2(&first, args),
+            seed.our_etcdctl_v2(&first, args),
+        )
+    };
+    let v3 = |endpoints: &str, args: &[&str]| {
+        (
+            etcdctl(endpoints, &tls, args, None),
+            our_etcdctl(endpoints, &tls, args, None),
+        )
+    };
+    let (theirs, ours) = v2(&["cluster-health"]);
+    record("v2 cluster-health", theirs, ours);
+    let (theirs, ours) = v2(&["member", "list"]);
+    record("v2 member list", theirs, ours);
     for format in ["simple", "table", "json", "fields"] {
-        record(
-            &format!("member list -w {format}"),
-            etcdctl(&first, &tls, &["member", "list", "-w", format], None),
-        );
+        let (theirs, ours) = v3(&first, &["member", "list", "-w", format]);
+        record(&format!("member list -w {format}"), theirs, ours);
     }
-    record(
-        "endpoint status --cluster -w json",
-        etcdctl(
-            &first,
-            &tls,
-            &["endpoint", "status", "--cluster", "-w", "json"],
-            None,
-        ),
-    );
-    record(
-        "endpoint health --cluster",
-        etcdctl(&all, &tls, &["endpoint", "health", "--cluster"], None),
-    );
+    let (theirs, ours) = v3(&first, &["endpoint", "status", "--cluster", "-w", "json"]);
+    record("endpoint status --cluster -w json", theirs, ours);
+    let (theirs, ours) = v3(&all, &["endpoint", "health", "--cluster"]);
+    record("endpoint health --cluster", theirs, ours);
     // Which member leads is timing; make it master in both runs, then stop a follower.
     let leader_of = |status: &str| {
         Regex::new(r#""leader":(\d+)"#)
@@ -125,10 +150,8 @@ fn transcript(seed: &Seed, program: &Path, tag: &str, extra: &[&str]) -> Transcr
         );
     }
     members[2].kill();
-    record(
-        "v2 cluster-health, node2 down",
-        seed.etcdctl_v2(&first, &["cluster-health"]),
-    );
+    let (theirs, ours) = v2(&["cluster-health"]);
+    record("v2 cluster-health, node2 down", theirs, ours);
     out
 }
 

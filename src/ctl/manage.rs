@@ -144,40 +144,55 @@ pub fn defrag(ctl: &mut Ctl) -> Outcome {
 }
 
 pub fn endpoint_health(ctl: &mut Ctl) -> Outcome {
-    let mut list = Vec::new();
-    for endpoint in endpoints(ctl)? {
-        let started = Instant::now();
-        let result = ctl
-            .connect_to(std::slice::from_ref(&endpoint))
-            .and_then(|channel| {
-                let request = pb::RangeRequest {
-                    key: b"health".to_vec(),
-                    ..Default::default()
-                };
-                ctl.call::<_, pb::RangeResponse>(&channel, "/etcdserverpb.KV/Range", &request)
+    // Every endpoint is checked at once; answers are listed as they come, as etcdctl does.
+    let (answers, list) = std::sync::mpsc::channel();
+    let shared: &Ctl = ctl;
+    std::thread::scope(|scope| {
+        for endpoint in endpoints(shared)? {
+            let answers = answers.clone();
+            scope.spawn(move || {
+                let _ = answers.send(check_health(shared, endpoint));
             });
-        let took = go_duration(started.elapsed());
-        list.push(match result {
-            // Permission denied still proves the request went through consensus.
-            Err(e) if e.message.as_deref() != Some("etcdserver: permission denied") => Health {
-                endpoint,
-                healthy: false,
-                took,
-                error: e.message.unwrap_or_default(),
-            },
-            _ => Health {
-                endpoint,
-                healthy: true,
-                took,
-                error: String::new(),
-            },
-        });
-    }
+        }
+        Ok::<(), Exit>(())
+    })?;
+    drop(answers);
+    let list: Vec<Health> = list.iter().collect();
     ctl.out.endpoint_health(&list)?;
     if list.iter().any(|h| !h.error.is_empty()) {
         return Err(fail(EXIT_ERROR, "unhealthy cluster"));
     }
     Ok(())
+}
+
+/// A linearizable read of one key through `endpoint` alone, timed.
+fn check_health(ctl: &Ctl, endpoint: String) -> Health {
+    let started = Instant::now();
+    let result = ctl
+        .connect_to(std::slice::from_ref(&endpoint))
+        .and_then(|channel| {
+            let request = pb::RangeRequest {
+                key: b"health".to_vec(),
+                ..Default::default()
+            };
+            ctl.call::<_, pb::RangeResponse>(&channel, "/etcdserverpb.KV/Range", &request)
+        });
+    let took = go_duration(started.elapsed());
+    match result {
+        // Permission denied still proves the request went through consensus.
+        Err(e) if e.message.as_deref() != Some("etcdserver: permission denied") => Health {
+            endpoint,
+            healthy: false,
+            took,
+            error: e.message.unwrap_or_default(),
+        },
+        _ => Health {
+            endpoint,
+            healthy: true,
+            took,
+            error: String::new(),
+        },
+    }
 }
 
 /// Each endpoint's answer, and the last failure's message.

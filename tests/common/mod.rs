@@ -234,15 +234,32 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
 
 /// Debian's etcdctl (API v3) against `endpoint`.
 pub fn etcdctl(endpoint: &str, tls: &[String], args: &[&str], stdin: Option<&str>) -> Output {
-    let mut all = vec![
+    etcdctl_program(&[DEBIAN_ETCDCTL], endpoint, tls, args, stdin)
+}
+
+/// Our etcdctl applet, invoked as `etcd ctl ...`, with the same arguments as [`etcdctl`].
+pub fn our_etcdctl(endpoint: &str, tls: &[String], args: &[&str], stdin: Option<&str>) -> Output {
+    let binary = our_binary().display().to_string();
+    etcdctl_program(&[&binary, "ctl"], endpoint, tls, args, stdin)
+}
+
+fn etcdctl_program(
+    program: &[&str],
+    endpoint: &str,
+    tls: &[String],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
+    let mut all: Vec<String> = program[1..].iter().map(|s| s.to_string()).collect();
+    all.extend([
         "--endpoints".to_string(),
         endpoint.to_string(),
         "--dial-timeout=3s".into(),
         "--command-timeout=5s".into(),
-    ];
+    ]);
     all.extend(tls.iter().cloned());
     all.extend(args.iter().map(|s| s.to_string()));
-    run(DEBIAN_ETCDCTL, &all, &[("ETCDCTL_API", "3")], stdin)
+    run(program[0], &all, &[("ETCDCTL_API", "3")], stdin)
 }
 
 /// Our binary as a cluster of plain-HTTP members on `ips` (ports 2379/2380), members named

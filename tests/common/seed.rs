@@ -146,6 +146,23 @@ impl Seed {
 
     /// The seed's check: `ETCDCTL_API=2 etcdctl --ca-file … --cert-file … --key-file … <args>`.
     pub fn etcdctl_v2(&self, endpoint: &str, args: &[&str]) -> Output {
+        run(
+            super::DEBIAN_ETCDCTL,
+            &self.v2_args(endpoint, args),
+            &[("ETCDCTL_API", "2")],
+            None,
+        )
+    }
+
+    /// The seed's check with our applet (`etcd ctl ...`).
+    pub fn our_etcdctl_v2(&self, endpoint: &str, args: &[&str]) -> Output {
+        let mut all = vec!["ctl".to_string()];
+        all.extend(self.v2_args(endpoint, args));
+        let binary = super::our_binary().display().to_string();
+        run(&binary, &all, &[("ETCDCTL_API", "2")], None)
+    }
+
+    fn v2_args(&self, endpoint: &str, args: &[&str]) -> Vec<String> {
         let mut all = vec![
             format!("--ca-file={}", self.pki.ca.display()),
             format!("--cert-file={}", self.pki.client_cert.display()),
@@ -154,7 +171,7 @@ impl Seed {
             endpoint.to_string(),
         ];
         all.extend(args.iter().map(|s| s.to_string()));
-        run(super::DEBIAN_ETCDCTL, &all, &[("ETCDCTL_API", "2")], None)
+        all
     }
 
     pub fn member_id(&self, i: usize) -> String {
