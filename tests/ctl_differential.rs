@@ -8,7 +8,7 @@
 //! Table syntax, one invocation per line: optional `VAR=value` environment words, the etcdctl
 //! arguments ('single quotes' group words), optional ` <<< stdin` (with \n escapes). A leading
 //! `~` runs the command for 1.5 s and then kills it (watch runs until interrupted); a leading `%`
-//! compares the output's lines and comma-separated items in any order (members are listed in ID
+//! compares the output's lines, and their items split at `,` and `=`, in any order (members are listed in ID
 //! order, and an added member's ID is random per run). `{L1}` is the
 //! run's first granted lease ID in hex, `{M1}` the first added member's ID.
 
@@ -231,6 +231,16 @@ move-leader zz
 move-leader
 version
 lease grant 600 -w table
+# lock and elect (a session's lease ID is random: keys name/<ID> are masked)
+lock mylock echo locked
+lock mylock -- printenv ETCD_LOCK_REV
+lock mylock -- sh -c 'exit 3'
+lock
+~lock held
+~elect myelection proposal
+elect myelection
+elect -l myelection proposal
+elect
 # usage text
 lease grant --help
 member list -h
@@ -424,6 +434,8 @@ fn mask_text(ids: &Ids, text: &str) -> String {
         (r#"(?m)^\{"level":"warn".*\n"#, ""),
         (r"(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} ", "<TS> "),
         (r"took = [0-9.]+(ns|µs|ms|s)", "took = <T>"),
+        // A lock's or election's key ends in its session's random lease ID.
+        (r"(?m)^(\w+)/[0-9a-f]{8,16}$", "$1/<ID>"),
         // "Member %16x": the padding depends on the random ID's length.
         (r"Member +<M", "Member <M"),
         (r#""took":"[^"]*""#, r#""took":"<T>""#),
@@ -533,7 +545,7 @@ fn run_table(server: &Path, ip: &str, tool: &Path, dir: &Path) -> Vec<Seen> {
             let text = mask_text(&ids, &String::from_utf8_lossy(&output.stdout));
             if row.any_order {
                 let text = text.replace('"', "");
-                let mut items: Vec<&str> = text.split(['\n', ',']).collect();
+                let mut items: Vec<&str> = text.split(['\n', ',', '=']).collect();
                 items.sort_unstable();
                 items.join("\n").into_bytes()
             } else {

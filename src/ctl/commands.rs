@@ -2,7 +2,7 @@
 //! text, which its usage output shows) and the function that runs each command.
 
 use super::flags::{flag, short, Kind, Spec};
-use super::{fail, kv, manage, tabwriter, Ctl, Outcome, EXIT_BAD_FEATURE};
+use super::{concurrency, fail, kv, manage, tabwriter, Ctl, Outcome, EXIT_BAD_FEATURE};
 
 pub struct Command {
     /// Words that name it, e.g. "lease grant".
@@ -222,8 +222,8 @@ pub static COMMANDS: &[Command] = &[
     cmd("snapshot restore", "restore <filename> [options]", "Restores an etcd member snapshot to an etcd directory", &[], unsupported),
     cmd("make-mirror", "make-mirror [options] <destination>", "Makes a mirror at the destination etcd cluster", &[], unsupported),
     cmd("migrate", "migrate", "Migrates keys in a v2 store to a mvcc store", &[], unsupported),
-    cmd("lock", "lock <lockname> [exec-command arg1 arg2 ...]", "Acquires a named lock", &[&flag("ttl", Kind::Int, "10", "timeout for session")], unsupported),
-    cmd("elect", "elect <election-name> [proposal]", "Observes and participates in leader election", &[&short("listen", 'l', Kind::Bool, "false", "observation mode")], unsupported),
+    cmd("lock", "lock <lockname> [exec-command arg1 arg2 ...]", "Acquires a named lock", &[&flag("ttl", Kind::Int, "10", "timeout for session")], concurrency::lock),
+    cmd("elect", "elect <election-name> [proposal]", "Observes and participates in leader election", &[&short("listen", 'l', Kind::Bool, "false", "observation mode")], concurrency::elect),
     cmd("auth enable", "enable", "Enables authentication", &[], manage::auth_enable),
     cmd("auth disable", "disable", "Disables authentication", &[], manage::auth_disable),
     cmd("user add", "add <user name or user:password> [options]", "Adds a new user", &[&flag("interactive", Kind::Bool, "true", "Read password from stdin instead of interactive terminal"), &flag("new-user-password", Kind::String, "", "Supply password from the command line flag"), &flag("no-password", Kind::Bool, "false", "Create a user without password (CN based auth only)")], manage::user_add),

@@ -6,6 +6,7 @@
 //! command. Every failure is an [`Exit`]: etcdctl's "Error: ..." line and exit code.
 
 mod commands;
+mod concurrency;
 mod flags;
 mod json;
 mod kv;
