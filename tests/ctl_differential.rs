@@ -238,6 +238,9 @@ lock mylock -- sh -c 'exit 3'
 lock
 ~lock held
 ~elect myelection proposal
+# (the killed sessions' leases would expire at a moment that depends on timing: delete now)
+del held --prefix
+del myelection --prefix
 elect myelection
 elect -l myelection proposal
 elect
@@ -260,6 +263,27 @@ role list -w json
 role delete reader
 user delete alice
 user add
+role add writer
+role grant-permission writer readwrite foo
+role grant-permission writer read k1 k5
+role grant-permission writer write p --prefix
+role grant-permission writer read '' --from-key
+role grant-permission writer bogus foo
+role grant-permission writer read k1 k5 --prefix
+role grant-permission writer
+role get writer
+role get writer -w json
+user add bob --interactive=false <<< secret\n
+user passwd bob --interactive=false <<< newsecret\n
+user grant-role bob writer
+user get bob --detail
+role revoke-permission writer foo
+role revoke-permission writer k1 k5
+role revoke-permission writer p --prefix
+role revoke-permission writer
+role get writer
+user delete bob
+role delete writer
 # environment
 ETCDCTL_WRITE_OUT=json get foo
 ETCDCTL_HEX=true get foo

@@ -654,16 +654,28 @@ pub fn user_delete(ctl: &mut Ctl) -> Outcome {
 
 pub fn user_get(ctl: &mut Ctl) -> Outcome {
     let name = one_name(ctl, "user get command requires user name as its argument")?;
-    if ctl.bool("detail") {
-        return Err(fail(
-            super::EXIT_BAD_FEATURE,
-            "user get --detail is not part of this etcdctl applet yet",
-        ));
-    }
     let response: pb::AuthUserGetResponse = ctl.request(
         "/etcdserverpb.Auth/UserGet",
         &pb::AuthUserGetRequest { name: name.clone() },
     )?;
+    if ctl.bool("detail") {
+        println!("User: {name}");
+        for role in &response.roles {
+            println!();
+            let detail = get_role(ctl, role)?;
+            if ctl.out.format == Format::Simple {
+                print_role(role, &detail);
+            } else {
+                ctl.out.names(
+                    &[],
+                    &detail.header,
+                    "etcdserverpb.AuthRoleGetResponse",
+                    &detail,
+                )?;
+            }
+        }
+        return Ok(());
+    }
     let roles: String = response.roles.iter().map(|r| format!(" {r}")).collect();
     match ctl.out.format {
         Format::Simple => {
@@ -765,12 +777,18 @@ pub fn role_delete(ctl: &mut Ctl) -> Outcome {
     )
 }
 
+fn get_role(ctl: &Ctl, name: &str) -> Result<pb::AuthRoleGetResponse, Exit> {
+    ctl.request(
+        "/etcdserverpb.Auth/RoleGet",
+        &pb::AuthRoleGetRequest {
+            role: name.to_string(),
+        },
+    )
+}
+
 pub fn role_get(ctl: &mut Ctl) -> Outcome {
     let name = one_name(ctl, "role get command requires role name as its argument")?;
-    let response: pb::AuthRoleGetResponse = ctl.request(
-        "/etcdserverpb.Auth/RoleGet",
-        &pb::AuthRoleGetRequest { role: name.clone() },
-    )?;
+    let response = get_role(ctl, &name)?;
     if ctl.out.format != Format::Simple {
         return ctl.out.names(
             &[],
@@ -779,6 +797,12 @@ pub fn role_get(ctl: &mut Ctl) -> Outcome {
             &response,
         );
     }
+    print_role(&name, &response);
+    Ok(())
+}
+
+/// A role's permissions as etcdctl's simple printer lists them.
+fn print_role(name: &str, response: &pb::AuthRoleGetResponse) {
     println!("Role {name}");
     // authpb.Permission types: READ 0, WRITE 1, READWRITE 2.
     for (title, types) in [("KV Read:", [0, 2]), ("KV Write:", [1, 2])] {
@@ -805,7 +829,163 @@ pub fn role_get(ctl: &mut Ctl) -> Outcome {
             println!("{line}");
         }
     }
-    Ok(())
+}
+
+/// key and range end from `key [endkey]` and --prefix/--from-key (etcdctl's permRange).
+fn permission_range(ctl: &Ctl, args: &[String]) -> Result<(Vec<u8>, Vec<u8>), Exit> {
+    let (prefix, from_key) = (ctl.bool("prefix"), ctl.bool("from-key"));
+    let exclusive = || {
+        fail(
+            EXIT_BAD_ARGS,
+            "--from-key and --prefix flags are mutually exclusive",
+        )
+    };
+    let key = args[0].as_bytes().to_vec();
+    if key.is_empty() {
+        if prefix && from_key {
+            return Err(exclusive());
+        }
+        let end = if prefix || from_key {
+            vec![0]
+        } else {
+            Vec::new()
+        };
+        return Ok((vec![0], end));
+    }
+    let end = match (args.get(1), prefix, from_key) {
+        (None, true, true) => return Err(exclusive()),
+        (None, true, false) => super::kv::prefix_end(&key),
+        (None, false, true) => vec![0],
+        (None, false, false) => Vec::new(),
+        (Some(_), true, _) => {
+            return Err(fail(
+                EXIT_BAD_ARGS,
+                "unexpected endkey argument with --prefix flag",
+            ))
+        }
+        (Some(_), false, true) => {
+            return Err(fail(
+                EXIT_BAD_ARGS,
+                "unexpected endkey argument with --from-key flag",
+            ))
+        }
+        (Some(end), false, false) => end.as_bytes().to_vec(),
+    };
+    Ok((key, end))
+}
+
+pub fn role_grant_permission(ctl: &mut Ctl) -> Outcome {
+    let args = ctl.args().to_vec();
+    if args.len() < 3 {
+        return Err(fail(
+            EXIT_BAD_ARGS,
+            "role grant command requires role name, permission type, and key [endkey] as its argument",
+        ));
+    }
+    let perm_type = match args[1].to_uppercase().as_str() {
+        "READ" => 0,
+        "WRITE" => 1,
+        "READWRITE" => 2,
+        _ => {
+            return Err(fail(
+                EXIT_BAD_ARGS,
+                format!("invalid permission type: {}", args[1]),
+            ))
+        }
+    };
+    let (key, range_end) = permission_range(ctl, &args[2..])?;
+    let request = pb::AuthRoleGrantPermissionRequest {
+        name: args[0].clone(),
+        perm: Some(crate::pb::authpb::Permission {
+            perm_type,
+            key,
+            range_end,
+        }),
+    };
+    let response: pb::AuthRoleGrantPermissionResponse =
+        ctl.request("/etcdserverpb.Auth/RoleGrantPermission", &request)?;
+    ctl.out.auth_done(
+        &format!("Role {} updated", args[0]),
+        &response.header,
+        "etcdserverpb.AuthRoleGrantPermissionResponse",
+        &response,
+    )
+}
+
+pub fn role_revoke_permission(ctl: &mut Ctl) -> Outcome {
+    let args = ctl.args().to_vec();
+    if args.len() < 2 {
+        return Err(fail(
+            EXIT_BAD_ARGS,
+            "role revoke-permission command requires role name and key [endkey] as its argument",
+        ));
+    }
+    let (key, range_end) = permission_range(ctl, &args[1..])?;
+    let request = pb::AuthRoleRevokePermissionRequest {
+        role: args[0].clone(),
+        key,
+        range_end: range_end.clone(),
+    };
+    let response: pb::AuthRoleRevokePermissionResponse =
+        ctl.request("/etcdserverpb.Auth/RoleRevokePermission", &request)?;
+    let (role, key) = (&args[0], &args[1]);
+    let sentence = if range_end.is_empty() {
+        format!("Permission of key {key} is revoked from role {role}")
+    } else if range_end != [0] {
+        format!(
+            "Permission of range [{key}, {}) is revoked from role {role}",
+            String::from_utf8_lossy(&range_end)
+        )
+    } else {
+        format!("Permission of range [{key}, <open ended> is revoked from role {role}")
+    };
+    ctl.out.auth_done(
+        &sentence,
+        &response.header,
+        "etcdserverpb.AuthRoleRevokePermissionResponse",
+        &response,
+    )
+}
+
+pub fn user_passwd(ctl: &mut Ctl) -> Outcome {
+    let name = one_name(
+        ctl,
+        "user passwd command requires user name as its argument",
+    )?;
+    let password = read_password(ctl, &name)?;
+    let response: pb::AuthUserChangePasswordResponse = ctl.request(
+        "/etcdserverpb.Auth/UserChangePassword",
+        &pb::AuthUserChangePasswordRequest { name, password },
+    )?;
+    ctl.out.auth_done(
+        "Password updated",
+        &response.header,
+        "etcdserverpb.AuthUserChangePasswordResponse",
+        &response,
+    )
+}
+
+/// A password from standard input: one word with --interactive=false; otherwise asked for
+/// twice, as etcdctl asks at a terminal.
+fn read_password(ctl: &Ctl, name: &str) -> Result<String, Exit> {
+    let read_word = || {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| fail(EXIT_INVALID_INPUT, e.to_string()))?;
+        Ok::<String, Exit>(line.split_whitespace().next().unwrap_or("").to_string())
+    };
+    if !ctl.bool("interactive") {
+        return read_word();
+    }
+    eprint!("Password of {name}: ");
+    let first = read_word()?;
+    eprint!("Type password of {name} again for confirmation: ");
+    let second = read_word()?;
+    if first != second {
+        return Err(fail(EXIT_BAD_ARGS, "given passwords are different"));
+    }
+    Ok(first)
 }
 
 pub fn role_list(ctl: &mut Ctl) -> Outcome {
