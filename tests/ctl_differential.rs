@@ -10,7 +10,8 @@
 //! `~` runs the command for 1.5 s and then kills it (watch runs until interrupted); a leading `%`
 //! compares the output's lines, and their items split at `,` and `=`, in any order (members are listed in ID
 //! order, and an added member's ID is random per run). `{L1}` is the
-//! run's first granted lease ID in hex, `{M1}` the first added member's ID.
+//! run's first granted lease ID in hex, `{M1}` the first added member's ID, `{ADDR}` the server's
+//! address and `{TMP}` a directory for files.
 
 mod common;
 
@@ -151,6 +152,10 @@ endpoint hashkv
 endpoint hashkv -w json
 endpoint hashkv --rev=5 -w table
 endpoint hashkv --cluster -w fields
+# backups (the file is compared in tests/snapshot.rs)
+snapshot save {TMP}/backup.db
+snapshot save
+snapshot save {TMP}/other.db --endpoints={ADDR},{ADDR}
 # leases
 lease grant 600
 lease grant 600 -w json
@@ -424,8 +429,10 @@ impl Ids {
         }
     }
 
-    fn substitute(&self, arg: &str, address: &str) -> String {
-        let mut arg = arg.replace("{ADDR}", address);
+    fn substitute(&self, arg: &str, address: &str, dir: &Path) -> String {
+        let mut arg = arg
+            .replace("{ADDR}", address)
+            .replace("{TMP}", &dir.display().to_string());
         for (i, id) in self.leases.iter().enumerate() {
             arg = arg.replace(&format!("{{L{}}}", i + 1), &format!("{id:x}"));
         }
@@ -454,8 +461,8 @@ impl Ids {
 fn mask_text(ids: &Ids, text: &str) -> String {
     let text = ids.mask(text);
     let rules = [
-        // grpc-go's retry warnings (timestamp, random client id).
-        (r#"(?m)^\{"level":"warn".*\n"#, ""),
+        // grpc-go's retry warnings and zap's progress lines (timestamps, random client ids).
+        (r#"(?m)^\{"level":.*\n"#, ""),
         (r"(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} ", "<TS> "),
         (r"took = [0-9.]+(ns|µs|ms|s)", "took = <T>"),
         // A lock's or election's key ends in its session's random lease ID.
@@ -548,7 +555,7 @@ fn run_table(server: &Path, ip: &str, tool: &Path, dir: &Path) -> Vec<Seen> {
         let args: Vec<String> = row
             .args
             .iter()
-            .map(|a| ids.substitute(a, &address))
+            .map(|a| ids.substitute(a, &address, dir))
             .collect();
         // The endpoint comes from the environment unless the row names one (etcdctl refuses both).
         let mut env = Vec::new();
@@ -558,7 +565,7 @@ fn run_table(server: &Path, ip: &str, tool: &Path, dir: &Path) -> Vec<Seen> {
         env.extend(
             row.env
                 .iter()
-                .map(|(k, v)| (k.clone(), ids.substitute(v, &address))),
+                .map(|(k, v)| (k.clone(), ids.substitute(v, &address, dir))),
         );
         let output = invoke(tool, &row, &args, &env);
         ids.learn(&row, &String::from_utf8_lossy(&output.stdout));

@@ -1,13 +1,17 @@
-//! The Maintenance service: Status, MoveLeader, Hash, HashKV, Defragment and Alarm (listing),
+//! The Maintenance service: Status, MoveLeader, Hash, HashKV, Defragment, Alarm and Snapshot,
 //! answered from this member's own state.
 
-use super::{Api, Status};
+use super::grpc::{read_frames, server_stream};
+use super::{Api, Body, Status};
 use crate::mvcc::KvError;
 use crate::pb::etcdserverpb::{
     AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest,
     HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest, MoveLeaderResponse,
-    StatusRequest, StatusResponse,
+    SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
 };
+use http::Response;
+use hyper::body::Incoming;
+use std::sync::Arc;
 
 pub async fn status(api: &Api, _: StatusRequest) -> Result<StatusResponse, Status> {
     let raft = &api.raft.status;
@@ -114,4 +118,83 @@ pub async fn alarm(api: &Api, request: AlarmRequest) -> Result<AlarmResponse, St
     };
     api.propose_expecting(request, expect_applied!(crate::apply::Applied::Alarm))
         .await
+}
+
+/// Bytes of the store per Snapshot message (etcd sends 32 KiB).
+const SNAPSHOT_MESSAGE_BYTES: usize = 32 * 1024;
+
+/// What the dumping thread hands the stream.
+enum Dumped {
+    Start { total: u64, revision: i64 },
+    Chunk(Vec<u8>),
+    Failed(String),
+}
+
+/// Maintenance.Snapshot: a consistent copy of this member's store as a backup (see
+/// mvcc/snapshot.rs), read from one LMDB read transaction on a thread of its own.
+pub fn snapshot(api: Arc<Api>, body: Incoming) -> Response<Body> {
+    use crate::mvcc::snapshot::{backup_padding, DumpError, SHA256_BYTES};
+    server_stream(|writer| async move {
+        // The request has no fields; wait for it so a client that sends nothing gets nothing.
+        let requests = read_frames::<SnapshotRequest>(body, api.limits.max_request_bytes);
+        if requests.recv().await.is_err() {
+            return Ok(());
+        }
+        let (chunks, received) = smol::channel::bounded(4);
+        let store = api.store.clone();
+        std::thread::spawn(move || {
+            let result = store.read_txn().map_err(DumpError::Store).and_then(|txn| {
+                let total = store.dump_bytes(&txn).map_err(DumpError::Store)?;
+                let revision = store.current_revision(&txn).map_err(DumpError::Store)?;
+                chunks
+                    .send_blocking(Dumped::Start { total, revision })
+                    .map_err(DumpError::Sink)?;
+                store.dump(&txn, SNAPSHOT_MESSAGE_BYTES, |chunk| {
+                    chunks.send_blocking(Dumped::Chunk(chunk))
+                })
+            });
+            if let Err(DumpError::Store(e)) = result {
+                let _ = chunks.send_blocking(Dumped::Failed(e.to_string()));
+            }
+        });
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        let (mut remaining, mut revision, mut dumped) = (0u64, 0i64, 0u64);
+        while let Ok(part) = received.recv().await {
+            let blob = match part {
+                Dumped::Start {
+                    total,
+                    revision: at,
+                } => {
+                    remaining = total + backup_padding(total) as u64 + SHA256_BYTES;
+                    revision = at;
+                    continue;
+                }
+                Dumped::Chunk(blob) => blob,
+                Dumped::Failed(error) => {
+                    log::error!("snapshot: reading the store failed: {error}");
+                    return Err(super::grpc::Gone);
+                }
+            };
+            digest.update(&blob);
+            dumped += blob.len() as u64;
+            remaining -= blob.len() as u64;
+            writer
+                .send(&SnapshotResponse {
+                    header: api.header(revision),
+                    remaining_bytes: remaining,
+                    blob,
+                })
+                .await?;
+        }
+        let mut tail = vec![0u8; backup_padding(dumped)];
+        digest.update(&tail);
+        tail.extend_from_slice(digest.finish().as_ref());
+        writer
+            .send(&SnapshotResponse {
+                header: api.header(revision),
+                remaining_bytes: 0,
+                blob: tail,
+            })
+            .await
+    })
 }

@@ -200,6 +200,9 @@ pub async fn route(
     if path == "/v3electionpb.Election/Observe" {
         return Ok(election::observe(api, body));
     }
+    if path == "/etcdserverpb.Maintenance/Snapshot" {
+        return Ok(maintenance::snapshot(api, body));
+    }
     let api = api.as_ref();
     let response = match path.as_str() {
         "/etcdserverpb.KV/Range" => grpc::unary(api, body, |r| kv::range(api, r)).await,

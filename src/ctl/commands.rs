@@ -2,7 +2,7 @@
 //! text, which its usage output shows) and the function that runs each command.
 
 use super::flags::{flag, short, Kind, Spec};
-use super::{concurrency, fail, kv, manage, tabwriter, Ctl, Outcome, EXIT_BAD_FEATURE};
+use super::{concurrency, fail, kv, manage, snapshot, tabwriter, Ctl, Outcome, EXIT_BAD_FEATURE};
 
 pub struct Command {
     /// Words that name it, e.g. "lease grant".
@@ -217,8 +217,8 @@ pub static COMMANDS: &[Command] = &[
     cmd("member update", "update <memberID> [options]", "Updates a member in the cluster", &[&MEMBER_PEER_URLS_UPDATE], manage::member_update),
     Command { long: MEMBER_LIST_LONG, ..cmd("member list", "list", "Lists all members in the cluster", &[], manage::member_list) },
     Command { long: "Promotes a non-voting learner member to a voting one in the cluster.\n", ..cmd("member promote", "promote <memberID>", "Promotes a non-voting member in the cluster", &[], manage::member_promote) },
-    cmd("snapshot save", "save <filename>", "Stores an etcd node backend snapshot to a given file", &[], unsupported),
-    cmd("snapshot status", "status <filename>", "Gets backend snapshot status of a given file", &[], unsupported),
+    cmd("snapshot save", "save <filename>", "Stores an etcd node backend snapshot to a given file", &[], snapshot::save),
+    cmd("snapshot status", "status <filename>", "Gets backend snapshot status of a given file", &[], snapshot::status),
     cmd("snapshot restore", "restore <filename> [options]", "Restores an etcd member snapshot to an etcd directory", &[], unsupported),
     cmd("make-mirror", "make-mirror [options] <destination>", "Makes a mirror at the destination etcd cluster", &[], unsupported),
     cmd("migrate", "migrate", "Migrates keys in a v2 store to a mvcc store", &[], unsupported),

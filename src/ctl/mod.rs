@@ -12,6 +12,7 @@ mod json;
 mod kv;
 mod manage;
 mod output;
+mod snapshot;
 mod tabwriter;
 mod v2;
 

@@ -808,7 +808,7 @@ fn member_table(r: &pb::MemberListResponse) -> (Vec<&'static str>, Vec<Vec<Strin
 }
 
 /// olekukonko/tablewriter as etcdctl uses it: upper-case centered headers, right-aligned cells.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -4,6 +4,10 @@
 //!
 //! Stream: records `u8 table | u32 LE key length | key | u32 LE value length | value`, tables in
 //! a fixed order, keys in LMDB order. Integrity is checked by the transport (CRC per stream).
+//!
+//! A backup (Maintenance.Snapshot, `etcdctl snapshot save`) is a dump padded with zero bytes
+//! (table 0 ends the records) to a multiple of 512 bytes, then the SHA-256 of all of that: etcd
+//! appends a SHA-256 to its bolt file, and etcdctl checks `size % 512 == 32` before saving.
 
 use super::{Store, META_APPLIED_INDEX};
 use heed::types::Bytes;
@@ -12,6 +16,56 @@ use std::io::Read;
 
 /// The table numbers in a dump.
 const TABLES: [u8; 7] = [1, 2, 3, 4, 5, 6, 7];
+
+/// A record of this "table" ends the dump: the padding of a backup.
+const PADDING: u8 = 0;
+/// Backups are padded to this.
+pub const BACKUP_ALIGN: u64 = 512;
+pub const SHA256_BYTES: u64 = 32;
+
+/// The zero bytes a backup carries after a dump of `dump_bytes`.
+pub fn backup_padding(dump_bytes: u64) -> usize {
+    ((BACKUP_ALIGN - dump_bytes % BACKUP_ALIGN) % BACKUP_ALIGN) as usize
+}
+
+/// What `snapshot status` reports about a backup.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BackupStatus {
+    pub revision: i64,
+    pub keys: u64,
+}
+
+/// Reads a backup's records (the SHA-256 trailer already checked and cut off).
+pub fn inspect_backup(mut input: impl Read) -> Result<BackupStatus, String> {
+    let mut status = BackupStatus {
+        revision: 1,
+        keys: 0,
+    };
+    let (mut key, mut value) = (Vec::new(), Vec::new());
+    let mut table = [0u8; 1];
+    loop {
+        match input.read_exact(&mut table) {
+            Ok(()) if table[0] == PADDING => return Ok(status),
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(status),
+            Err(e) => return Err(e.to_string()),
+        }
+        read_field(&mut input, &mut key)?;
+        read_field(&mut input, &mut value)?;
+        match table[0] {
+            1 => status.keys += 1,
+            5 if key == super::META_REVISION.as_bytes() => {
+                let bytes: [u8; 8] = value
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| "the revision in the backup is not 8 bytes".to_string())?;
+                status.revision = u64::from_be_bytes(bytes) as i64;
+            }
+            1..=7 => {}
+            other => return Err(format!("unknown table number {other} in the backup")),
+        }
+    }
+}
 
 /// Where a dump stands: the raft entry it reflects and the raft configuration at that entry.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +96,19 @@ impl Store {
             term: self.applied_term(txn)?,
             conf_state: self.conf_state(txn)?.unwrap_or_default(),
         })
+    }
+
+    /// How many bytes `dump` writes from `txn`.
+    pub fn dump_bytes(&self, txn: &RoTxn) -> Result<u64, heed::Error> {
+        let mut total = 0u64;
+        for number in TABLES {
+            let table = self.table(number).expect("TABLES lists known tables");
+            for item in table.iter(txn)? {
+                let (key, value) = item?;
+                total += 9 + key.len() as u64 + value.len() as u64;
+            }
+        }
+        Ok(total)
     }
 
     /// Writes every table through `sink` in chunks of about `chunk_bytes`; stops at the first
@@ -85,6 +152,7 @@ impl Store {
         let mut value = Vec::new();
         loop {
             match input.read_exact(&mut header[..1]) {
+                Ok(()) if header[0] == PADDING => break,
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
                 Err(e) => return Err(e.to_string()),
