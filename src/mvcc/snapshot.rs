@@ -61,7 +61,7 @@ pub fn inspect_backup(mut input: impl Read) -> Result<BackupStatus, String> {
                     .map_err(|_| "the revision in the backup is not 8 bytes".to_string())?;
                 status.revision = u64::from_be_bytes(bytes) as i64;
             }
-            1..=7 => {}
+            2..=7 => {}
             other => return Err(format!("unknown table number {other} in the backup")),
         }
     }
