@@ -48,17 +48,12 @@ fn main() -> ExitCode {
             crate::runtime::start(1);
             ctl::main(&args[2..])
         }
-        ("etcdutl", _) | (_, Some("util")) => applet_missing("etcdutl"),
+        ("etcdutl", _) => ctl::util_main(&args[1..]),
+        (_, Some("util")) => ctl::util_main(&args[2..]),
         (_, Some("bench")) => bench::main(&args[2..]),
         (_, Some("pki")) => pki::main(&args[2..]),
         _ => server(&args[1..]),
     }
-}
-
-/// The tool applets are built in later work; say so rather than pretend.
-fn applet_missing(name: &str) -> ExitCode {
-    eprintln!("{name}: this applet is not part of this build yet; use Debian's {name} meanwhile");
-    ExitCode::from(2)
 }
 
 fn server(args: &[String]) -> ExitCode {

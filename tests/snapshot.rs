@@ -1,9 +1,10 @@
 //! Backups: Maintenance.Snapshot saved by Debian's etcdctl and by our applet (the same bytes),
-//! read back by `snapshot status`, and a damaged file refused.
+//! read back by `snapshot status`, a damaged file refused, and a backup restored with
+//! `etcdutl snapshot restore` into a new 3-member cluster that has every key and the revision.
 
 mod common;
 
-use common::{etcdctl, our_binary, our_etcdctl, single_member_args, temp_dir, Member};
+use common::{etcdctl, our_binary, our_etcdctl, run, single_member_args, temp_dir, Member};
 use regex::Regex;
 
 #[test]
@@ -87,6 +88,8 @@ fn snapshot_save_and_status() {
         "{status}"
     );
 
+    restore_into_new_cluster(&dir, &ours, endpoint);
+
     let mut damaged = our_bytes.clone();
     damaged[100] ^= 1;
     std::fs::write(&ours, &damaged).unwrap();
@@ -101,4 +104,112 @@ fn snapshot_save_and_status() {
         String::from_utf8_lossy(&status.stderr),
         "Error: snapshot file integrity check failed (sha256 mismatch)\n"
     );
+}
+
+const RESTORED: [&str; 3] = ["127.0.0.87", "127.0.0.88", "127.0.0.89"];
+
+/// Restores `backup` into three new members (as etcdutl, through a link of that name), starts
+/// them and compares what they serve with the source member.
+fn restore_into_new_cluster(dir: &std::path::Path, backup: &std::path::Path, source: &str) {
+    let etcdutl = dir.join("etcdutl");
+    std::os::unix::fs::symlink(our_binary(), &etcdutl).unwrap();
+    let cluster = RESTORED
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| format!("r{i}=http://{ip}:2380"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut members = Vec::new();
+    for (i, ip) in RESTORED.iter().enumerate() {
+        let data_dir = dir.join(format!("r{i}"));
+        let restore: Vec<String> = [
+            "snapshot".to_string(),
+            "restore".into(),
+            backup.display().to_string(),
+            format!("--name=r{i}"),
+            format!("--data-dir={}", data_dir.display()),
+            format!("--initial-cluster={cluster}"),
+            "--initial-cluster-token=restored".into(),
+            format!("--initial-advertise-peer-urls=http://{ip}:2380"),
+        ]
+        .into();
+        let out = run(&etcdutl.display().to_string(), &restore, &[], None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Restoring over an existing data dir is refused.
+        let again = run(&etcdutl.display().to_string(), &restore, &[], None);
+        assert_eq!(
+            String::from_utf8_lossy(&again.stderr),
+            format!(
+                "Error: data-dir {:?} exists\n",
+                data_dir.display().to_string()
+            )
+        );
+        let mut args = single_member_args(&format!("r{i}"), ip, 2379, 2380, &data_dir, "http");
+        let at = args.iter().position(|a| a == "--initial-cluster").unwrap();
+        args[at + 1] = cluster.clone();
+        args.extend(["--initial-cluster-token".to_string(), "restored".into()]);
+        members.push(Member::spawn(
+            &our_binary(),
+            args,
+            &format!("http://{ip}:2379"),
+            &data_dir,
+        ));
+    }
+    for member in &mut members {
+        member.wait_healthy();
+    }
+    let keys = |endpoint: &str| {
+        let out = etcdctl(endpoint, &[], &["get", "", "--prefix", "-w", "json"], None);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        // Everything after the header: the keys with their revisions, and the count.
+        text[text.find("\"kvs\"").expect("keys in the answer")..].to_string()
+    };
+    let revision = |endpoint: &str| {
+        let out = etcdctl(endpoint, &[], &["get", "nothing", "-w", "json"], None);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        Regex::new(r#""revision":(\d+)"#)
+            .unwrap()
+            .captures(&text)
+            .unwrap()[1]
+            .to_string()
+    };
+    let expected = keys(source);
+    for ip in RESTORED {
+        let endpoint = format!("{ip}:2379");
+        assert_eq!(
+            keys(&endpoint),
+            expected,
+            "keys served by the restored {ip}"
+        );
+        assert_eq!(
+            revision(&endpoint),
+            revision(source),
+            "revision of the restored {ip}"
+        );
+    }
+    let members = etcdctl(
+        &format!("{}:2379", RESTORED[0]),
+        &[],
+        &["member", "list"],
+        None,
+    );
+    let listed = String::from_utf8_lossy(&members.stdout).into_owned();
+    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert!(
+        listed.contains(", started, r1, http://127.0.0.88:2380, http://127.0.0.88:2379, false"),
+        "{listed}"
+    );
+    // The new cluster takes writes after the restored revision.
+    let put = etcdctl(
+        &format!("{}:2379", RESTORED[2]),
+        &[],
+        &["put", "after", "restore", "-w", "json"],
+        None,
+    );
+    let next = revision(source).parse::<i64>().unwrap() + 1;
+    assert!(String::from_utf8_lossy(&put.stdout).contains(&format!("\"revision\":{next},")));
 }

@@ -142,6 +142,45 @@ pub static DEL_FLAGS: &[&Spec] = &[
         "delete keys that are greater than or equal to the given key using byte compare",
     ),
 ];
+static RESTORE_FLAGS: &[&Spec] = &[
+    &flag("data-dir", Kind::String, "", "Path to the data directory"),
+    &flag(
+        "wal-dir",
+        Kind::String,
+        "",
+        "Path to the WAL directory (use --data-dir if none given)",
+    ),
+    &flag(
+        "initial-cluster",
+        Kind::String,
+        "default=http://localhost:2380",
+        "Initial cluster configuration for restore bootstrap",
+    ),
+    &flag(
+        "initial-cluster-token",
+        Kind::String,
+        "etcd-cluster",
+        "Initial cluster token for the etcd cluster during restore bootstrap",
+    ),
+    &flag(
+        "initial-advertise-peer-urls",
+        Kind::String,
+        "http://localhost:2380",
+        "List of this member's peer URLs to advertise to the rest of the cluster",
+    ),
+    &flag(
+        "name",
+        Kind::String,
+        "default",
+        "Human-readable name for this member",
+    ),
+    &flag(
+        "skip-hash-check",
+        Kind::Bool,
+        "false",
+        "Ignore snapshot integrity hash value (required if copied from data directory)",
+    ),
+];
 static CLUSTER: Spec = flag(
     "cluster",
     Kind::Bool,
@@ -219,7 +258,7 @@ pub static COMMANDS: &[Command] = &[
     Command { long: "Promotes a non-voting learner member to a voting one in the cluster.\n", ..cmd("member promote", "promote <memberID>", "Promotes a non-voting member in the cluster", &[], manage::member_promote) },
     cmd("snapshot save", "save <filename>", "Stores an etcd node backend snapshot to a given file", &[], snapshot::save),
     cmd("snapshot status", "status <filename>", "Gets backend snapshot status of a given file", &[], snapshot::status),
-    cmd("snapshot restore", "restore <filename> [options]", "Restores an etcd member snapshot to an etcd directory", &[], unsupported),
+    cmd("snapshot restore", "restore <filename> [options]", "Restores an etcd member snapshot to an etcd directory", RESTORE_FLAGS, snapshot::restore),
     cmd("make-mirror", "make-mirror [options] <destination>", "Makes a mirror at the destination etcd cluster", &[], unsupported),
     cmd("migrate", "migrate", "Migrates keys in a v2 store to a mvcc store", &[], unsupported),
     cmd("lock", "lock <lockname> [exec-command arg1 arg2 ...]", "Acquires a named lock", &[&flag("ttl", Kind::Int, "10", "timeout for session")], concurrency::lock),

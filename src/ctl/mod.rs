@@ -68,6 +68,18 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
+/// Entry point for `etcdutl ...` and `etcd util ...`: the offline commands (backups).
+pub fn util_main(args: &[String]) -> ExitCode {
+    const OFFLINE: [&str; 3] = ["snapshot restore", "snapshot status", "version"];
+    match commands::find(args) {
+        Some((command, _)) if OFFLINE.contains(&command.path) => v3(args),
+        _ => {
+            eprintln!("etcdutl: commands: {}", OFFLINE.join(", "));
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
 fn v3(args: &[String]) -> ExitCode {
     let Some((command, rest)) = commands::find(args) else {
         print!("{}", commands::root_usage());

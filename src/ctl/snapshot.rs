@@ -162,3 +162,117 @@ mod tests {
             .contains("checksum not found"));
     }
 }
+
+/// `snapshot restore FILE`: a new data dir holding the backup's keys, revision and leases, as
+/// the first state of a new cluster given by --initial-cluster (every member restores the same
+/// file with its own --name and --initial-advertise-peer-urls).
+pub fn restore(ctl: &mut Ctl) -> Outcome {
+    let [path] = ctl.args() else {
+        return Err(fail(
+            EXIT_BAD_ARGS,
+            "snapshot restore requires exactly one argument",
+        ));
+    };
+    let name = ctl.string("name");
+    let data_dir = match ctl.string("data-dir") {
+        dir if dir.is_empty() => format!("{name}.etcd"),
+        dir => dir,
+    };
+    if std::path::Path::new(&data_dir).exists() {
+        return Err(fail(EXIT_ERROR, format!("data-dir {data_dir:?} exists")));
+    }
+    let data = std::fs::read(path).map_err(|e| fail(EXIT_ERROR, format!("{path}: {e}")))?;
+    let body = check_backup(&data).map_err(|e| fail(EXIT_ERROR, e))?;
+    // The cluster flags mean what they mean to the server: let its parser check them.
+    let flags = [
+        ("--name", name.clone()),
+        ("--data-dir", data_dir.clone()),
+        ("--initial-cluster", ctl.string("initial-cluster")),
+        (
+            "--initial-cluster-token",
+            ctl.string("initial-cluster-token"),
+        ),
+        (
+            "--initial-advertise-peer-urls",
+            ctl.string("initial-advertise-peer-urls"),
+        ),
+    ];
+    let args: Vec<String> = flags.iter().map(|(f, v)| format!("{f}={v}")).collect();
+    let config = match crate::config::parse(&args, &Default::default()) {
+        Ok(crate::config::Command::Run(config)) => config,
+        Ok(_) => return Err(fail(EXIT_BAD_ARGS, "unexpected restore flags")),
+        Err(error) => return Err(fail(EXIT_BAD_ARGS, error.to_string())),
+    };
+    let wal_dir = ctl.string("wal-dir");
+    let written = write_restored(&config, body, &wal_dir);
+    if let Err(error) = written {
+        let _ = std::fs::remove_dir_all(&data_dir);
+        return Err(fail(EXIT_ERROR, error));
+    }
+    Ok(())
+}
+
+fn write_restored(
+    config: &crate::config::Config,
+    backup: &[u8],
+    wal_dir: &str,
+) -> Result<(), String> {
+    use crate::server::identity;
+    use protobuf::Message as _;
+    use raft::eraftpb::{ConfState, HardState};
+    let (own, _) = identity::resolve(config)?;
+    identity::create(&config.data_dir, &own)?;
+    let member_dir = identity::member_dir(&config.data_dir);
+    let store_error = |e: heed::Error| format!("writing the restored store: {e}");
+    let store = crate::mvcc::Store::open(&member_dir.join("kv"), config.quota_backend_bytes)
+        .map_err(store_error)?;
+    let members = identity::initial_members(config);
+    let (applied, term) = {
+        let mut txn = store.write_txn().map_err(store_error)?;
+        let applied = store.load(&mut txn, backup)?;
+        let term = store.applied_term(&txn).map_err(store_error)?;
+        // The old cluster's members and alarms go; the new cluster's members come in.
+        let old: Vec<u64> = store
+            .members(&txn)
+            .map_err(store_error)?
+            .iter()
+            .filter_map(|bytes| <pb::Member as prost::Message>::decode(bytes.as_slice()).ok())
+            .map(|m| m.id)
+            .collect();
+        for id in old {
+            store.delete_member(&mut txn, id).map_err(store_error)?;
+        }
+        for member in &members {
+            store
+                .put_member(&mut txn, member.id, &prost::Message::encode_to_vec(member))
+                .map_err(store_error)?;
+        }
+        store.set_alarms(&mut txn, &[]).map_err(store_error)?;
+        let conf_state =
+            ConfState::from((members.iter().map(|m| m.id).collect::<Vec<_>>(), vec![]));
+        let conf_state = conf_state
+            .write_to_bytes()
+            .map_err(|e| format!("encoding the raft configuration: {e}"))?;
+        store
+            .set_conf_state(&mut txn, &conf_state)
+            .map_err(store_error)?;
+        txn.commit().map_err(store_error)?;
+        (applied, term)
+    };
+    store.sync().map_err(store_error)?;
+    // The log starts after the backup's last entry: raft begins from the store as a snapshot.
+    let wal_path = if wal_dir.is_empty() {
+        member_dir.join("wal")
+    } else {
+        std::path::PathBuf::from(wal_dir)
+    };
+    let (mut wal, _) = crate::wal::Wal::open(&wal_path).map_err(|e| e.to_string())?;
+    let hard_state = HardState {
+        term,
+        commit: applied,
+        ..Default::default()
+    };
+    wal.append(&[], Some(&hard_state))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}

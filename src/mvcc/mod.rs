@@ -119,6 +119,11 @@ impl Store {
         Ok(store)
     }
 
+    /// Flushes every commit to disk (for tools that write a store and exit).
+    pub fn sync(&self) -> Result<(), heed::Error> {
+        self.env.force_sync()
+    }
+
     pub fn read_txn(&self) -> Result<RoTxn<'_>, heed::Error> {
         self.env.read_txn()
     }

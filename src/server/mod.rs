@@ -3,7 +3,7 @@
 //! any moment (SIGTERM, SIGKILL) loses nothing that was answered.
 
 mod authority;
-mod identity;
+pub mod identity;
 mod listener;
 mod notify;
 
