@@ -145,24 +145,6 @@ fn print_status(ctl: &Ctl, hash: u32, revision: i64, keys: u64, size: u64) -> Ou
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_backup_is_checked_before_it_is_read() {
-        let body = vec![0u8; 480];
-        let mut data = body.clone();
-        data.extend_from_slice(ring::digest::digest(&ring::digest::SHA256, &body).as_ref());
-        assert!(check_backup(&data).is_ok());
-        data[3] = 1;
-        assert!(check_backup(&data).unwrap_err().contains("sha256 mismatch"));
-        assert!(check_backup(&data[..100])
-            .unwrap_err()
-            .contains("checksum not found"));
-    }
-}
-
 /// `snapshot restore FILE`: a new data dir holding the backup's keys, revision and leases, as
 /// the first state of a new cluster given by --initial-cluster (every member restores the same
 /// file with its own --name and --initial-advertise-peer-urls).
@@ -275,4 +257,22 @@ fn write_restored(
     wal.append(&[], Some(&hard_state))
         .map_err(|e| e.to_string())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backup_is_checked_before_it_is_read() {
+        let body = vec![0u8; 480];
+        let mut data = body.clone();
+        data.extend_from_slice(ring::digest::digest(&ring::digest::SHA256, &body).as_ref());
+        assert!(check_backup(&data).is_ok());
+        data[3] = 1;
+        assert!(check_backup(&data).unwrap_err().contains("sha256 mismatch"));
+        assert!(check_backup(&data[..100])
+            .unwrap_err()
+            .contains("checksum not found"));
+    }
 }
