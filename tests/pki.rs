@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{etcdctl, our_binary, run, temp_dir, Member, DEBIAN_ETCD};
+use common::{etcdctl, our_binary, our_etcdctl, run, temp_dir, Member, DEBIAN_ETCD};
 use std::path::{Path, PathBuf};
 
 fn pki_init(dir: &Path, extra: &[&str]) -> std::process::Output {
@@ -107,11 +107,79 @@ fn pki_certificates_verify_and_serve_mutual_tls_for_etcd_and_ours() {
         String::from_utf8_lossy(&verify.stdout)
     );
 
+    // A client certificate of its own (CN=admin), from the same CA.
+    let client = run(
+        &our_binary().display().to_string(),
+        &[
+            "pki".into(),
+            "client".into(),
+            "admin".into(),
+            "--dir".into(),
+            etc.display().to_string(),
+        ],
+        &[],
+        None,
+    );
+    assert!(
+        client.status.success(),
+        "{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    let subject = run(
+        "openssl",
+        &[
+            "x509".into(),
+            "-noout".into(),
+            "-subject".into(),
+            "-in".into(),
+            etc.join("admin.pem").display().to_string(),
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&subject.stdout).trim(),
+        "subject=CN = admin"
+    );
+    let verify = run(
+        "openssl",
+        &[
+            "verify".into(),
+            "-CAfile".into(),
+            etc.join("ca.pem").display().to_string(),
+            etc.join("admin.pem").display().to_string(),
+        ],
+        &[],
+        None,
+    );
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let admin_tls = vec![
+        format!("--cacert={}", etc.join("ca.pem").display()),
+        format!("--cert={}", etc.join("admin.pem").display()),
+        format!("--key={}", etc.join("admin-key.pem").display()),
+    ];
+
     for (program, ip, tag) in [
         (our_binary(), "127.0.0.81", "ours"),
         (PathBuf::from(DEBIAN_ETCD), "127.0.0.82", "debian"),
     ] {
         let member = start_tls(&program, ip, &etc, &dir.join(tag));
+        // The admin certificate authenticates our etcdctl applet to both servers.
+        let health = our_etcdctl(
+            &member.client_url,
+            &admin_tls,
+            &["endpoint", "health"],
+            None,
+        );
+        assert!(
+            health.status.success(),
+            "{tag}: {}",
+            String::from_utf8_lossy(&health.stderr)
+        );
         let put = etcdctl(
             &member.client_url,
             &tls_flags(&etc),
@@ -131,6 +199,20 @@ fn pki_certificates_verify_and_serve_mutual_tls_for_etcd_and_ours() {
         );
         assert_eq!(String::from_utf8_lossy(&get.stdout), format!("{tag}\n"));
     }
+
+    let client_again = run(
+        &our_binary().display().to_string(),
+        &[
+            "pki".into(),
+            "client".into(),
+            "admin".into(),
+            "--dir".into(),
+            etc.display().to_string(),
+        ],
+        &[],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&client_again.stderr).contains("admin.pem exists"));
 
     let again = pki_init(&etc, &[]);
     assert_eq!(again.status.code(), Some(1));

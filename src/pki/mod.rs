@@ -6,6 +6,9 @@
 //! DIR/ca.pem, DIR/ca-key.pem, DIR/kubernetes.pem, DIR/kubernetes-key.pem (keys 0600). Existing
 //! keys are never overwritten without --force. Validity is rcgen's default (1975 to 4096): an
 //! appliance's certificates must not expire under it; rotate by running init again.
+//!
+//! `etcd pki client NAME --dir DIR` signs a client certificate with DIR's CA: DIR/NAME.pem and
+//! DIR/NAME-key.pem, CN=NAME (the user name etcd's --client-cert-auth takes from it).
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -18,13 +21,17 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: etcd pki init --dir DIR --node NAME=IP [--node NAME=IP ...] [--force]
+       etcd pki client NAME --dir DIR [--force]
 
 Writes DIR/ca.pem, ca-key.pem, kubernetes.pem and kubernetes-key.pem: a CA and one certificate
 for every member (SANs: each node's IP and name, 127.0.0.1, localhost), usable for client and
 peer TLS and as a client certificate, as the seed's cfssl step made them. ECDSA P-256.
+`client NAME` adds DIR/NAME.pem and NAME-key.pem: a client certificate with CN=NAME from DIR's CA.
 ";
 
 struct Options {
+    /// `client NAME`, or None for `init`.
+    client: Option<String>,
     dir: PathBuf,
     nodes: Vec<(String, IpAddr)>,
     force: bool,
@@ -32,11 +39,15 @@ struct Options {
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut rest = args.iter();
-    match rest.next().map(String::as_str) {
-        Some("init") => {}
+    let client = match rest.next().map(String::as_str) {
+        Some("init") => None,
+        Some("client") => match rest.next() {
+            Some(name) if !name.is_empty() && !name.starts_with('-') => Some(name.clone()),
+            _ => return Err("pki client needs the client's name (its certificate's CN)".into()),
+        },
         Some(other) => return Err(format!("unknown pki command {other:?}")),
         None => return Err("no pki command given".into()),
-    }
+    };
     let mut dir = None;
     let mut nodes = Vec::new();
     let mut force = false;
@@ -71,10 +82,15 @@ fn parse(args: &[String]) -> Result<Options, String> {
         }
     }
     let dir = dir.ok_or("--dir is required")?;
-    if nodes.is_empty() {
+    if nodes.is_empty() && client.is_none() {
         return Err("at least one --node NAME=IP is required".into());
     }
-    Ok(Options { dir, nodes, force })
+    Ok(Options {
+        client,
+        dir,
+        nodes,
+        force,
+    })
 }
 
 pub fn main(args: &[String]) -> ExitCode {
@@ -82,7 +98,10 @@ pub fn main(args: &[String]) -> ExitCode {
         print!("{USAGE}");
         return ExitCode::SUCCESS;
     }
-    let result = parse(args).and_then(|options| init(&options));
+    let result = parse(args).and_then(|options| match &options.client {
+        Some(name) => client(&options, name),
+        None => init(&options),
+    });
     match result {
         Ok(written) => {
             for path in written {
@@ -116,14 +135,8 @@ fn init(options: &Options) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(&options.dir).map_err(|e| format!("{}: {e}", options.dir.display()))?;
     let error = |e: rcgen::Error| format!("making certificates: {e}");
 
-    let mut ca_params = CertificateParams::default();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let mut ca_name = DistinguishedName::new();
-    ca_name.push(DnType::CommonName, "etcd CA");
-    ca_params.distinguished_name = ca_name;
     let ca_key = KeyPair::generate().map_err(error)?;
-    let ca = ca_params.self_signed(&ca_key).map_err(error)?;
+    let ca = ca_params().self_signed(&ca_key).map_err(error)?;
 
     let mut sans = vec![
         SanType::IpAddress("127.0.0.1".parse().expect("literal")),
@@ -154,6 +167,55 @@ fn init(options: &Options) -> Result<Vec<PathBuf>, String> {
     write(&paths[2], certificate.pem().as_bytes(), 0o644)?;
     write(&paths[3], key.serialize_pem().as_bytes(), 0o600)?;
     Ok(paths)
+}
+
+/// The CA's certificate parameters. `client` signs with the CA key under the same subject, so
+/// what it issues chains to the ca.pem that `init` wrote.
+fn ca_params() -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, "etcd CA");
+    params.distinguished_name = name;
+    params
+}
+
+fn client(options: &Options, name: &str) -> Result<Vec<PathBuf>, String> {
+    let paths = [
+        options.dir.join(format!("{name}.pem")),
+        options.dir.join(format!("{name}-key.pem")),
+    ];
+    if !options.force {
+        if let Some(existing) = paths.iter().find(|p| p.exists()) {
+            return Err(format!(
+                "{} exists; refusing to overwrite keys (use --force)",
+                existing.display()
+            ));
+        }
+    }
+    let ca_key_path = options.dir.join("ca-key.pem");
+    let ca_key_pem = std::fs::read_to_string(&ca_key_path).map_err(|e| {
+        format!(
+            "{}: {e} (make the CA first with `etcd pki init`)",
+            ca_key_path.display()
+        )
+    })?;
+    let error = |e: rcgen::Error| format!("making the client certificate: {e}");
+    let ca_key =
+        KeyPair::from_pem(&ca_key_pem).map_err(|e| format!("{}: {e}", ca_key_path.display()))?;
+    let ca = ca_params().self_signed(&ca_key).map_err(error)?;
+    let mut params = CertificateParams::default();
+    let mut subject = DistinguishedName::new();
+    subject.push(DnType::CommonName, name);
+    params.distinguished_name = subject;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().map_err(error)?;
+    let certificate = params.signed_by(&key, &ca, &ca_key).map_err(error)?;
+    write(&paths[0], certificate.pem().as_bytes(), 0o644)?;
+    write(&paths[1], key.serialize_pem().as_bytes(), 0o600)?;
+    Ok(paths.to_vec())
 }
 
 /// Writes via a temporary file and rename, so a key is never left half written.
