@@ -2,7 +2,9 @@
 //! text, which its usage output shows) and the function that runs each command.
 
 use super::flags::{flag, short, Kind, Spec};
-use super::{concurrency, fail, kv, manage, snapshot, tabwriter, Ctl, Outcome, EXIT_BAD_FEATURE};
+use super::{
+    concurrency, fail, kv, manage, mirror, snapshot, tabwriter, Ctl, Outcome, EXIT_BAD_FEATURE,
+};
 
 pub struct Command {
     /// Words that name it, e.g. "lease grant".
@@ -142,6 +144,45 @@ pub static DEL_FLAGS: &[&Spec] = &[
         "delete keys that are greater than or equal to the given key using byte compare",
     ),
 ];
+static MIRROR_FLAGS: &[&Spec] = &[
+    &flag("prefix", Kind::String, "", "Key-value prefix to mirror"),
+    &flag(
+        "dest-prefix",
+        Kind::String,
+        "",
+        "destination prefix to mirror a prefix to a different prefix in the destination cluster",
+    ),
+    &flag(
+        "no-dest-prefix",
+        Kind::Bool,
+        "false",
+        "mirror key-values to the root of the destination cluster",
+    ),
+    &flag(
+        "dest-cert",
+        Kind::String,
+        "",
+        "Identify secure client using this TLS certificate file for the destination cluster",
+    ),
+    &flag(
+        "dest-key",
+        Kind::String,
+        "",
+        "Identify secure client using this TLS key file",
+    ),
+    &flag(
+        "dest-cacert",
+        Kind::String,
+        "",
+        "Verify certificates of TLS enabled secure servers using this CA bundle",
+    ),
+    &flag(
+        "dest-insecure-transport",
+        Kind::Bool,
+        "true",
+        "Disable transport security for client connections",
+    ),
+];
 static RESTORE_FLAGS: &[&Spec] = &[
     &flag("data-dir", Kind::String, "", "Path to the data directory"),
     &flag(
@@ -259,7 +300,7 @@ pub static COMMANDS: &[Command] = &[
     cmd("snapshot save", "save <filename>", "Stores an etcd node backend snapshot to a given file", &[], snapshot::save),
     cmd("snapshot status", "status <filename>", "Gets backend snapshot status of a given file", &[], snapshot::status),
     cmd("snapshot restore", "restore <filename> [options]", "Restores an etcd member snapshot to an etcd directory", RESTORE_FLAGS, snapshot::restore),
-    cmd("make-mirror", "make-mirror [options] <destination>", "Makes a mirror at the destination etcd cluster", &[], unsupported),
+    cmd("make-mirror", "make-mirror [options] <destination>", "Makes a mirror at the destination etcd cluster", MIRROR_FLAGS, mirror::make_mirror),
     cmd("migrate", "migrate", "Migrates keys in a v2 store to a mvcc store", &[], unsupported),
     cmd("lock", "lock <lockname> [exec-command arg1 arg2 ...]", "Acquires a named lock", &[&flag("ttl", Kind::Int, "10", "timeout for session")], concurrency::lock),
     cmd("elect", "elect <election-name> [proposal]", "Observes and participates in leader election", &[&short("listen", 'l', Kind::Bool, "false", "observation mode")], concurrency::elect),

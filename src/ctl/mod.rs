@@ -11,6 +11,7 @@ mod flags;
 mod json;
 mod kv;
 mod manage;
+mod mirror;
 mod output;
 mod snapshot;
 mod tabwriter;
