@@ -483,41 +483,14 @@ fn parse_initial_cluster(value: &str) -> Result<Vec<(String, Url)>, ConfigError>
 
 /// A Go duration ("10m", "1m30s", "250ms"); must be positive.
 fn parse_duration(flag: &str, text: &str) -> Result<std::time::Duration, ConfigError> {
-    let invalid = || {
-        ConfigError(format!(
-            "invalid value {text:?} for flag -{flag}: time: invalid duration {text:?}"
-        ))
-    };
-    let mut total = 0f64;
-    let mut rest = text;
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(invalid)?;
-        let number: f64 = rest[..digits].parse().map_err(|_| invalid())?;
-        rest = &rest[digits..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(invalid()),
-        };
-        total += number * seconds;
-        rest = &rest[unit_end..];
-    }
-    if total <= 0.0 {
-        return Err(invalid());
-    }
-    Ok(std::time::Duration::from_secs_f64(total))
+    crate::golang::parse_duration(text)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "invalid value {text:?} for flag -{flag}: time: invalid duration {text:?}"
+            ))
+        })
 }
 
 /// Reads and validates the merged flag values into a Config.

@@ -11,6 +11,7 @@ mod bench;
 mod client;
 mod config;
 mod ctl;
+mod golang;
 mod ids;
 mod logging;
 mod mvcc;

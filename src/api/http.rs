@@ -31,24 +31,10 @@ pub async fn handle<B>(api: &Api, request: &Request<B>) -> Response<Body> {
     }
 }
 
-/// A string as Go's encoding/json writes it (HTML characters escaped too).
+/// A string as Go's encoding/json writes it.
 fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || matches!(c, '<' | '>' | '&') => {
-                out.push_str(&format!("\\u{:04x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    crate::golang::json_string(text, &mut out);
     out
 }
 

@@ -111,7 +111,8 @@ impl Parsed {
 
     pub fn duration(&self, specs: &[&'static Spec], name: &str) -> Duration {
         let (spec, value) = self.raw(specs, name);
-        parse_duration(value.unwrap_or(spec.default)).expect("validated while parsing")
+        crate::golang::parse_duration(value.unwrap_or(spec.default))
+            .expect("validated while parsing")
     }
 
     pub fn strings(&self, specs: &[&'static Spec], name: &str) -> Vec<String> {
@@ -226,47 +227,12 @@ fn check(spec: &Spec, shown: &str, value: String) -> Result<String, String> {
                 "strconv.ParseInt: parsing {value:?}: invalid syntax"
             ))),
         },
-        Kind::Duration => match parse_duration(&value) {
+        Kind::Duration => match crate::golang::parse_duration(&value) {
             Ok(_) => Ok(value),
             Err(why) => Err(invalid(why)),
         },
         Kind::String | Kind::Strings => Ok(value),
     }
-}
-
-/// A Go duration: "5s", "100ms", "1m30s", "2h".
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("time: invalid duration {text:?}");
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut rest = text;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("time: missing unit in duration {text:?}"))?;
-        let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            unit => return Err(format!("time: unknown unit {unit:?} in duration {text:?}")),
-        };
-        total += number * seconds;
-        rest = &rest[unit_len..];
-    }
-    Ok(Duration::from_secs_f64(total))
 }
 
 /// The flag list of a usage text, as etcdctl renders it (before tab alignment).
@@ -342,8 +308,14 @@ mod tests {
 
     #[test]
     fn go_durations() {
-        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert!(parse_duration("5").is_err());
+        assert_eq!(
+            crate::golang::parse_duration("1m30s").unwrap(),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            crate::golang::parse_duration("250ms").unwrap(),
+            Duration::from_millis(250)
+        );
+        assert!(crate::golang::parse_duration("5").is_err());
     }
 }

@@ -4,6 +4,7 @@
 //! Works from the encoded message and the schema build.rs extracts, so one printer serves every
 //! response type.
 
+pub use crate::golang::{base64, json_string as string};
 use prost::Message;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,48 +211,6 @@ fn skip<'a>(input: &mut &'a [u8], n: usize) -> Option<Value<'a>> {
     })
 }
 
-/// A JSON string escaped as Go's encoding/json escapes it (HTML-safe).
-pub fn string(text: &str, out: &mut String) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// Standard base64 with padding, as Go encodes []byte.
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (k, shift) in [18, 12, 6, 0].iter().enumerate() {
-            if k <= chunk.len() {
-                out.push(ALPHABET[((n >> shift) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,14 +258,5 @@ mod tests {
             to_json("etcdserverpb.TxnResponse", &response),
             r#"{"header":{},"succeeded":true,"responses":[{"Response":{"ResponsePut":{}}}]}"#
         );
-    }
-
-    #[test]
-    fn strings_and_bytes_as_go() {
-        let mut out = String::new();
-        string("a<b>&\"\u{1}", &mut out);
-        assert_eq!(out, r#""a\u003cb\u003e\u0026\"\u0001""#);
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foob"), "Zm9vYg==");
     }
 }

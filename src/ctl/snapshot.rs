@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn a_backup_is_checked_before_it_is_read() {
-        let body = vec![0u8; 480];
+        let body = vec![0u8; 512];
         let mut data = body.clone();
         data.extend_from_slice(ring::digest::digest(&ring::digest::SHA256, &body).as_ref());
         assert!(check_backup(&data).is_ok());

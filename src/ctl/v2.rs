@@ -239,7 +239,6 @@ impl Context {
             .header("host", address.as_str())
             .body(Empty::<Bytes>::new())
             .expect("static request parts");
-        let builder = hyper::client::conn::http1::Builder::new();
         let response = if secure {
             let config = self
                 .tls
@@ -251,26 +250,11 @@ impl Context {
                 .connect(name, tcp)
                 .await
                 .map_err(|e| failed(e.to_string()))?;
-            let (mut sender, connection) = builder
-                .handshake(smol_hyper::rt::FuturesIo::new(stream))
-                .await
-                .map_err(|e| failed(e.to_string()))?;
-            crate::runtime::spawn(connection);
-            sender
-                .send_request(request)
-                .await
-                .map_err(|e| failed(e.to_string()))?
+            exchange(stream, request).await
         } else {
-            let (mut sender, connection) = builder
-                .handshake(smol_hyper::rt::FuturesIo::new(tcp))
-                .await
-                .map_err(|e| failed(e.to_string()))?;
-            crate::runtime::spawn(connection);
-            sender
-                .send_request(request)
-                .await
-                .map_err(|e| failed(e.to_string()))?
-        };
+            exchange(tcp, request).await
+        }
+        .map_err(failed)?;
         let status = response.status().as_u16();
         let body = response
             .into_body()
@@ -311,6 +295,25 @@ impl Context {
             detail.join("; ")
         ))
     }
+}
+
+/// One HTTP/1.1 request on `stream`.
+async fn exchange<S>(
+    stream: S,
+    request: http::Request<Empty<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, String>
+where
+    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+        .handshake(smol_hyper::rt::FuturesIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    crate::runtime::spawn(connection);
+    sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The text Go gives a failed connect, e.g. "connection refused".
