@@ -70,6 +70,26 @@ fn tls_flags(etc: &Path) -> Vec<String> {
     ]
 }
 
+/// `openssl verify` of DIR/`certificate` against DIR/ca.pem.
+fn openssl_verify(dir: &Path, certificate: &str) {
+    let verify = run(
+        "openssl",
+        &[
+            "verify".into(),
+            "-CAfile".into(),
+            dir.join("ca.pem").display().to_string(),
+            dir.join(certificate).display().to_string(),
+        ],
+        &[],
+        None,
+    );
+    assert!(
+        verify.status.success(),
+        "{certificate}: {}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
 #[test]
 fn pki_certificates_verify_and_serve_mutual_tls_for_etcd_and_ours() {
     let dir = temp_dir("pki");
@@ -90,22 +110,7 @@ fn pki_certificates_verify_and_serve_mutual_tls_for_etcd_and_ours() {
         let meta = std::fs::metadata(etc.join(name)).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, mode, "{name}");
     }
-    let verify = run(
-        "openssl",
-        &[
-            "verify".into(),
-            "-CAfile".into(),
-            etc.join("ca.pem").display().to_string(),
-            etc.join("kubernetes.pem").display().to_string(),
-        ],
-        &[],
-        None,
-    );
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    openssl_verify(&etc, "kubernetes.pem");
 
     // A client certificate of its own (CN=admin), from the same CA.
     let client = run(
@@ -141,22 +146,7 @@ fn pki_certificates_verify_and_serve_mutual_tls_for_etcd_and_ours() {
         String::from_utf8_lossy(&subject.stdout).trim(),
         "subject=CN = admin"
     );
-    let verify = run(
-        "openssl",
-        &[
-            "verify".into(),
-            "-CAfile".into(),
-            etc.join("ca.pem").display().to_string(),
-            etc.join("admin.pem").display().to_string(),
-        ],
-        &[],
-        None,
-    );
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    openssl_verify(&etc, "admin.pem");
     let admin_tls = vec![
         format!("--cacert={}", etc.join("ca.pem").display()),
         format!("--cert={}", etc.join("admin.pem").display()),
