@@ -249,6 +249,11 @@ del myelection --prefix
 elect myelection
 elect -l myelection proposal
 elect
+# check perf's refusals (the 60-second run itself is in tests/check_perf.rs)
+check perf --load=bogus
+put /etcdctl-check-perf/x y
+check perf
+del /etcdctl-check-perf/x
 # usage text
 lease grant --help
 member list -h

@@ -3,7 +3,8 @@
 
 use super::flags::{flag, short, Kind, Spec};
 use super::{
-    concurrency, fail, kv, manage, mirror, snapshot, tabwriter, Ctl, Outcome, EXIT_BAD_FEATURE,
+    check, concurrency, fail, kv, manage, mirror, snapshot, tabwriter, Ctl, Outcome,
+    EXIT_BAD_FEATURE,
 };
 
 pub struct Command {
@@ -143,6 +144,12 @@ pub static DEL_FLAGS: &[&Spec] = &[
         "false",
         "delete keys that are greater than or equal to the given key using byte compare",
     ),
+];
+static CHECK_PERF_FLAGS: &[&Spec] = &[
+    &flag("load", Kind::String, "s", "The performance check's workload model. Accepted workloads: s(small), m(medium), l(large), xl(xLarge)"),
+    &flag("prefix", Kind::String, "/etcdctl-check-perf/", "The prefix for writing the performance check's keys."),
+    &flag("auto-compact", Kind::Bool, "false", "Compact storage with last revision after test is finished."),
+    &flag("auto-defrag", Kind::Bool, "false", "Defragment storage after test is finished."),
 ];
 static MIRROR_FLAGS: &[&Spec] = &[
     &flag("prefix", Kind::String, "", "Key-value prefix to mirror"),
@@ -319,7 +326,7 @@ pub static COMMANDS: &[Command] = &[
     cmd("role list", "list", "Lists all roles", &[], manage::role_list),
     cmd("role grant-permission", "grant-permission [options] <role name> <permission type> <key> [endkey]", "Grants a key to a role", &[&flag("prefix", Kind::Bool, "false", "grant a prefix permission"), &flag("from-key", Kind::Bool, "false", "grant a permission of keys that are greater than or equal to the given key using byte compare")], manage::role_grant_permission),
     cmd("role revoke-permission", "revoke-permission <role name> <key> [endkey]", "Revokes a key from a role", &[&flag("prefix", Kind::Bool, "false", "revoke a prefix permission"), &flag("from-key", Kind::Bool, "false", "revoke a permission of keys that are greater than or equal to the given key using byte compare")], manage::role_revoke_permission),
-    cmd("check perf", "perf [options]", "Check the performance of the etcd cluster", &[], unsupported),
+    cmd("check perf", "perf [options]", "Check the performance of the etcd cluster", CHECK_PERF_FLAGS, check::perf),
     cmd("check datascale", "datascale [options]", "Check the memory usage of holding data for different workloads on a given server endpoint.", &[], unsupported),
 ];
 

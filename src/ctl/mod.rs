@@ -5,6 +5,7 @@
 //! plus the global ones (ETCDCTL_* fills global flags the command line left unset), run the
 //! command. Every failure is an [`Exit`]: etcdctl's "Error: ..." line and exit code.
 
+mod check;
 mod commands;
 mod concurrency;
 mod flags;
@@ -263,6 +264,12 @@ impl Ctl {
     }
 
     pub fn connect_to(&self, endpoints: &[String]) -> Result<Channel, Exit> {
+        if !self.string("discovery-srv").is_empty() {
+            return Err(fail(
+                EXIT_BAD_ARGS,
+                "--discovery-srv (DNS SRV discovery) is not supported by this etcdctl; give --endpoints",
+            ));
+        }
         let tls = self.tls()?;
         let deadline = std::time::Instant::now() + self.command_timeout();
         let token = self.credentials();
