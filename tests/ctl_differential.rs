@@ -136,6 +136,7 @@ txn -i <<< mod("foo") > "0"\n\nget foo\n\nget a\n\n
 ~watch foo/2 --rev=1 -- printenv ETCD_WATCH_KEY ETCD_WATCH_VALUE ETCD_WATCH_EVENT_TYPE
 watch a b --prefix
 watch
+watch -i <<< bogus\n\nwatch\n
 # compaction
 compaction 3
 compaction 3

@@ -471,10 +471,7 @@ fn parse_compare(line: &str) -> Result<pb::Compare, String> {
 
 pub fn watch(ctl: &mut Ctl) -> Outcome {
     if ctl.bool("interactive") {
-        return Err(fail(
-            EXIT_BAD_FEATURE,
-            "watch -i is not part of this etcdctl applet yet",
-        ));
+        return watch_interactive(ctl);
     }
     let (watch_args, exec): (Vec<String>, Vec<String>) = match ctl.flags.before_dash {
         Some(n) if n > 0 => (ctl.args()[..n].to_vec(), ctl.args()[n..].to_vec()),
@@ -489,34 +486,7 @@ pub fn watch(ctl: &mut Ctl) -> Outcome {
             watch_args.push(env_range);
         }
     }
-    if watch_args.is_empty() || watch_args.len() > 2 {
-        return Err(fail(EXIT_BAD_ARGS, "bad number of arguments"));
-    }
-    let prefix = ctl.bool("prefix");
-    if watch_args.len() == 2 && prefix {
-        return Err(fail(
-            EXIT_BAD_ARGS,
-            "`range_end` and `--prefix` are mutually exclusive",
-        ));
-    }
-    let key = watch_args[0].as_bytes().to_vec();
-    let range_end = match (&watch_args.get(1), prefix) {
-        (Some(end), _) => end.as_bytes().to_vec(),
-        (None, true) if key.is_empty() => vec![0],
-        (None, true) => prefix_end(&key),
-        (None, false) => Vec::new(),
-    };
-    let create = pb::WatchRequest {
-        request_union: Some(pb::watch_request::RequestUnion::CreateRequest(
-            pb::WatchCreateRequest {
-                key,
-                range_end,
-                start_revision: ctl.int("rev"),
-                prev_kv: ctl.bool("prev-kv"),
-                ..Default::default()
-            },
-        )),
-    };
+    let create = watch_request(&ctl.flags, &ctl.specs, &watch_args)?;
     let channel = ctl.connect()?;
     crate::runtime::block_on(async {
         let stream = channel
@@ -527,27 +497,9 @@ pub fn watch(ctl: &mut Ctl) -> Outcome {
             .await
             .map_err(|e| fail(EXIT_ERROR, describe(e)))?;
         while let Ok(response) = stream.responses.recv().await {
-            if response.created && response.events.is_empty() && !response.canceled {
-                continue;
+            if show_watch_response(ctl, &response)? {
+                run_for_events(&exec, &response)?;
             }
-            if response.canceled {
-                let reason = if response.compact_revision > 0 {
-                    "etcdserver: mvcc: required revision has been compacted".to_string()
-                } else {
-                    response.cancel_reason.clone()
-                };
-                eprintln!("watch was canceled ({reason})");
-            }
-            let header_revision = response.header.as_ref().map_or(0, |h| h.revision);
-            if response.events.is_empty()
-                && !response.canceled
-                && response.compact_revision == 0
-                && header_revision != 0
-            {
-                println!("progress notify: {header_revision}");
-            }
-            ctl.out.watch(&response)?;
-            run_for_events(&exec, &response)?;
             if response.canceled {
                 break;
             }
@@ -556,6 +508,157 @@ pub fn watch(ctl: &mut Ctl) -> Outcome {
             super::EXIT_INTERRUPTED,
             "watch is canceled by the server",
         ))
+    })
+}
+
+/// The create request for `key [range_end]` with --prefix, --rev and --prev-kv.
+fn watch_request(
+    parsed: &Parsed,
+    specs: &[&'static Spec],
+    args: &[String],
+) -> Result<pb::WatchRequest, Exit> {
+    if args.is_empty() || args.len() > 2 {
+        return Err(fail(EXIT_BAD_ARGS, "bad number of arguments"));
+    }
+    let prefix = parsed.bool(specs, "prefix");
+    if args.len() == 2 && prefix {
+        return Err(fail(
+            EXIT_BAD_ARGS,
+            "`range_end` and `--prefix` are mutually exclusive",
+        ));
+    }
+    let key = args[0].as_bytes().to_vec();
+    let range_end = match (&args.get(1), prefix) {
+        (Some(end), _) => end.as_bytes().to_vec(),
+        (None, true) if key.is_empty() => vec![0],
+        (None, true) => prefix_end(&key),
+        (None, false) => Vec::new(),
+    };
+    Ok(pb::WatchRequest {
+        request_union: Some(pb::watch_request::RequestUnion::CreateRequest(
+            pb::WatchCreateRequest {
+                key,
+                range_end,
+                start_revision: parsed.int(specs, "rev"),
+                prev_kv: parsed.bool(specs, "prev-kv"),
+                ..Default::default()
+            },
+        )),
+    })
+}
+
+/// Prints one watch response as etcdctl does; false for the creation notice, which clientv3
+/// keeps to itself.
+fn show_watch_response(ctl: &Ctl, response: &pb::WatchResponse) -> Result<bool, Exit> {
+    if response.created && response.events.is_empty() && !response.canceled {
+        return Ok(false);
+    }
+    if response.canceled {
+        let reason = if response.compact_revision > 0 {
+            "etcdserver: mvcc: required revision has been compacted".to_string()
+        } else {
+            response.cancel_reason.clone()
+        };
+        eprintln!("watch was canceled ({reason})");
+    }
+    let header_revision = response.header.as_ref().map_or(0, |h| h.revision);
+    if response.events.is_empty()
+        && !response.canceled
+        && response.compact_revision == 0
+        && header_revision != 0
+    {
+        println!("progress notify: {header_revision}");
+    }
+    ctl.out.watch(response)?;
+    Ok(true)
+}
+
+/// `watch -i`: lines from standard input, `watch key [range_end] [--prefix --rev N --prev-kv]`
+/// or `progress`, all on one watch stream; the input ending is an error, as in etcdctl.
+fn watch_interactive(ctl: &Ctl) -> Outcome {
+    enum Next {
+        Line(Option<String>),
+        Response(Option<pb::WatchResponse>),
+    }
+    let channel = ctl.connect()?;
+    let (lines, input) = smol::channel::unbounded();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if lines.send_blocking(line).is_err() {
+                return;
+            }
+        }
+    });
+    let command = super::commands::COMMANDS
+        .iter()
+        .find(|c| c.path == "watch")
+        .expect("watch is a command");
+    let specs: Vec<&'static Spec> = command.flags.iter().copied().chain([&HELP]).collect();
+    crate::runtime::block_on(async {
+        let stream = channel
+            .duplex::<pb::WatchResponse>("/etcdserverpb.Watch/Watch")
+            .map_err(|e| fail(EXIT_ERROR, describe(e)))?;
+        loop {
+            let next = smol::future::or(async { Next::Line(input.recv().await.ok()) }, async {
+                Next::Response(stream.responses.recv().await.ok())
+            })
+            .await;
+            let line = match next {
+                Next::Response(Some(response)) => {
+                    show_watch_response(ctl, &response)?;
+                    continue;
+                }
+                Next::Response(None) => {
+                    return Err(fail(
+                        super::EXIT_INTERRUPTED,
+                        "watch is canceled by the server",
+                    ))
+                }
+                Next::Line(None) => {
+                    return Err(fail(
+                        EXIT_INVALID_INPUT,
+                        "Error reading watch request line: EOF",
+                    ))
+                }
+                Next::Line(Some(line)) => line,
+            };
+            let words = argify(&line)?;
+            let request = match words.first().map(String::as_str) {
+                None => {
+                    eprintln!("Invalid command: {line} (watch and progress supported)");
+                    continue;
+                }
+                Some("progress") => pb::WatchRequest {
+                    request_union: Some(pb::watch_request::RequestUnion::ProgressRequest(
+                        pb::WatchProgressRequest {},
+                    )),
+                },
+                Some("watch") if words.len() < 2 => {
+                    eprintln!("Invalid command {line} (command type or key is not provided)");
+                    continue;
+                }
+                Some("watch") => {
+                    let parsed =
+                        flags::parse(&specs, &words[1..]).map_err(|e| fail(EXIT_BAD_ARGS, e))?;
+                    match watch_request(&parsed, &specs, &parsed.args) {
+                        Ok(request) => request,
+                        Err(e) => {
+                            eprintln!("Invalid command {line} ({})", e.message.unwrap_or_default());
+                            continue;
+                        }
+                    }
+                }
+                Some(_) => {
+                    eprintln!("Invalid command {line} (only support watch)");
+                    continue;
+                }
+            };
+            stream
+                .send(&request)
+                .await
+                .map_err(|e| fail(EXIT_ERROR, describe(e)))?;
+        }
     })
 }
 
