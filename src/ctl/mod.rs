@@ -74,6 +74,11 @@ pub fn main(args: &[String]) -> ExitCode {
 pub fn util_main(args: &[String]) -> ExitCode {
     const OFFLINE: [&str; 3] = ["snapshot restore", "snapshot status", "version"];
     match commands::find(args) {
+        Some((command, _)) if command.path == "version" => {
+            println!("etcdutl version: {}", crate::version::SERVER_VERSION);
+            println!("API version: 3.4");
+            ExitCode::SUCCESS
+        }
         Some((command, _)) if OFFLINE.contains(&command.path) => v3(args),
         _ => {
             eprintln!("etcdutl: commands: {}", OFFLINE.join(", "));
