@@ -70,6 +70,22 @@ fn tls_flags(etc: &Path) -> Vec<String> {
     ]
 }
 
+/// `etcd pki client NAME --dir DIR`.
+fn pki_client(dir: &Path, name: &str) -> std::process::Output {
+    run(
+        &our_binary().display().to_string(),
+        &[
+            "pki".into(),
+            "client".into(),
+            name.into(),
+            "--dir".into(),
+            dir.display().to_string(),
+        ],
+        &[],
+        None,
+    )
+}
+
 /// `openssl verify` of DIR/`certificate` against DIR/ca.pem.
 fn openssl_verify(dir: &Path, certificate: &str) {
     let verify = run(
@@ -113,18 +129,7 @@ fn pki_certificates_verify_and_serve_mutual_tls_for_etcd_and_ours() {
     openssl_verify(&etc, "kubernetes.pem");
 
     // A client certificate of its own (CN=admin), from the same CA.
-    let client = run(
-        &our_binary().display().to_string(),
-        &[
-            "pki".into(),
-            "client".into(),
-            "admin".into(),
-            "--dir".into(),
-            etc.display().to_string(),
-        ],
-        &[],
-        None,
-    );
+    let client = pki_client(&etc, "admin");
     assert!(
         client.status.success(),
         "{}",
@@ -190,18 +195,7 @@ fn pki_certificates_verify_and_serve_mutual_tls_for_etcd_and_ours() {
         assert_eq!(String::from_utf8_lossy(&get.stdout), format!("{tag}\n"));
     }
 
-    let client_again = run(
-        &our_binary().display().to_string(),
-        &[
-            "pki".into(),
-            "client".into(),
-            "admin".into(),
-            "--dir".into(),
-            etc.display().to_string(),
-        ],
-        &[],
-        None,
-    );
+    let client_again = pki_client(&etc, "admin");
     assert!(String::from_utf8_lossy(&client_again.stderr).contains("admin.pem exists"));
 
     let again = pki_init(&etc, &[]);
