@@ -34,13 +34,10 @@ pub fn make_mirror(ctl: &mut Ctl) -> Outcome {
     } else {
         dest_prefix
     };
+    // Every mirrored key starts with --prefix (the watch and ranges are on it).
     let rename = |key: &[u8]| -> Vec<u8> {
-        match key.strip_prefix(prefix.as_slice()) {
-            Some(rest) if !prefix.is_empty() || !dest_prefix.is_empty() => {
-                [dest_prefix.as_slice(), rest].concat()
-            }
-            _ => key.to_vec(),
-        }
+        let rest = key.strip_prefix(prefix.as_slice()).unwrap_or(key);
+        [dest_prefix.as_slice(), rest].concat()
     };
     let source = ctl.connect()?;
     let target = connect_destination(ctl, &destination)?;
