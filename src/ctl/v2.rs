@@ -106,8 +106,16 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     let code = if words[0] == "cluster-health" {
-        let _forever = command_parsed.bool(&command_specs, "forever");
-        cluster_health(&context)
+        let forever = command_parsed.bool(&command_specs, "forever");
+        loop {
+            let code = cluster_health(&context);
+            // As etcdctl: only listing the members once is fatal; health is checked again.
+            if !forever || code == EXIT_SERVER_ERROR {
+                break code;
+            }
+            print!("\nnext check after 10 second...\n\n");
+            std::thread::sleep(std::time::Duration::from_secs(10));
+        }
     } else {
         member_list(&context)
     };
