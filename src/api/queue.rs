@@ -12,18 +12,6 @@ use crate::pb::etcdserverpb::{
 };
 use crate::pb::mvccpb::KeyValue;
 
-/// The end of the range of keys starting with `prefix` (etcd's GetPrefixRangeEnd).
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
-
 /// `<prefix><lease in hex>`, as concurrency.Mutex and Election name their keys.
 pub fn candidate_key(prefix: &[u8], lease: i64) -> Vec<u8> {
     let mut key = prefix.to_vec();
@@ -95,7 +83,7 @@ async fn in_line(
         api,
         RangeRequest {
             key: prefix.to_vec(),
-            range_end: prefix_end(prefix),
+            range_end: crate::mvcc::prefix_end(prefix),
             max_create_revision,
             sort_order: order as i32,
             sort_target: SortTarget::Create as i32,

@@ -48,7 +48,7 @@ pub fn perf(ctl: &mut Ctl) -> Outcome {
         "/etcdserverpb.KV/Range",
         &pb::RangeRequest {
             key: prefix.as_bytes().to_vec(),
-            range_end: super::kv::prefix_end(prefix.as_bytes()),
+            range_end: crate::mvcc::prefix_end(prefix.as_bytes()),
             limit: 1,
             ..Default::default()
         },
@@ -118,7 +118,7 @@ pub fn perf(ctl: &mut Ctl) -> Outcome {
     let elapsed = started.elapsed().as_secs_f64();
     let cleanup = pb::DeleteRangeRequest {
         key: prefix.as_bytes().to_vec(),
-        range_end: super::kv::prefix_end(prefix.as_bytes()),
+        range_end: crate::mvcc::prefix_end(prefix.as_bytes()),
         ..Default::default()
     };
     let deleted: pb::DeleteRangeResponse =

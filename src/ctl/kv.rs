@@ -5,21 +5,10 @@ use super::flags::{self, Parsed, Spec};
 use super::output::go_quote;
 use super::{describe, fail, quiet, Ctl, Exit, Outcome, EXIT_BAD_ARGS, EXIT_BAD_FEATURE};
 use super::{EXIT_ERROR, EXIT_INVALID_INPUT};
+use crate::mvcc::prefix_end;
 use crate::pb::etcdserverpb as pb;
 use pb::range_request::{SortOrder, SortTarget};
 use std::io::{BufRead, Read};
-
-/// The end of the range of keys starting with `key` (clientv3.GetPrefixRangeEnd).
-pub fn prefix_end(key: &[u8]) -> Vec<u8> {
-    let mut end = key.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
 
 /// key and range_end from the arguments and --prefix/--from-key, as getGetOp/getDelOp.
 fn key_range(args: &[String], prefix: bool, from_key: bool) -> Result<(Vec<u8>, Vec<u8>), Exit> {

@@ -823,7 +823,7 @@ fn print_role(name: &str, response: &pb::AuthRoleGetResponse) {
             } else {
                 format!("\t[{key}, <open ended>")
             };
-            if super::kv::prefix_end(&perm.key) == perm.range_end {
+            if crate::mvcc::prefix_end(&perm.key) == perm.range_end {
                 line += &format!(" (prefix {key})");
             }
             println!("{line}");
@@ -854,7 +854,7 @@ fn permission_range(ctl: &Ctl, args: &[String]) -> Result<(Vec<u8>, Vec<u8>), Ex
     }
     let end = match (args.get(1), prefix, from_key) {
         (None, true, true) => return Err(exclusive()),
-        (None, true, false) => super::kv::prefix_end(&key),
+        (None, true, false) => crate::mvcc::prefix_end(&key),
         (None, false, true) => vec![0],
         (None, false, false) => Vec::new(),
         (Some(_), true, _) => {

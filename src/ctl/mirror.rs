@@ -51,7 +51,7 @@ pub fn make_mirror(ctl: &mut Ctl) -> Outcome {
     let range_end = if prefix.is_empty() {
         vec![0]
     } else {
-        super::kv::prefix_end(&prefix)
+        crate::mvcc::prefix_end(&prefix)
     };
     let first_key = if prefix.is_empty() {
         vec![0]

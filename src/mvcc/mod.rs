@@ -14,6 +14,19 @@ pub use changes::Change;
 pub use range::{RangeOptions, RangeResult};
 pub use write::Writer;
 
+/// The end of the range of keys starting with `prefix` (clientv3.GetPrefixRangeEnd): the
+/// prefix with its last byte below 0xff incremented, or "\0" (to the end) if there is none.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
 use heed::types::{Bytes, Str};
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, RoTxn, RwTxn};
 use std::path::Path;
