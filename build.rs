@@ -27,14 +27,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Writes `json_schema.rs`: each message's fields in declaration order, which is what the etcdctl
-/// applet's JSON printer needs to print a response as Go's encoding/json prints etcd's structs.
+/// Writes `schema.rs`: each message's fields in declaration order and each enum's value names,
+/// which is what the JSON printers and the gateway's JSON reader need to turn any etcd message
+/// into JSON and back (src/schema.rs).
 fn write_json_schema(set: &prost_types::FileDescriptorSet) -> std::io::Result<()> {
     use prost_types::field_descriptor_proto::{Label, Type};
     let mut out = String::from("pub static MESSAGES: &[(&str, &[Field])] = &[\n");
+    let mut enums = String::from("pub static ENUMS: &[Enum] = &[\n");
     for file in &set.file {
         let package = file.package();
+        let mut add_enum =
+            |path: &str, go_name: &str, values: &[prost_types::EnumValueDescriptorProto]| {
+                let values: Vec<String> = values
+                    .iter()
+                    .map(|v| format!("({}, \"{}\")", v.number(), v.name()))
+                    .collect();
+                enums += &format!(
+                    "    Enum {{ name: \"{package}.{path}\", go_name: \"{package}.{go_name}\", values: &[{}] }},\n",
+                    values.join(", ")
+                );
+            };
+        for e in &file.enum_type {
+            add_enum(e.name(), e.name(), &e.value);
+        }
         for message in &file.message_type {
+            for e in &message.enum_type {
+                // Go names a nested enum Message_Enum.
+                let path = format!("{}.{}", message.name(), e.name());
+                add_enum(&path, &format!("{}_{}", message.name(), e.name()), &e.value);
+            }
             out += &format!("    (\"{package}.{}\", &[\n", message.name());
             for field in &message.field {
                 let kind = match field.r#type() {
@@ -42,8 +63,10 @@ fn write_json_schema(set: &prost_types::FileDescriptorSet) -> std::io::Result<()
                     Type::String => "String",
                     Type::Bytes => "Bytes",
                     Type::Message => "Message",
-                    Type::Enum | Type::Int32 | Type::Int64 => "Int",
-                    Type::Uint32 | Type::Uint64 => "Uint",
+                    Type::Enum => "Enum",
+                    Type::Int64 => "Int64",
+                    Type::Uint32 => "Uint32",
+                    Type::Uint64 => "Uint64",
                     other => panic!("json schema: field type {other:?} is not used by etcd"),
                 };
                 // Go names a oneof's interface field after the oneof, in CamelCase.
@@ -51,9 +74,10 @@ fn write_json_schema(set: &prost_types::FileDescriptorSet) -> std::io::Result<()
                     .oneof_index
                     .map(|i| camel_case(message.oneof_decl[i as usize].name()));
                 out += &format!(
-                    "        Field {{ number: {}, name: \"{}\", go_name: \"{}\", kind: Kind::{kind}, repeated: {}, message: \"{}\", oneof: {:?} }},\n",
+                    "        Field {{ number: {}, name: \"{}\", json_name: \"{}\", go_name: \"{}\", kind: Kind::{kind}, repeated: {}, type_name: \"{}\", oneof: {:?} }},\n",
                     field.number(),
                     field.name(),
+                    field.json_name(),
                     camel_case(field.name()),
                     field.label() == Label::Repeated,
                     field.type_name().trim_start_matches('.'),
@@ -64,9 +88,10 @@ fn write_json_schema(set: &prost_types::FileDescriptorSet) -> std::io::Result<()
         }
     }
     out += "];\n";
+    enums += "];\n";
     let path = std::path::Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
-        .join("json_schema.rs");
-    std::fs::write(path, out)
+        .join("schema.rs");
+    std::fs::write(path, out + &enums)
 }
 
 fn camel_case(name: &str) -> String {

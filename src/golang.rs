@@ -80,6 +80,82 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// Standard base64 decoded as Go's base64.StdEncoding.Decode does (what encoding/json does to
+/// a []byte field): padding required, \r and \n ignored, an error naming the offending byte as
+/// "illegal base64 data at input byte N".
+pub fn base64_decode(text: &[u8]) -> Result<Vec<u8>, String> {
+    let corrupt = |at: usize| format!("illegal base64 data at input byte {at}");
+    let sextet = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let skip_newlines = |at: &mut usize| {
+        while matches!(text.get(*at), Some(b'\r' | b'\n')) {
+            *at += 1;
+        }
+    };
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let mut at = 0;
+    while at < text.len() {
+        // One quantum: up to four sextets, or fewer ended by padding.
+        let mut quantum = [0u32; 4];
+        let mut len = 0;
+        while len < 4 {
+            if at == text.len() {
+                if len == 0 {
+                    return Ok(out);
+                }
+                return Err(corrupt(at - len));
+            }
+            let c = text[at];
+            at += 1;
+            if let Some(v) = sextet(c) {
+                quantum[len] = v;
+                len += 1;
+                continue;
+            }
+            if c == b'\n' || c == b'\r' {
+                continue;
+            }
+            if c != b'=' {
+                return Err(corrupt(at - 1));
+            }
+            // Padding: "xx==" or "xxx=", then nothing but newlines.
+            match len {
+                0 | 1 => return Err(corrupt(at - 1)),
+                2 => {
+                    skip_newlines(&mut at);
+                    if at == text.len() {
+                        return Err(corrupt(text.len()));
+                    }
+                    if text[at] != b'=' {
+                        return Err(corrupt(at - 1));
+                    }
+                    at += 1;
+                }
+                _ => {}
+            }
+            skip_newlines(&mut at);
+            if at < text.len() {
+                return Err(corrupt(at));
+            }
+            break;
+        }
+        let n = (quantum[0] << 18) | (quantum[1] << 12) | (quantum[2] << 6) | quantum[3];
+        out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8][..len.max(1) - 1]);
+        if len < 4 {
+            return Ok(out);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +174,22 @@ mod tests {
         assert_eq!(out, r#""a\u003cb\u003e\u0026\"\u0001""#);
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foob"), "Zm9vYg==");
+        assert_eq!(base64_decode(b"Zm9vYg==").unwrap(), b"foob");
+        assert_eq!(base64_decode(b"Zm9v\nYmFy").unwrap(), b"foobar");
+        assert_eq!(base64_decode(b"Zm8=").unwrap(), b"fo");
+        assert_eq!(base64_decode(b"").unwrap(), b"");
+        // Go's offsets: the start of an unfinished quantum, the offending byte.
+        assert_eq!(
+            base64_decode(b"Zm9").unwrap_err(),
+            "illegal base64 data at input byte 0"
+        );
+        assert_eq!(
+            base64_decode(b"Zm9v!").unwrap_err(),
+            "illegal base64 data at input byte 4"
+        );
+        assert_eq!(
+            base64_decode(b"Zm8=x").unwrap_err(),
+            "illegal base64 data at input byte 4"
+        );
     }
 }

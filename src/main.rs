@@ -20,6 +20,7 @@ mod peer;
 mod pki;
 mod raft;
 mod runtime;
+mod schema;
 mod server;
 mod tls;
 mod version;

@@ -2,8 +2,8 @@
 //! first created key is the leader. Campaign waits for leadership, Proclaim updates the
 //! leader's value while it still leads, Leader and Observe report the leader, Resign steps down.
 
-use super::grpc::{read_frames, server_stream};
-use super::{kv, queue, Api, Body, Code, Status};
+use super::grpc::{Gone, StreamWriter};
+use super::{kv, queue, Api, Code, Status};
 use crate::pb::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use crate::pb::etcdserverpb::request_op::Request;
 use crate::pb::etcdserverpb::{Compare, DeleteRangeRequest, PutRequest, RequestOp, TxnRequest};
@@ -11,8 +11,7 @@ use crate::pb::v3electionpb::{
     CampaignRequest, CampaignResponse, LeaderKey, LeaderRequest, LeaderResponse, ProclaimRequest,
     ProclaimResponse, ResignRequest, ResignResponse,
 };
-use http::Response;
-use hyper::body::Incoming;
+use smol::channel::Receiver;
 use std::sync::Arc;
 
 fn prefix(name: &[u8]) -> Vec<u8> {
@@ -115,33 +114,34 @@ pub async fn resign(api: &Api, request: ResignRequest) -> Result<ResignResponse,
 }
 
 /// A stream of the leader: the current one first, then every change of leader or value.
-pub fn observe(api: Arc<Api>, body: Incoming) -> Response<Body> {
-    server_stream(|writer| async move {
-        let requests = read_frames::<LeaderRequest>(body, api.limits.max_request_bytes);
-        let Ok(request) = requests.recv().await else {
+pub async fn observe(
+    api: Arc<Api>,
+    requests: Receiver<LeaderRequest>,
+    writer: StreamWriter,
+) -> Result<(), Gone> {
+    let Ok(request) = requests.recv().await else {
+        return Ok(());
+    };
+    let prefix = prefix(&request.name);
+    let wake = api.hub.subscribe();
+    let mut last: Option<(Vec<u8>, i64)> = None;
+    loop {
+        let Ok(leader) = queue::first(&api, &prefix).await else {
             return Ok(());
         };
-        let prefix = prefix(&request.name);
-        let wake = api.hub.subscribe();
-        let mut last: Option<(Vec<u8>, i64)> = None;
-        loop {
-            let Ok(leader) = queue::first(&api, &prefix).await else {
-                return Ok(());
-            };
-            if let Some(kv) = leader {
-                let seen = Some((kv.key.clone(), kv.mod_revision));
-                if seen != last {
-                    last = seen;
-                    let response = LeaderResponse {
-                        header: api.header(api.current_revision().unwrap_or(0)),
-                        kv: Some(kv),
-                    };
-                    writer.send(&response).await?;
-                }
-            }
-            if wake.recv().await.is_err() {
-                return Ok(());
+        if let Some(kv) = leader {
+            let seen = Some((kv.key.clone(), kv.mod_revision));
+            if seen != last {
+                last = seen;
+                let response = LeaderResponse {
+                    header: api.header(api.current_revision().unwrap_or(0)),
+                    kv: Some(kv),
+                };
+                writer.send(&response).await?;
             }
         }
-    })
+        if wake.recv().await.is_err() {
+            return Ok(());
+        }
+    }
 }

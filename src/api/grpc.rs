@@ -4,7 +4,6 @@
 
 use super::body::Body;
 use super::status::Status;
-use super::Api;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Response};
 use http_body_util::BodyExt;
@@ -16,11 +15,9 @@ const PREFIX_BYTES: usize = 5;
 /// grpc-go's allowance above etcd's --max-request-bytes for the envelope of a request.
 const OVERHEAD_BYTES: usize = 512 * 1024;
 
-/// Reads the single message of a unary request, refusing one larger than the member accepts.
-async fn read_message<M: Message + Default>(
-    body: Incoming,
-    max_request_bytes: usize,
-) -> Result<M, Status> {
+/// Reads the single message of a unary request (its encoded bytes), refusing one larger than
+/// the member accepts.
+pub async fn read_request(body: Incoming, max_request_bytes: usize) -> Result<Bytes, Status> {
     let max_message_bytes = max_request_bytes + OVERHEAD_BYTES;
     let mut body = body;
     let mut buffer = BytesMut::new();
@@ -33,12 +30,7 @@ async fn read_message<M: Message + Default>(
         if buffer.len() >= PREFIX_BYTES {
             let length = u32::from_be_bytes(buffer[1..5].try_into().expect("4 bytes")) as usize;
             if length > max_message_bytes {
-                return Err(Status::new(
-                    super::Code::ResourceExhausted,
-                    format!(
-                        "grpc: received message larger than max ({length} vs. {max_message_bytes})"
-                    ),
-                ));
+                return Err(too_large(length, max_message_bytes));
             }
         }
     }
@@ -61,26 +53,40 @@ async fn read_message<M: Message + Default>(
             "grpc: request length does not match its frame",
         ));
     }
-    M::decode(&buffer[PREFIX_BYTES..]).map_err(|e| {
-        Status::new(
-            super::Code::Internal,
-            format!("grpc: error unmarshalling request: {e}"),
-        )
-    })
+    Ok(buffer.freeze().slice(PREFIX_BYTES..))
+}
+
+/// grpc-go's answer to a request message above the server's limit.
+pub fn too_large(length: usize, max_message_bytes: usize) -> Status {
+    Status::new(
+        super::Code::ResourceExhausted,
+        format!("grpc: received message larger than max ({length} vs. {max_message_bytes})"),
+    )
+}
+
+/// The largest request message a member takes: --max-request-bytes plus grpc-go's allowance.
+pub fn max_message_bytes(max_request_bytes: usize) -> usize {
+    max_request_bytes + OVERHEAD_BYTES
 }
 
 /// The client of a server stream went away: nothing more to send.
 pub struct Gone;
 
-/// Where a server-streaming handler writes its messages.
+/// Where a server-streaming handler writes its messages: gRPC frames, or for the JSON gateway
+/// one `{"result":...}` line per message of the named type.
 pub struct StreamWriter {
     frames: smol::channel::Sender<http_body::Frame<Bytes>>,
+    json: Option<&'static str>,
 }
 
 impl StreamWriter {
     pub async fn send(&self, message: &impl Message) -> Result<(), Gone> {
+        let data = match self.json {
+            None => frame_message(message),
+            Some(type_name) => super::gateway::result_line(type_name, &message.encode_to_vec()),
+        };
         self.frames
-            .send(http_body::Frame::data(frame_message(message)))
+            .send(http_body::Frame::data(data))
             .await
             .map_err(|_| Gone)
     }
@@ -90,23 +96,32 @@ impl StreamWriter {
 const QUEUED_MESSAGES: usize = 64;
 
 /// A server-streaming answer: the handler `produce` makes runs on the executor and writes
-/// messages; when it ends with Ok the stream closes with grpc-status 0.
-pub fn server_stream<F>(produce: impl FnOnce(StreamWriter) -> F) -> Response<Body>
+/// messages; when it ends with Ok a gRPC stream closes with grpc-status 0. `json`: the answer
+/// is the gateway's stream of JSON lines, each a message of that type.
+pub fn server_stream<F>(
+    json: Option<&'static str>,
+    produce: impl FnOnce(StreamWriter) -> F,
+) -> Response<Body>
 where
     F: Future<Output = Result<(), Gone>> + Send + 'static,
 {
     let (frames, receiver) = smol::channel::bounded(QUEUED_MESSAGES);
     let handler = produce(StreamWriter {
         frames: frames.clone(),
+        json,
     });
     crate::runtime::spawn(async move {
-        if handler.await.is_ok() {
+        if handler.await.is_ok() && json.is_none() {
             let mut trailers = HeaderMap::new();
             trailers.insert("grpc-status", HeaderValue::from(0u32));
             let _ = frames.send(http_body::Frame::trailers(trailers)).await;
         }
     });
-    response_builder()
+    let response = match json {
+        None => response_builder(),
+        Some(_) => super::gateway::stream_response_builder(),
+    };
+    response
         .body(Body::stream(receiver))
         .expect("static response parts")
 }
@@ -117,8 +132,31 @@ pub fn read_frames<M: Message + Default + Send + 'static>(
     body: Incoming,
     max_request_bytes: usize,
 ) -> smol::channel::Receiver<M> {
+    decoded(read_raw_frames(body, max_request_bytes))
+}
+
+/// Encoded messages decoded as they arrive; the first that does not decode ends the stream.
+pub fn decoded<M: Message + Default + Send + 'static>(
+    encoded: smol::channel::Receiver<Bytes>,
+) -> smol::channel::Receiver<M> {
+    let (messages, receiver) = smol::channel::bounded(1);
+    crate::runtime::spawn(async move {
+        while let Ok(bytes) = encoded.recv().await {
+            let Ok(message) = M::decode(bytes) else {
+                return;
+            };
+            if messages.send(message).await.is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
+/// The encoded messages of a client stream, as they arrive (see read_frames).
+pub fn read_raw_frames(body: Incoming, max_request_bytes: usize) -> smol::channel::Receiver<Bytes> {
     let (messages, receiver) = smol::channel::bounded(16);
-    let max_message_bytes = max_request_bytes + OVERHEAD_BYTES;
+    let max_message_bytes = max_message_bytes(max_request_bytes);
     crate::runtime::spawn(async move {
         let mut body = body;
         let mut buffer = BytesMut::new();
@@ -135,11 +173,8 @@ pub fn read_frames<M: Message + Default + Send + 'static>(
                 if buffer.len() < PREFIX_BYTES + length {
                     break;
                 }
-                let message = buffer.split_to(PREFIX_BYTES + length);
-                let Ok(decoded) = M::decode(&message[PREFIX_BYTES..]) else {
-                    return;
-                };
-                if messages.send(decoded).await.is_err() {
+                let message = buffer.split_to(PREFIX_BYTES + length).freeze();
+                if messages.send(message.slice(PREFIX_BYTES..)).await.is_err() {
                     return;
                 }
             }
@@ -191,29 +226,11 @@ pub fn error_response(status: &Status) -> Response<Body> {
     response
 }
 
-pub fn reply(result: Result<impl Message, Status>) -> Response<Body> {
-    match result {
-        Ok(message) => {
-            let mut trailers = HeaderMap::new();
-            trailers.insert("grpc-status", HeaderValue::from(0u32));
-            response_builder()
-                .body(Body::with_trailers(frame_message(&message), trailers))
-                .expect("static response parts")
-        }
-        Err(status) => error_response(&status),
-    }
-}
-
-/// Decodes the request, runs the handler, encodes its answer.
-pub async fn unary<Req, Resp, F, Fut>(api: &Api, body: Incoming, handler: F) -> Response<Body>
-where
-    Req: Message + Default,
-    Resp: Message,
-    F: FnOnce(Req) -> Fut,
-    Fut: Future<Output = Result<Resp, Status>>,
-{
-    match read_message::<Req>(body, api.limits.max_request_bytes).await {
-        Ok(request) => reply(handler(request).await),
-        Err(status) => error_response(&status),
-    }
+/// A unary answer already framed (see `frame_message`), then grpc-status 0.
+pub fn reply_framed(framed: Bytes) -> Response<Body> {
+    let mut trailers = HeaderMap::new();
+    trailers.insert("grpc-status", HeaderValue::from(0u32));
+    response_builder()
+        .body(Body::with_trailers(framed, trailers))
+        .expect("static response parts")
 }

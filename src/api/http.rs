@@ -7,8 +7,25 @@ use crate::pb::etcdserverpb::Member;
 use http::{Request, Response, StatusCode};
 use std::time::Duration;
 
+/// etcd's CORS headers (its default --cors is "*"), on every plain HTTP answer of the client
+/// port.
+pub fn allow_any_origin(headers: &mut http::HeaderMap) {
+    use http::HeaderValue;
+    headers.insert(
+        "access-control-allow-headers",
+        HeaderValue::from_static("accept, content-type, authorization"),
+    );
+    headers.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("POST, GET, OPTIONS, PUT, DELETE"),
+    );
+    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+}
+
 pub async fn handle<B>(api: &Api, request: &Request<B>) -> Response<Body> {
     match (request.method().as_str(), request.uri().path()) {
+        // A CORS preflight, on any path.
+        ("OPTIONS", _) => Response::new(Body::empty()),
         ("GET", "/health") => health(api).await,
         ("GET", "/version") => json(
             StatusCode::OK,

@@ -2,8 +2,8 @@
 //! or the store; KeepAlive is a bidirectional stream answered through the leader's lease clock
 //! (raft/leases.rs); TimeToLive reads that clock.
 
-use super::grpc::{read_frames, server_stream};
-use super::{Api, Body, Code, Status};
+use super::grpc::{Gone, StreamWriter};
+use super::{Api, Code, Status};
 use crate::apply::Applied;
 use crate::mvcc::KvError;
 use crate::pb::etcdserverpb::{
@@ -11,8 +11,7 @@ use crate::pb::etcdserverpb::{
     LeaseKeepAliveResponse, LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest,
     LeaseRevokeResponse, LeaseStatus, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
-use http::Response;
-use hyper::body::Incoming;
+use smol::channel::Receiver;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -121,22 +120,23 @@ pub async fn leases(api: &Api, _: LeaseLeasesRequest) -> Result<LeaseLeasesRespo
 }
 
 /// The keep-alive stream: one answer per request, TTL 0 for a lease that does not exist.
-pub fn keep_alive(api: Arc<Api>, body: Incoming) -> Response<Body> {
-    server_stream(|writer| async move {
-        let requests = read_frames::<LeaseKeepAliveRequest>(body, api.limits.max_request_bytes);
-        while let Ok(request) = requests.recv().await {
-            let ttl = match api.raft.lease_keep_alive(request.id).await {
-                Ok(Ok(Applied::LeaseRenewed(ttl))) => ttl,
-                Ok(Err(KvError::LeaseNotFound)) => 0,
-                _ => break, // no leader in time, or stopping: end the stream
-            };
-            let response = LeaseKeepAliveResponse {
-                header: api.header(api.current_revision().unwrap_or(0)),
-                id: request.id,
-                ttl,
-            };
-            writer.send(&response).await?;
-        }
-        Ok(())
-    })
+pub async fn keep_alive(
+    api: Arc<Api>,
+    requests: Receiver<LeaseKeepAliveRequest>,
+    writer: StreamWriter,
+) -> Result<(), Gone> {
+    while let Ok(request) = requests.recv().await {
+        let ttl = match api.raft.lease_keep_alive(request.id).await {
+            Ok(Ok(Applied::LeaseRenewed(ttl))) => ttl,
+            Ok(Err(KvError::LeaseNotFound)) => 0,
+            _ => break, // no leader in time, or stopping: end the stream
+        };
+        let response = LeaseKeepAliveResponse {
+            header: api.header(api.current_revision().unwrap_or(0)),
+            id: request.id,
+            ttl,
+        };
+        writer.send(&response).await?;
+    }
+    Ok(())
 }

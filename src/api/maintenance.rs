@@ -1,16 +1,15 @@
 //! The Maintenance service: Status, MoveLeader, Hash, HashKV, Defragment, Alarm and Snapshot,
 //! answered from this member's own state.
 
-use super::grpc::{read_frames, server_stream};
-use super::{Api, Body, Status};
+use super::grpc::{Gone, StreamWriter};
+use super::{Api, Status};
 use crate::mvcc::KvError;
 use crate::pb::etcdserverpb::{
     AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest,
     HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest, MoveLeaderResponse,
     SnapshotRequest, SnapshotResponse, StatusRequest, StatusResponse,
 };
-use http::Response;
-use hyper::body::Incoming;
+use smol::channel::Receiver;
 use std::sync::Arc;
 
 pub async fn status(api: &Api, _: StatusRequest) -> Result<StatusResponse, Status> {
@@ -47,9 +46,8 @@ pub async fn move_leader(
     request: MoveLeaderRequest,
 ) -> Result<MoveLeaderResponse, Status> {
     api.raft.move_leader(request.target_id).await??;
-    Ok(MoveLeaderResponse {
-        header: api.header(api.current_revision()?),
-    })
+    // etcd answers MoveLeader, Defragment and Alarm without a header.
+    Ok(MoveLeaderResponse::default())
 }
 
 /// The hash of this member's keyspace at a revision (0: now), to compare members.
@@ -88,10 +86,8 @@ pub async fn hash(api: &Api, _: HashRequest) -> Result<HashResponse, Status> {
 
 /// LMDB reuses freed pages in place, so there is nothing to rewrite; answered as etcd answers a
 /// finished defragmentation.
-pub async fn defragment(api: &Api, _: DefragmentRequest) -> Result<DefragmentResponse, Status> {
-    Ok(DefragmentResponse {
-        header: api.header(api.current_revision()?),
-    })
+pub async fn defragment(_: &Api, _: DefragmentRequest) -> Result<DefragmentResponse, Status> {
+    Ok(DefragmentResponse::default())
 }
 
 /// Alarms: listed from the store; raised and cleared through raft (every member then refuses
@@ -108,7 +104,7 @@ pub async fn alarm(api: &Api, request: AlarmRequest) -> Result<AlarmResponse, St
             .map(|(member_id, alarm)| AlarmMember { member_id, alarm })
             .collect();
         return Ok(AlarmResponse {
-            header: api.header(api.store.current_revision(&txn)?),
+            header: None,
             alarms,
         });
     }
@@ -116,8 +112,11 @@ pub async fn alarm(api: &Api, request: AlarmRequest) -> Result<AlarmResponse, St
         alarm: Some(request),
         ..InternalRaftRequest::default()
     };
-    api.propose_expecting(request, expect_applied!(crate::apply::Applied::Alarm))
-        .await
+    let applied = api.propose(request).await?;
+    let mut response =
+        expect_applied!(crate::apply::Applied::Alarm)(applied).map_err(super::unexpected)?;
+    response.header = None;
+    Ok(response)
 }
 
 /// Bytes of the store per Snapshot message (etcd sends 32 KiB).
@@ -132,69 +131,70 @@ enum Dumped {
 
 /// Maintenance.Snapshot: a consistent copy of this member's store as a backup (see
 /// mvcc/snapshot.rs), read from one LMDB read transaction on a thread of its own.
-pub fn snapshot(api: Arc<Api>, body: Incoming) -> Response<Body> {
+pub async fn snapshot(
+    api: Arc<Api>,
+    requests: Receiver<SnapshotRequest>,
+    writer: StreamWriter,
+) -> Result<(), Gone> {
     use crate::mvcc::snapshot::{backup_padding, DumpError, SHA256_BYTES};
-    server_stream(|writer| async move {
-        // The request has no fields; wait for it so a client that sends nothing gets nothing.
-        let requests = read_frames::<SnapshotRequest>(body, api.limits.max_request_bytes);
-        if requests.recv().await.is_err() {
-            return Ok(());
-        }
-        let (chunks, received) = smol::channel::bounded(4);
-        let store = api.store.clone();
-        std::thread::spawn(move || {
-            let result = store.read_txn().map_err(DumpError::Store).and_then(|txn| {
-                let total = store.dump_bytes(&txn).map_err(DumpError::Store)?;
-                let revision = store.current_revision(&txn).map_err(DumpError::Store)?;
-                chunks
-                    .send_blocking(Dumped::Start { total, revision })
-                    .map_err(DumpError::Sink)?;
-                store.dump(&txn, SNAPSHOT_MESSAGE_BYTES, |chunk| {
-                    chunks.send_blocking(Dumped::Chunk(chunk))
-                })
-            });
-            if let Err(DumpError::Store(e)) = result {
-                let _ = chunks.send_blocking(Dumped::Failed(e.to_string()));
-            }
+    // The request has no fields; wait for it so a client that sends nothing gets nothing.
+    if requests.recv().await.is_err() {
+        return Ok(());
+    }
+    let (chunks, received) = smol::channel::bounded(4);
+    let store = api.store.clone();
+    std::thread::spawn(move || {
+        let result = store.read_txn().map_err(DumpError::Store).and_then(|txn| {
+            let total = store.dump_bytes(&txn).map_err(DumpError::Store)?;
+            let revision = store.current_revision(&txn).map_err(DumpError::Store)?;
+            chunks
+                .send_blocking(Dumped::Start { total, revision })
+                .map_err(DumpError::Sink)?;
+            store.dump(&txn, SNAPSHOT_MESSAGE_BYTES, |chunk| {
+                chunks.send_blocking(Dumped::Chunk(chunk))
+            })
         });
-        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
-        let (mut remaining, mut revision, mut dumped) = (0u64, 0i64, 0u64);
-        while let Ok(part) = received.recv().await {
-            let blob = match part {
-                Dumped::Start {
-                    total,
-                    revision: at,
-                } => {
-                    remaining = total + backup_padding(total) as u64 + SHA256_BYTES;
-                    revision = at;
-                    continue;
-                }
-                Dumped::Chunk(blob) => blob,
-                Dumped::Failed(error) => {
-                    log::error!("snapshot: reading the store failed: {error}");
-                    return Err(super::grpc::Gone);
-                }
-            };
-            digest.update(&blob);
-            dumped += blob.len() as u64;
-            remaining -= blob.len() as u64;
-            writer
-                .send(&SnapshotResponse {
-                    header: api.header(revision),
-                    remaining_bytes: remaining,
-                    blob,
-                })
-                .await?;
+        if let Err(DumpError::Store(e)) = result {
+            let _ = chunks.send_blocking(Dumped::Failed(e.to_string()));
         }
-        let mut tail = vec![0u8; backup_padding(dumped)];
-        digest.update(&tail);
-        tail.extend_from_slice(digest.finish().as_ref());
+    });
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    let (mut remaining, mut revision, mut dumped) = (0u64, 0i64, 0u64);
+    while let Ok(part) = received.recv().await {
+        let blob = match part {
+            Dumped::Start {
+                total,
+                revision: at,
+            } => {
+                remaining = total + backup_padding(total) as u64 + SHA256_BYTES;
+                revision = at;
+                continue;
+            }
+            Dumped::Chunk(blob) => blob,
+            Dumped::Failed(error) => {
+                log::error!("snapshot: reading the store failed: {error}");
+                return Err(super::grpc::Gone);
+            }
+        };
+        digest.update(&blob);
+        dumped += blob.len() as u64;
+        remaining -= blob.len() as u64;
         writer
             .send(&SnapshotResponse {
                 header: api.header(revision),
-                remaining_bytes: 0,
-                blob: tail,
+                remaining_bytes: remaining,
+                blob,
             })
-            .await
-    })
+            .await?;
+    }
+    let mut tail = vec![0u8; backup_padding(dumped)];
+    digest.update(&tail);
+    tail.extend_from_slice(digest.finish().as_ref());
+    writer
+        .send(&SnapshotResponse {
+            header: api.header(revision),
+            remaining_bytes: 0,
+            blob: tail,
+        })
+        .await
 }

@@ -13,9 +13,11 @@ macro_rules! expect_applied {
     };
 }
 
+mod auth;
 mod body;
 mod cluster;
 mod election;
+mod gateway;
 mod grpc;
 mod http;
 mod kv;
@@ -35,9 +37,13 @@ use crate::mvcc::Store;
 use crate::pb::etcdserverpb::{InternalRaftRequest, ResponseHeader};
 use crate::raft::RaftHandle;
 use ::http::{Request, Response};
+use bytes::Bytes;
+use grpc::StreamWriter;
 use hyper::body::Incoming;
 use prost::Message;
+use smol::channel::Receiver;
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 
 /// Request limits and intervals, as etcd's --max-request-bytes, --max-txn-ops and
@@ -177,7 +183,8 @@ impl Api {
     }
 }
 
-/// Serves one HTTP request: gRPC by path, anything else as plain HTTP.
+/// Serves one HTTP request: gRPC by path, the JSON gateway under /v3/, anything else as plain
+/// HTTP.
 pub async fn route(
     api: Arc<Api>,
     request: Request<Incoming>,
@@ -187,91 +194,142 @@ pub async fn route(
         .get(::http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
     if !is_grpc {
-        return Ok(http::handle(&api, &request).await);
+        let to_gateway =
+            gateway::serves(request.uri().path()) && request.method() != ::http::Method::OPTIONS;
+        let mut response = if to_gateway {
+            gateway::handle(api, request).await
+        } else {
+            http::handle(&api, &request).await
+        };
+        http::allow_any_origin(response.headers_mut());
+        return Ok(response);
     }
     let path = request.uri().path().to_string();
     let body = request.into_body();
-    if path == "/etcdserverpb.Watch/Watch" {
-        return Ok(watch::watch(api, body));
-    }
-    if path == "/etcdserverpb.Lease/LeaseKeepAlive" {
-        return Ok(lease::keep_alive(api, body));
-    }
-    if path == "/v3electionpb.Election/Observe" {
-        return Ok(election::observe(api, body));
-    }
-    if path == "/etcdserverpb.Maintenance/Snapshot" {
-        return Ok(maintenance::snapshot(api, body));
-    }
-    let api = api.as_ref();
-    let response = match path.as_str() {
-        "/etcdserverpb.KV/Range" => grpc::unary(api, body, |r| kv::range(api, r)).await,
-        "/etcdserverpb.KV/Put" => grpc::unary(api, body, |r| kv::put(api, r)).await,
-        "/etcdserverpb.KV/DeleteRange" => {
-            grpc::unary(api, body, |r| kv::delete_range(api, r)).await
+    let max_request_bytes = api.limits.max_request_bytes;
+    let response = if let Some(stream) = STREAMS.iter().find(|s| s.method == path) {
+        (stream.open)(api, grpc::read_raw_frames(body, max_request_bytes), None)
+    } else {
+        match grpc::read_request(body, max_request_bytes).await {
+            Ok(request) => match call_unary(&api, &path, &request).await {
+                Ok(framed) => grpc::reply_framed(framed),
+                Err(status) => grpc::error_response(&status),
+            },
+            Err(status) => grpc::error_response(&status),
         }
-        "/etcdserverpb.KV/Txn" => grpc::unary(api, body, |r| kv::txn(api, r)).await,
-        "/etcdserverpb.KV/Compact" => grpc::unary(api, body, |r| kv::compact(api, r)).await,
-        "/etcdserverpb.Maintenance/Status" => {
-            grpc::unary(api, body, |r| maintenance::status(api, r)).await
-        }
-        "/etcdserverpb.Maintenance/HashKV" => {
-            grpc::unary(api, body, |r| maintenance::hash_kv(api, r)).await
-        }
-        "/etcdserverpb.Maintenance/Hash" => {
-            grpc::unary(api, body, |r| maintenance::hash(api, r)).await
-        }
-        "/etcdserverpb.Maintenance/Defragment" => {
-            grpc::unary(api, body, |r| maintenance::defragment(api, r)).await
-        }
-        "/etcdserverpb.Maintenance/Alarm" => {
-            grpc::unary(api, body, |r| maintenance::alarm(api, r)).await
-        }
-        "/etcdserverpb.Maintenance/MoveLeader" => {
-            grpc::unary(api, body, |r| maintenance::move_leader(api, r)).await
-        }
-        "/etcdserverpb.Lease/LeaseGrant" => grpc::unary(api, body, |r| lease::grant(api, r)).await,
-        "/etcdserverpb.Lease/LeaseRevoke" => {
-            grpc::unary(api, body, |r| lease::revoke(api, r)).await
-        }
-        "/etcdserverpb.Lease/LeaseTimeToLive" => {
-            grpc::unary(api, body, |r| lease::time_to_live(api, r)).await
-        }
-        "/etcdserverpb.Lease/LeaseLeases" => {
-            grpc::unary(api, body, |r| lease::leases(api, r)).await
-        }
-        "/v3lockpb.Lock/Lock" => grpc::unary(api, body, |r| lock::lock(api, r)).await,
-        "/v3lockpb.Lock/Unlock" => grpc::unary(api, body, |r| lock::unlock(api, r)).await,
-        "/v3electionpb.Election/Campaign" => {
-            grpc::unary(api, body, |r| election::campaign(api, r)).await
-        }
-        "/v3electionpb.Election/Proclaim" => {
-            grpc::unary(api, body, |r| election::proclaim(api, r)).await
-        }
-        "/v3electionpb.Election/Leader" => {
-            grpc::unary(api, body, |r| election::leader(api, r)).await
-        }
-        "/v3electionpb.Election/Resign" => {
-            grpc::unary(api, body, |r| election::resign(api, r)).await
-        }
-        "/etcdserverpb.Cluster/MemberList" => {
-            grpc::unary(api, body, |r| cluster::member_list(api, r)).await
-        }
-        "/etcdserverpb.Cluster/MemberAdd" => {
-            grpc::unary(api, body, |r| cluster::member_add(api, r)).await
-        }
-        "/etcdserverpb.Cluster/MemberRemove" => {
-            grpc::unary(api, body, |r| cluster::member_remove(api, r)).await
-        }
-        "/etcdserverpb.Cluster/MemberUpdate" => {
-            grpc::unary(api, body, |r| cluster::member_update(api, r)).await
-        }
-        "/etcdserverpb.Cluster/MemberPromote" => {
-            grpc::unary(api, body, |r| cluster::member_promote(api, r)).await
-        }
-        _ => grpc::error_response(&unknown_method(&path)),
     };
     Ok(response)
+}
+
+/// Decodes a unary request, runs the handler and returns its answer as a gRPC frame.
+async fn call<Req, Resp, Fut>(
+    request: &[u8],
+    handler: impl FnOnce(Req) -> Fut,
+) -> Result<Bytes, Status>
+where
+    Req: Message + Default,
+    Resp: Message,
+    Fut: Future<Output = Result<Resp, Status>>,
+{
+    let request = Req::decode(request).map_err(|e| {
+        Status::new(
+            Code::Internal,
+            format!("grpc: error unmarshalling request: {e}"),
+        )
+    })?;
+    Ok(frame_message(&handler(request).await?))
+}
+
+/// Runs the unary method `method` ("/etcdserverpb.KV/Range") on an encoded request, for gRPC
+/// and the JSON gateway alike; the answer is one gRPC frame.
+pub(crate) async fn call_unary(api: &Api, method: &str, request: &[u8]) -> Result<Bytes, Status> {
+    match method {
+        "/etcdserverpb.KV/Range" => call(request, |r| kv::range(api, r)).await,
+        "/etcdserverpb.KV/Put" => call(request, |r| kv::put(api, r)).await,
+        "/etcdserverpb.KV/DeleteRange" => call(request, |r| kv::delete_range(api, r)).await,
+        "/etcdserverpb.KV/Txn" => call(request, |r| kv::txn(api, r)).await,
+        "/etcdserverpb.KV/Compact" => call(request, |r| kv::compact(api, r)).await,
+        "/etcdserverpb.Maintenance/Status" => call(request, |r| maintenance::status(api, r)).await,
+        "/etcdserverpb.Maintenance/HashKV" => call(request, |r| maintenance::hash_kv(api, r)).await,
+        "/etcdserverpb.Maintenance/Hash" => call(request, |r| maintenance::hash(api, r)).await,
+        "/etcdserverpb.Maintenance/Defragment" => {
+            call(request, |r| maintenance::defragment(api, r)).await
+        }
+        "/etcdserverpb.Maintenance/Alarm" => call(request, |r| maintenance::alarm(api, r)).await,
+        "/etcdserverpb.Maintenance/MoveLeader" => {
+            call(request, |r| maintenance::move_leader(api, r)).await
+        }
+        "/etcdserverpb.Lease/LeaseGrant" => call(request, |r| lease::grant(api, r)).await,
+        "/etcdserverpb.Lease/LeaseRevoke" => call(request, |r| lease::revoke(api, r)).await,
+        "/etcdserverpb.Lease/LeaseTimeToLive" => {
+            call(request, |r| lease::time_to_live(api, r)).await
+        }
+        "/etcdserverpb.Lease/LeaseLeases" => call(request, |r| lease::leases(api, r)).await,
+        "/v3lockpb.Lock/Lock" => call(request, |r| lock::lock(api, r)).await,
+        "/v3lockpb.Lock/Unlock" => call(request, |r| lock::unlock(api, r)).await,
+        "/v3electionpb.Election/Campaign" => call(request, |r| election::campaign(api, r)).await,
+        "/v3electionpb.Election/Proclaim" => call(request, |r| election::proclaim(api, r)).await,
+        "/v3electionpb.Election/Leader" => call(request, |r| election::leader(api, r)).await,
+        "/v3electionpb.Election/Resign" => call(request, |r| election::resign(api, r)).await,
+        "/etcdserverpb.Cluster/MemberList" => call(request, |r| cluster::member_list(api, r)).await,
+        "/etcdserverpb.Cluster/MemberAdd" => call(request, |r| cluster::member_add(api, r)).await,
+        "/etcdserverpb.Cluster/MemberRemove" => {
+            call(request, |r| cluster::member_remove(api, r)).await
+        }
+        "/etcdserverpb.Cluster/MemberUpdate" => {
+            call(request, |r| cluster::member_update(api, r)).await
+        }
+        "/etcdserverpb.Cluster/MemberPromote" => {
+            call(request, |r| cluster::member_promote(api, r)).await
+        }
+        "/etcdserverpb.Auth/Authenticate" => call(request, |r| auth::authenticate(api, r)).await,
+        _ => Err(unknown_method(method)),
+    }
+}
+
+/// A streaming method: its gRPC path and how to serve it from a stream of encoded requests
+/// (JSON answers when the gateway passes the answer's type name).
+pub(crate) struct StreamMethod {
+    pub method: &'static str,
+    pub open: OpenStream,
+}
+
+/// Serves a stream: the member, the encoded requests, the answer's type name for JSON.
+type OpenStream = fn(Arc<Api>, Receiver<Bytes>, Option<&'static str>) -> Response<Body>;
+
+pub(crate) static STREAMS: &[StreamMethod] = &[
+    StreamMethod {
+        method: "/etcdserverpb.Watch/Watch",
+        open: |api, requests, json| open_stream(api, requests, json, watch::watch),
+    },
+    StreamMethod {
+        method: "/etcdserverpb.Lease/LeaseKeepAlive",
+        open: |api, requests, json| open_stream(api, requests, json, lease::keep_alive),
+    },
+    StreamMethod {
+        method: "/v3electionpb.Election/Observe",
+        open: |api, requests, json| open_stream(api, requests, json, election::observe),
+    },
+    StreamMethod {
+        method: "/etcdserverpb.Maintenance/Snapshot",
+        open: |api, requests, json| open_stream(api, requests, json, maintenance::snapshot),
+    },
+];
+
+/// Starts a streaming handler on decoded requests; a request that does not decode ends the
+/// client's side of the stream.
+fn open_stream<Req, Fut>(
+    api: Arc<Api>,
+    requests: Receiver<Bytes>,
+    json: Option<&'static str>,
+    handler: impl FnOnce(Arc<Api>, Receiver<Req>, StreamWriter) -> Fut,
+) -> Response<Body>
+where
+    Req: Message + Default + Send + 'static,
+    Fut: Future<Output = Result<(), grpc::Gone>> + Send + 'static,
+{
+    let requests = grpc::decoded::<Req>(requests);
+    grpc::server_stream(json, |writer| handler(api, requests, writer))
 }
 
 /// An apply answer of the wrong kind: a bug, reported rather than hidden.
@@ -296,6 +354,7 @@ fn unknown_method(path: &str) -> Status {
             | "etcdserverpb.Lease"
             | "v3lockpb.Lock"
             | "v3electionpb.Election"
+            | "etcdserverpb.Auth"
     ) {
         Status::new(
             Code::Unimplemented,

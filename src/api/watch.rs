@@ -6,14 +6,13 @@
 //! compacted start revision answered by `canceled` with `compact_revision`, progress answers
 //! with watch ID -1.
 
-use super::grpc::{read_frames, server_stream, Gone, StreamWriter};
-use super::{Api, Body};
+use super::grpc::{Gone, StreamWriter};
+use super::Api;
 use crate::mvcc::KvError;
 use crate::pb::etcdserverpb::watch_request::RequestUnion;
 use crate::pb::etcdserverpb::{WatchRequest, WatchResponse};
 use crate::watch::Watcher;
-use http::Response;
-use hyper::body::Incoming;
+use smol::channel::Receiver;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,16 +21,18 @@ const NO_WATCH: i64 = -1;
 /// Changes read from the log per step, so a far-behind watcher does not hold a read
 /// transaction (and LMDB pages) for long; whole revisions are never split.
 const CHANGES_PER_STEP: usize = 1000;
-pub fn watch(api: Arc<Api>, body: Incoming) -> Response<Body> {
-    server_stream(|writer| async move {
-        let mut stream = Stream {
-            api,
-            writer,
-            watchers: Vec::new(),
-            next_id: 0,
-        };
-        stream.serve(body).await
-    })
+pub async fn watch(
+    api: Arc<Api>,
+    requests: Receiver<WatchRequest>,
+    writer: StreamWriter,
+) -> Result<(), Gone> {
+    let mut stream = Stream {
+        api,
+        writer,
+        watchers: Vec::new(),
+        next_id: 0,
+    };
+    stream.serve(requests).await
 }
 
 struct Stream {
@@ -48,14 +49,19 @@ enum Step {
 }
 
 impl Stream {
-    async fn serve(&mut self, body: Incoming) -> Result<(), Gone> {
-        let requests = read_frames::<WatchRequest>(body, self.api.limits.max_request_bytes);
+    async fn serve(&mut self, requests: Receiver<WatchRequest>) -> Result<(), Gone> {
+        let mut client_sends = true;
         let wake = self.api.hub.subscribe();
         let interval = self.api.limits.watch_progress_interval;
         let mut next_progress = Instant::now() + interval;
         loop {
             let step = smol::future::or(
-                async { Step::Request(requests.recv().await.ok()) },
+                async {
+                    if !client_sends {
+                        return std::future::pending().await;
+                    }
+                    Step::Request(requests.recv().await.ok())
+                },
                 smol::future::or(
                     async {
                         let _ = wake.recv().await;
@@ -69,8 +75,9 @@ impl Stream {
             )
             .await;
             match step {
-                // The client closed its side: the stream ends, as grpc-go's does.
-                Step::Request(None) => return Ok(()),
+                // The client closed its side: its watches go on (as etcd's recvLoop ends
+                // without an error) until it goes away.
+                Step::Request(None) => client_sends = false,
                 Step::Request(Some(request)) => self.handle(request).await?,
                 Step::Committed => {}
                 Step::Progress => {
@@ -199,7 +206,8 @@ impl Stream {
             }
             if let Some(compact) = compacted.filter(|c| watcher.next_revision < *c) {
                 return Ok(Some(WatchResponse {
-                    header: self.api.header(current),
+                    // etcd's compacted answer comes from no revision: its header has 0.
+                    header: self.api.header(0),
                     watch_id: watcher.id,
                     compact_revision: compact,
                     canceled: true,

@@ -1,35 +1,12 @@
 //! JSON as etcdctl prints it: Go's encoding/json applied to etcd's generated structs. Fields in
 //! declaration order under their proto names, zero values left out (`omitempty`), 64-bit integers
 //! as plain numbers, bytes in base64, enums as numbers, a oneof as `"Name":{"field":...}`.
-//! Works from the encoded message and the schema build.rs extracts, so one printer serves every
+//! Works from the encoded message and the schema (src/schema.rs), so one printer serves every
 //! response type.
 
 pub use crate::golang::{base64, json_string as string};
+use crate::schema::{decode, fields_of, Field, Kind, Value};
 use prost::Message;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Bool,
-    String,
-    Bytes,
-    Message,
-    Int,
-    Uint,
-}
-
-#[derive(Debug)]
-pub struct Field {
-    pub number: u32,
-    pub name: &'static str,
-    /// The Go struct field's name (CamelCase), which a oneof member is printed under.
-    pub go_name: &'static str,
-    pub kind: Kind,
-    pub repeated: bool,
-    pub message: &'static str,
-    pub oneof: Option<&'static str>,
-}
-
-include!(concat!(env!("OUT_DIR"), "/json_schema.rs"));
 
 /// `message` as Go's json.Marshal prints the etcd struct named `type_name` (e.g.
 /// "etcdserverpb.RangeResponse").
@@ -46,55 +23,9 @@ pub fn members<M: Message>(type_name: &str, message: &M) -> String {
     out[1..out.len() - 1].to_string()
 }
 
-enum Value<'a> {
-    Varint(u64),
-    Bytes(&'a [u8]),
-}
-
-fn fields_of(type_name: &str) -> &'static [Field] {
-    MESSAGES
-        .iter()
-        .find(|(name, _)| *name == type_name)
-        .map(|(_, fields)| *fields)
-        .unwrap_or_else(|| panic!("{type_name} is not in the schema"))
-}
-
 fn object(type_name: &str, bytes: &[u8], out: &mut String) {
     let fields = fields_of(type_name);
-    let mut values: Vec<Vec<Value>> = fields.iter().map(|_| Vec::new()).collect();
-    let mut input = bytes;
-    while !input.is_empty() {
-        let Some(key) = varint(&mut input) else { break };
-        let (number, wire) = ((key >> 3) as u32, key & 7);
-        let value = match wire {
-            0 => varint(&mut input).map(Value::Varint),
-            2 => varint(&mut input).and_then(|len| {
-                let len = len as usize;
-                (len <= input.len()).then(|| {
-                    let (data, rest) = input.split_at(len);
-                    input = rest;
-                    Value::Bytes(data)
-                })
-            }),
-            1 => skip(&mut input, 8),
-            5 => skip(&mut input, 4),
-            _ => None,
-        };
-        let Some(value) = value else { break };
-        if let Some(i) = fields.iter().position(|f| f.number == number) {
-            let field = &fields[i];
-            match value {
-                // Packed repeated scalars.
-                Value::Bytes(mut packed) if field.repeated && is_scalar(field.kind) => {
-                    while let Some(v) = varint(&mut packed) {
-                        values[i].push(Value::Varint(v));
-                    }
-                }
-                value if field.repeated => values[i].push(value),
-                value => values[i] = vec![value],
-            }
-        }
-    }
+    let values = decode(fields, bytes);
     out.push('{');
     let mut first = true;
     let mut oneofs_done: Vec<&str> = Vec::new();
@@ -154,10 +85,6 @@ fn object(type_name: &str, bytes: &[u8], out: &mut String) {
     out.push('}');
 }
 
-fn is_scalar(kind: Kind) -> bool {
-    matches!(kind, Kind::Bool | Kind::Int | Kind::Uint)
-}
-
 /// omitempty: zero numbers, false, empty strings and bytes are left out; a message that is
 /// present (a non-nil pointer in Go) is printed even when empty.
 fn is_zero(kind: Kind, value: &Value) -> bool {
@@ -175,40 +102,23 @@ fn separator(first: &mut bool, out: &mut String) {
     *first = false;
 }
 
+/// Enums are numbers to encoding/json; 64-bit integers are plain numbers.
 fn scalar_or_message(field: &Field, value: &Value, out: &mut String) {
     match (field.kind, value) {
         (Kind::Bool, Value::Varint(v)) => out.push_str(if *v != 0 { "true" } else { "false" }),
-        (Kind::Int, Value::Varint(v)) => out.push_str(&(*v as i64).to_string()),
-        (Kind::Uint, Value::Varint(v)) => out.push_str(&v.to_string()),
+        (Kind::Enum, Value::Varint(v)) => out.push_str(&(*v as i32).to_string()),
+        (Kind::Int64, Value::Varint(v)) => out.push_str(&(*v as i64).to_string()),
+        (Kind::Uint32, Value::Varint(v)) => out.push_str(&(*v as u32).to_string()),
+        (Kind::Uint64, Value::Varint(v)) => out.push_str(&v.to_string()),
         (Kind::String, Value::Bytes(b)) => string(&String::from_utf8_lossy(b), out),
         (Kind::Bytes, Value::Bytes(b)) => {
             out.push('"');
             out.push_str(&base64(b));
             out.push('"');
         }
-        (Kind::Message, Value::Bytes(b)) => object(field.message, b, out),
+        (Kind::Message, Value::Bytes(b)) => object(field.type_name, b, out),
         _ => out.push_str("null"),
     }
-}
-
-fn varint(input: &mut &[u8]) -> Option<u64> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&byte, rest) = input.split_first()?;
-        *input = rest;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
-}
-
-fn skip<'a>(input: &mut &'a [u8], n: usize) -> Option<Value<'a>> {
-    (input.len() >= n).then(|| {
-        *input = &input[n..];
-        Value::Varint(0)
-    })
 }
 
 #[cfg(test)]
