@@ -14,6 +14,7 @@ mod ctl;
 mod golang;
 mod ids;
 mod logging;
+mod metrics;
 mod mvcc;
 mod pb;
 mod peer;

@@ -4,6 +4,7 @@
 
 use super::body::Body;
 use super::status::Status;
+use crate::metrics::GrpcMethod;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Response};
 use http_body_util::BodyExt;
@@ -77,6 +78,7 @@ pub struct Gone;
 pub struct StreamWriter {
     frames: smol::channel::Sender<http_body::Frame<Bytes>>,
     json: Option<&'static str>,
+    counters: Option<&'static GrpcMethod>,
 }
 
 impl StreamWriter {
@@ -88,7 +90,11 @@ impl StreamWriter {
         self.frames
             .send(http_body::Frame::data(data))
             .await
-            .map_err(|_| Gone)
+            .map_err(|_| Gone)?;
+        if let Some(counters) = self.counters {
+            counters.sent.add(1);
+        }
+        Ok(())
     }
 }
 
@@ -100,6 +106,7 @@ const QUEUED_MESSAGES: usize = 64;
 /// is the gateway's stream of JSON lines, each a message of that type.
 pub fn server_stream<F>(
     json: Option<&'static str>,
+    counters: Option<&'static GrpcMethod>,
     produce: impl FnOnce(StreamWriter) -> F,
 ) -> Response<Body>
 where
@@ -109,9 +116,18 @@ where
     let handler = produce(StreamWriter {
         frames: frames.clone(),
         json,
+        counters,
     });
+    if let Some(counters) = counters {
+        counters.started();
+    }
     crate::runtime::spawn(async move {
-        if handler.await.is_ok() && json.is_none() {
+        let result = handler.await;
+        if let Some(counters) = counters {
+            // A client that went away: grpc-go reports the call Canceled.
+            counters.handled(if result.is_ok() { 0 } else { 1 });
+        }
+        if result.is_ok() && json.is_none() {
             let mut trailers = HeaderMap::new();
             trailers.insert("grpc-status", HeaderValue::from(0u32));
             let _ = frames.send(http_body::Frame::trailers(trailers)).await;
@@ -132,12 +148,13 @@ pub fn read_frames<M: Message + Default + Send + 'static>(
     body: Incoming,
     max_request_bytes: usize,
 ) -> smol::channel::Receiver<M> {
-    decoded(read_raw_frames(body, max_request_bytes))
+    decoded(read_raw_frames(body, max_request_bytes), None)
 }
 
 /// Encoded messages decoded as they arrive; the first that does not decode ends the stream.
 pub fn decoded<M: Message + Default + Send + 'static>(
     encoded: smol::channel::Receiver<Bytes>,
+    counters: Option<&'static GrpcMethod>,
 ) -> smol::channel::Receiver<M> {
     let (messages, receiver) = smol::channel::bounded(1);
     crate::runtime::spawn(async move {
@@ -145,6 +162,9 @@ pub fn decoded<M: Message + Default + Send + 'static>(
             let Ok(message) = M::decode(bytes) else {
                 return;
             };
+            if let Some(counters) = counters {
+                counters.received.add(1);
+            }
             if messages.send(message).await.is_err() {
                 return;
             }

@@ -146,58 +146,17 @@ fn metrics(api: &Api) -> Response<Body> {
         Err(_) => (0, 0, 0),
     };
     let leader = status.leader_id();
-    let gauges: [(&str, &str, u64); 8] = [
-        (
-            "etcd_server_has_leader",
-            "Whether or not a leader exists. 1 is existence, 0 is not.",
-            u64::from(leader != 0),
-        ),
-        (
-            "etcd_server_is_leader",
-            "Whether or not this member is a leader. 1 if is, 0 otherwise.",
-            u64::from(leader == status.member_id),
-        ),
-        (
-            "etcd_server_is_learner",
-            "Whether or not this member is a learner. 1 if is, 0 otherwise.",
-            u64::from(status.is_learner()),
-        ),
-        (
-            "etcd_server_proposals_committed_total",
-            "The total number of consensus proposals committed.",
-            status.commit_index(),
-        ),
-        (
-            "etcd_server_proposals_applied_total",
-            "The total number of consensus proposals applied.",
-            status.applied_index(),
-        ),
-        (
-            "etcd_mvcc_db_total_size_in_bytes",
-            "Total size of the underlying database physically allocated in bytes.",
-            db_size,
-        ),
-        (
-            "etcd_mvcc_db_total_size_in_use_in_bytes",
-            "Total size of the underlying database logically in use in bytes.",
-            db_in_use,
-        ),
-        (
-            "etcd_debugging_mvcc_keys_total",
-            "Total number of keys.",
-            keys,
-        ),
-    ];
-    let mut body = String::new();
-    for (name, help, value) in gauges {
-        body.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
-        ));
-    }
-    body.push_str(&format!(
-        "# HELP etcd_server_version Which version is running. 1 for 'server_version' label with current version.\n# TYPE etcd_server_version gauge\netcd_server_version{{server_version=\"{}\"}} 1\n",
-        crate::version::SERVER_VERSION
-    ));
+    let body = crate::metrics::render(&crate::metrics::Snapshot {
+        has_leader: leader != 0,
+        is_leader: leader == status.member_id,
+        is_learner: status.is_learner(),
+        committed: status.commit_index(),
+        applied: status.applied_index(),
+        db_size,
+        db_in_use,
+        keys,
+        server_version: crate::version::SERVER_VERSION,
+    });
     Response::builder()
         .status(StatusCode::OK)
         .header("content-type", "text/plain; version=0.0.4; charset=utf-8")

@@ -208,7 +208,12 @@ pub async fn route(
     let body = request.into_body();
     let max_request_bytes = api.limits.max_request_bytes;
     let response = if let Some(stream) = STREAMS.iter().find(|s| s.method == path) {
-        (stream.open)(api, grpc::read_raw_frames(body, max_request_bytes), None)
+        (stream.open)(
+            api,
+            grpc::read_raw_frames(body, max_request_bytes),
+            stream.method,
+            None,
+        )
     } else {
         match grpc::read_request(body, max_request_bytes).await {
             Ok(request) => match call_unary(&api, &path, &request).await {
@@ -219,6 +224,27 @@ pub async fn route(
         }
     };
     Ok(response)
+}
+
+/// Runs the unary method `method` ("/etcdserverpb.KV/Range") on an encoded request, for gRPC
+/// and the JSON gateway alike; the answer is one gRPC frame.
+pub(crate) async fn call_unary(api: &Api, method: &str, request: &[u8]) -> Result<Bytes, Status> {
+    let counters = crate::metrics::grpc_method(method);
+    if let Some(counters) = counters {
+        counters.started();
+        counters.received.add(1);
+    }
+    let result = dispatch_unary(api, method, request).await;
+    if let Some(counters) = counters {
+        match &result {
+            Ok(_) => {
+                counters.sent.add(1);
+                counters.handled(0);
+            }
+            Err(status) => counters.handled(status.code as u32),
+        }
+    }
+    result
 }
 
 /// Decodes a unary request, runs the handler and returns its answer as a gRPC frame.
@@ -240,9 +266,7 @@ where
     Ok(frame_message(&handler(request).await?))
 }
 
-/// Runs the unary method `method` ("/etcdserverpb.KV/Range") on an encoded request, for gRPC
-/// and the JSON gateway alike; the answer is one gRPC frame.
-pub(crate) async fn call_unary(api: &Api, method: &str, request: &[u8]) -> Result<Bytes, Status> {
+async fn dispatch_unary(api: &Api, method: &str, request: &[u8]) -> Result<Bytes, Status> {
     match method {
         "/etcdserverpb.KV/Range" => call(request, |r| kv::range(api, r)).await,
         "/etcdserverpb.KV/Put" => call(request, |r| kv::put(api, r)).await,
@@ -294,25 +318,33 @@ pub(crate) struct StreamMethod {
     pub open: OpenStream,
 }
 
-/// Serves a stream: the member, the encoded requests, the answer's type name for JSON.
-type OpenStream = fn(Arc<Api>, Receiver<Bytes>, Option<&'static str>) -> Response<Body>;
+/// Serves a stream: the member, the encoded requests, the method's gRPC path, the answer's type
+/// name for JSON.
+type OpenStream =
+    fn(Arc<Api>, Receiver<Bytes>, &'static str, Option<&'static str>) -> Response<Body>;
 
 pub(crate) static STREAMS: &[StreamMethod] = &[
     StreamMethod {
         method: "/etcdserverpb.Watch/Watch",
-        open: |api, requests, json| open_stream(api, requests, json, watch::watch),
+        open: |api, requests, method, json| open_stream(api, requests, method, json, watch::watch),
     },
     StreamMethod {
         method: "/etcdserverpb.Lease/LeaseKeepAlive",
-        open: |api, requests, json| open_stream(api, requests, json, lease::keep_alive),
+        open: |api, requests, method, json| {
+            open_stream(api, requests, method, json, lease::keep_alive)
+        },
     },
     StreamMethod {
         method: "/v3electionpb.Election/Observe",
-        open: |api, requests, json| open_stream(api, requests, json, election::observe),
+        open: |api, requests, method, json| {
+            open_stream(api, requests, method, json, election::observe)
+        },
     },
     StreamMethod {
         method: "/etcdserverpb.Maintenance/Snapshot",
-        open: |api, requests, json| open_stream(api, requests, json, maintenance::snapshot),
+        open: |api, requests, method, json| {
+            open_stream(api, requests, method, json, maintenance::snapshot)
+        },
     },
 ];
 
@@ -321,6 +353,7 @@ pub(crate) static STREAMS: &[StreamMethod] = &[
 fn open_stream<Req, Fut>(
     api: Arc<Api>,
     requests: Receiver<Bytes>,
+    method: &'static str,
     json: Option<&'static str>,
     handler: impl FnOnce(Arc<Api>, Receiver<Req>, StreamWriter) -> Fut,
 ) -> Response<Body>
@@ -328,8 +361,9 @@ where
     Req: Message + Default + Send + 'static,
     Fut: Future<Output = Result<(), grpc::Gone>> + Send + 'static,
 {
-    let requests = grpc::decoded::<Req>(requests);
-    grpc::server_stream(json, |writer| handler(api, requests, writer))
+    let counters = crate::metrics::grpc_method(method);
+    let requests = grpc::decoded::<Req>(requests, counters);
+    grpc::server_stream(json, counters, |writer| handler(api, requests, writer))
 }
 
 /// An apply answer of the wrong kind: a bug, reported rather than hidden.

@@ -70,12 +70,15 @@ impl Hello {
     }
 }
 
+/// A frame's kind byte and payload length before its payload.
+pub const FRAME_HEADER_BYTES: usize = 5;
+
 pub async fn write_frame<W: AsyncWrite + Unpin>(
     writer: &mut W,
     kind: u8,
     payload: &[u8],
 ) -> io::Result<()> {
-    let mut header = [0u8; 5];
+    let mut header = [0u8; FRAME_HEADER_BYTES];
     header[0] = kind;
     header[1..].copy_from_slice(&(payload.len() as u32).to_le_bytes());
     writer.write_all(&header).await?;
@@ -87,7 +90,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     payload: &mut Vec<u8>,
 ) -> io::Result<Option<u8>> {
-    let mut header = [0u8; 5];
+    let mut header = [0u8; FRAME_HEADER_BYTES];
     match reader.read_exact(&mut header[..1]).await {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),

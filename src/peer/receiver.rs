@@ -122,6 +122,7 @@ where
     }
     let mut reader = futures_lite::io::BufReader::new(stream);
     let mut payload = Vec::new();
+    let traffic = crate::metrics::peer(hello.from);
     loop {
         let Some(kind) = frame::read_frame(&mut reader, &mut payload)
             .await
@@ -129,6 +130,8 @@ where
         else {
             return Ok(());
         };
+        let bytes = (frame::FRAME_HEADER_BYTES + payload.len()) as u64;
+        traffic.received_bytes.fetch_add(bytes, Ordering::Relaxed);
         if kind != frame::KIND_MESSAGE {
             return Err(format!("unexpected frame kind {kind}"));
         }
@@ -207,7 +210,8 @@ async fn receive_snapshot<R: AsyncRead + Unpin>(
     let path = context
         .snapshot_dir
         .join(format!("{index:016x}-{sequence}.spool"));
-    let result = spool(reader, payload, &path).await;
+    let traffic = crate::metrics::peer(message.from);
+    let result = spool(reader, payload, &path, &traffic).await;
     if result.is_err() {
         let _ = smol::fs::remove_file(&path).await;
     }
@@ -225,6 +229,7 @@ async fn spool<R: AsyncRead + Unpin>(
     reader: &mut R,
     payload: &mut Vec<u8>,
     path: &std::path::Path,
+    traffic: &crate::metrics::PeerTraffic,
 ) -> Result<(), String> {
     let file_error = |e: std::io::Error| format!("{}: {e}", path.display());
     let mut file = smol::fs::File::create(path).await.map_err(file_error)?;
@@ -234,6 +239,10 @@ async fn spool<R: AsyncRead + Unpin>(
             .await
             .map_err(|e| e.to_string())?
             .ok_or("the snapshot stream ended early")?;
+        traffic.received_bytes.fetch_add(
+            (frame::FRAME_HEADER_BYTES + payload.len()) as u64,
+            Ordering::Relaxed,
+        );
         match kind {
             frame::KIND_SNAPSHOT_CHUNK => {
                 crc = crc32c::crc32c_append(crc, payload);

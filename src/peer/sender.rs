@@ -5,6 +5,7 @@
 use super::frame::{self, Hello};
 use super::{PeerContext, PeerEvent};
 use crate::config::{Scheme, Url};
+use crate::metrics::PeerTraffic;
 use crate::mvcc::snapshot::DumpError;
 use crate::runtime::with_timeout;
 use futures_lite::io::BufWriter;
@@ -77,6 +78,9 @@ async fn discard_queued(context: &PeerContext, queue: &Receiver<Message>) {
 }
 
 async fn report_failure(context: &PeerContext, message: &Message) {
+    crate::metrics::peer(message.to)
+        .sent_failures
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let event = if message.get_msg_type() == MessageType::MsgSnapshot {
         PeerEvent::SnapshotSent {
             to: message.to,
@@ -167,6 +171,7 @@ async fn pump(
     queue: &Receiver<Message>,
 ) -> io::Result<()> {
     let mut writer = BufWriter::new(stream);
+    let traffic = crate::metrics::peer(peer_id);
     while let Ok(message) = queue.recv().await {
         let mut next = Some(message);
         while let Some(message) = next.take() {
@@ -177,7 +182,7 @@ async fn pump(
                     urls.to_vec(),
                     message,
                 ));
-            } else if let Err(e) = write_message(&mut writer, &message).await {
+            } else if let Err(e) = write_message(&mut writer, &traffic, &message).await {
                 report_failure(context, &message).await;
                 return Err(e);
             }
@@ -188,9 +193,28 @@ async fn pump(
     Ok(())
 }
 
-async fn write_message<W: AsyncWrite + Unpin>(writer: &mut W, message: &Message) -> io::Result<()> {
+async fn write_message<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    traffic: &PeerTraffic,
+    message: &Message,
+) -> io::Result<()> {
     let payload = message.write_to_bytes().map_err(io::Error::other)?;
-    frame::write_frame(writer, frame::KIND_MESSAGE, &payload).await
+    write_counted(writer, traffic, frame::KIND_MESSAGE, &payload).await
+}
+
+/// Writes a frame and counts its bytes as sent to the peer.
+async fn write_counted<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    traffic: &PeerTraffic,
+    kind: u8,
+    payload: &[u8],
+) -> io::Result<()> {
+    frame::write_frame(writer, kind, payload).await?;
+    let bytes = (frame::FRAME_HEADER_BYTES + payload.len()) as u64;
+    traffic
+        .sent_bytes
+        .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
 }
 
 /// Streams a snapshot on a connection of its own and reports how it went to raft.
@@ -244,6 +268,7 @@ async fn stream_snapshot(
         }
     });
     let mut writer = BufWriter::new(stream);
+    let traffic = crate::metrics::peer(message.to);
     let io_error = |e: io::Error| e.to_string();
     let mut crc = 0u32;
     while let Ok(item) = received.recv().await {
@@ -261,22 +286,27 @@ async fn stream_snapshot(
                     point.index,
                     point.term
                 );
-                write_message(&mut writer, &message)
+                write_message(&mut writer, &traffic, &message)
                     .await
                     .map_err(io_error)?;
             }
             Dumped::Chunk(chunk) => {
                 crc = crc32c::crc32c_append(crc, &chunk);
-                frame::write_frame(&mut writer, frame::KIND_SNAPSHOT_CHUNK, &chunk)
+                write_counted(&mut writer, &traffic, frame::KIND_SNAPSHOT_CHUNK, &chunk)
                     .await
                     .map_err(io_error)?;
             }
             Dumped::Failed(e) => return Err(format!("reading the store: {e}")),
         }
     }
-    frame::write_frame(&mut writer, frame::KIND_SNAPSHOT_END, &crc.to_le_bytes())
-        .await
-        .map_err(io_error)?;
+    write_counted(
+        &mut writer,
+        &traffic,
+        frame::KIND_SNAPSHOT_END,
+        &crc.to_le_bytes(),
+    )
+    .await
+    .map_err(io_error)?;
     writer.flush().await.map_err(io_error)?;
     // The receiver answers once the whole dump is checked and handed to its raft.
     let mut answer = [0u8; 1];

@@ -136,15 +136,23 @@ impl RaftHandle {
 
     /// Proposes `request` and waits for it to be applied on this member.
     pub async fn propose(&self, request: InternalRaftRequest) -> Result<ApplyResult, RaftError> {
+        use crate::metrics::{PROPOSALS_FAILED, PROPOSALS_PENDING};
         let (reply, answer) = smol::channel::bounded(1);
-        self.wait(
-            Command::Propose {
-                request: Box::new(request),
-                reply,
-            },
-            answer,
-        )
-        .await
+        PROPOSALS_PENDING.add(1);
+        let result = self
+            .wait(
+                Command::Propose {
+                    request: Box::new(request),
+                    reply,
+                },
+                answer,
+            )
+            .await;
+        PROPOSALS_PENDING.add(-1);
+        if result.is_err() {
+            PROPOSALS_FAILED.add(1);
+        }
+        result
     }
 
     /// Changes the membership and waits for the change to be applied on this member.

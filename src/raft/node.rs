@@ -914,9 +914,11 @@ impl Node {
     fn publish_status(&self) {
         let raft = &self.raw.raft;
         self.status.term.store(raft.term, Ordering::Release);
-        self.status
-            .leader_id
-            .store(raft.leader_id, Ordering::Release);
+        let previous = self.status.leader_id.swap(raft.leader_id, Ordering::AcqRel);
+        // As etcd counts: every time a leader other than the last one known is seen.
+        if raft.leader_id != 0 && raft.leader_id != previous {
+            crate::metrics::LEADER_CHANGES.add(1);
+        }
         self.status
             .commit_index
             .store(raft.raft_log.committed, Ordering::Release);
@@ -1008,7 +1010,9 @@ impl Node {
             }
         }
         store.set_applied(&mut txn, last, last_term)?;
+        let started = Instant::now();
         txn.commit()?;
+        crate::metrics::BACKEND_COMMIT.observe(started.elapsed());
         self.hub.notify();
         self.status.applied_index.store(last, Ordering::Release);
         if membership_changed {

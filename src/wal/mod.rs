@@ -258,7 +258,9 @@ impl Wal {
         self.file
             .write_all_at(&self.buffer, self.segment_bytes)
             .map_err(io_error(&path))?;
+        let started = std::time::Instant::now();
         self.file.sync_data().map_err(io_error(&path))?;
+        crate::metrics::WAL_FSYNC.observe(started.elapsed());
         self.segment_bytes = end;
         Ok(())
     }

@@ -341,7 +341,7 @@ fn open(api: Arc<Api>, route: &Route, requests: smol::channel::Receiver<Bytes>) 
         .iter()
         .find(|s| s.method == route.method)
         .expect("every streaming route is a streaming method");
-    (stream.open)(api, requests, Some(route.response))
+    (stream.open)(api, requests, stream.method, Some(route.response))
 }
 
 /// One message of an answer stream as the gateway writes it.
