@@ -1,6 +1,7 @@
 //! Backups: Maintenance.Snapshot saved by Debian's etcdctl and by our applet (the same bytes),
 //! read back by `snapshot status`, a damaged file refused, and a backup restored with
-//! `etcdutl snapshot restore` into a new 3-member cluster that has every key and the revision.
+//! `etcdutl snapshot restore` into a new 3-member cluster that has every key, the revision and
+//! the HashKV of the source.
 
 mod common;
 
@@ -178,6 +179,30 @@ fn restore_into_new_cluster(dir: &std::path::Path, backup: &std::path::Path, sou
             .to_string()
     };
     let expected = keys(source);
+    // HashKV: the same history, hence the same hash (how members are checked for corruption).
+    let hash = |endpoint: &str| {
+        let rev = revision(source);
+        let out = etcdctl(
+            endpoint,
+            &[],
+            &["endpoint", "hashkv", "--rev", &rev, "-w", "json"],
+            None,
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        Regex::new(r#""hash":(\d+)"#)
+            .unwrap()
+            .captures(&text)
+            .unwrap_or_else(|| panic!("no hash from {endpoint}: {text}"))[1]
+            .to_string()
+    };
+    let expected_hash = hash(source);
+    for ip in RESTORED {
+        assert_eq!(
+            hash(&format!("{ip}:2379")),
+            expected_hash,
+            "HashKV of the restored {ip}"
+        );
+    }
     for ip in RESTORED {
         let endpoint = format!("{ip}:2379");
         assert_eq!(
