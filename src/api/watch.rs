@@ -178,7 +178,16 @@ impl Stream {
             match self.step(position) {
                 Ok(Some(response)) => {
                     let canceled = response.canceled;
-                    self.send(response).await?;
+                    if self.watchers[position].fragment {
+                        // etcd's limit here is the request limit plus grpc's allowance.
+                        let limit =
+                            super::grpc::max_message_bytes(self.api.limits.max_request_bytes);
+                        for part in fragments(response, limit) {
+                            self.send(part).await?;
+                        }
+                    } else {
+                        self.send(response).await?;
+                    }
                     if canceled {
                         self.watchers.remove(position);
                     }
@@ -229,5 +238,79 @@ impl Stream {
                 }));
             }
         }
+    }
+}
+
+/// etcd's sendFragments: an answer of at least `limit` bytes with two or more events goes out
+/// in parts of under `limit` bytes (a single event may exceed it), each marked `fragment` but
+/// the last.
+fn fragments(response: WatchResponse, limit: usize) -> Vec<WatchResponse> {
+    use prost::Message;
+    if response.encoded_len() < limit || response.events.len() < 2 {
+        return vec![response];
+    }
+    let mut parts = Vec::new();
+    let mut events = response.events.into_iter().peekable();
+    let template = WatchResponse {
+        events: Vec::new(),
+        fragment: true,
+        ..response
+    };
+    while events.peek().is_some() {
+        let mut part = template.clone();
+        while let Some(event) = events.peek() {
+            part.events.push(event.clone());
+            if part.events.len() > 1 && part.encoded_len() >= limit {
+                part.events.pop();
+                break;
+            }
+            events.next();
+        }
+        part.fragment = events.peek().is_some();
+        parts.push(part);
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb::mvccpb::{Event, KeyValue};
+
+    fn event(value_bytes: usize) -> Event {
+        Event {
+            kv: Some(KeyValue {
+                key: b"k".to_vec(),
+                value: vec![b'v'; value_bytes],
+                ..KeyValue::default()
+            }),
+            ..Event::default()
+        }
+    }
+
+    #[test]
+    fn large_answers_are_fragmented_as_etcd_does() {
+        let response = WatchResponse {
+            watch_id: 3,
+            events: vec![event(400), event(400), event(400), event(2000)],
+            ..WatchResponse::default()
+        };
+        let parts = fragments(response.clone(), 1000);
+        let sizes: Vec<usize> = parts.iter().map(|p| p.events.len()).collect();
+        // Two 400-byte events fit under 1000 bytes; a third would not; the 2000-byte event
+        // goes alone.
+        assert_eq!(sizes, [2, 1, 1]);
+        let flags: Vec<bool> = parts.iter().map(|p| p.fragment).collect();
+        assert_eq!(flags, [true, true, false]);
+        assert!(parts.iter().all(|p| p.watch_id == 3));
+        let events: Vec<Event> = parts.into_iter().flat_map(|p| p.events).collect();
+        assert_eq!(events, response.events);
+        // Small answers, and single events, go whole.
+        assert_eq!(fragments(response.clone(), 1 << 20).len(), 1);
+        let single = WatchResponse {
+            events: vec![event(5000)],
+            ..WatchResponse::default()
+        };
+        assert_eq!(fragments(single, 1000).len(), 1);
     }
 }

@@ -48,6 +48,8 @@ pub struct Watcher {
     no_put: bool,
     no_delete: bool,
     pub progress_notify: bool,
+    /// Split answers larger than --max-request-bytes into fragments (WatchCreateRequest.fragment).
+    pub fragment: bool,
 }
 
 impl Watcher {
@@ -73,6 +75,7 @@ impl Watcher {
             no_put: filters.contains(&(FilterType::Noput as i32)),
             no_delete: filters.contains(&(FilterType::Nodelete as i32)),
             progress_notify: request.progress_notify,
+            fragment: request.fragment,
         }
     }
 
