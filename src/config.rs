@@ -119,6 +119,16 @@ const FLAGS: &[(&str, Kind, &str)] = &[
         "Duration of periodic watch progress notifications (default 10m).",
     ),
     (
+        "experimental-enable-lease-checkpoint",
+        Kind::Bool,
+        "Enable to persist lease remaining TTL to prevent indefinite auto-renewal of long lived leases.",
+    ),
+    (
+        "experimental-lease-checkpoint-interval",
+        Kind::Value,
+        "Duration of time between two lease checkpoints (default 5m).",
+    ),
+    (
         "snapshot-count",
         Kind::Value,
         "Number of committed transactions to trigger a snapshot to disk.",
@@ -287,6 +297,8 @@ pub struct Config {
     pub election_timeout_ms: u64,
     pub snapshot_count: u64,
     pub watch_progress_interval: std::time::Duration,
+    /// --experimental-enable-lease-checkpoint: how often the leader checkpoints remaining TTLs.
+    pub lease_checkpoint_interval: Option<std::time::Duration>,
     pub max_request_bytes: u64,
     pub max_txn_ops: usize,
     pub quota_backend_bytes: u64,
@@ -572,6 +584,20 @@ fn build(values: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         watch_progress_interval: match get("experimental-watch-progress-notify-interval") {
             Some(text) => parse_duration("experimental-watch-progress-notify-interval", text)?,
             None => std::time::Duration::from_secs(600),
+        },
+        lease_checkpoint_interval: match (
+            flag_bool("experimental-enable-lease-checkpoint")?,
+            get("experimental-lease-checkpoint-interval"),
+        ) {
+            (false, _) => None,
+            (true, None) => Some(std::time::Duration::from_secs(300)),
+            // etcd's lessor takes 0 as its default.
+            (true, Some(text)) => Some(
+                match parse_duration("experimental-lease-checkpoint-interval", text)? {
+                    zero if zero.is_zero() => std::time::Duration::from_secs(300),
+                    interval => interval,
+                },
+            ),
         },
         max_request_bytes: number("max-request-bytes", DEFAULT_MAX_REQUEST_BYTES)?,
         max_txn_ops: number("max-txn-ops", 128)? as usize,

@@ -106,6 +106,7 @@ fn a_followers_metrics_use_etcds_names_and_count_what_happened() {
         Path::new(DEBIAN_ETCD),
         &["127.0.0.109", "127.0.0.110", "127.0.0.111"],
         &dir.join("debian"),
+        &[],
     );
     let (page, leader) = work_and_scrape(&ours);
     let (etcd_page, _) = work_and_scrape(&reference);

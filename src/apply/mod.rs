@@ -87,6 +87,10 @@ pub fn apply(store: &Store, txn: &mut RwTxn, request: &InternalRaftRequest) -> A
             .map(Applied::LeaseRenewed)
             .ok_or(KvError::LeaseNotFound);
     }
+    if request.lease_checkpoint.is_some() {
+        // Remaining TTLs live in the raft thread's lease clock (raft/leases.rs), not the store.
+        return Ok(Applied::Internal);
+    }
     if let Some(update) = &request.member_peer_urls {
         crate::raft::membership::apply_peer_urls(store, txn, update)?;
         return Ok(Applied::Members);

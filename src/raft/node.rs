@@ -56,6 +56,8 @@ pub struct Bootstrap {
     pub election_timeout: Duration,
     /// Applied entries between log compactions (--snapshot-count).
     pub snapshot_count: u64,
+    /// --experimental-enable-lease-checkpoint: the leader replicates remaining TTLs this often.
+    pub lease_checkpoint_interval: Option<Duration>,
 }
 
 struct Node {
@@ -90,6 +92,8 @@ struct Node {
     /// Wakes watch streams after each commit.
     hub: Arc<Hub>,
     leases: LeaseClock,
+    /// When the leader next replicates remaining TTLs (with lease checkpointing on).
+    next_lease_checkpoint: Instant,
     /// Whether this member led at the last look (a new leader restarts the lease clocks).
     was_leader: bool,
     /// The applied index of the last checkpoint requested, and when.
@@ -204,6 +208,7 @@ pub fn start(
         checkpointer,
         hub,
         leases: LeaseClock::default(),
+        next_lease_checkpoint: Instant::now(),
         was_leader: false,
         checkpoint_requested: 0,
         checkpointed_at: Instant::now(),
@@ -454,6 +459,10 @@ impl Node {
             .and_then(|txn| self.store.lease_ttl(&txn, id));
         let answer = match ttl {
             Ok(Some(ttl)) => {
+                if self.leases.has_checkpoint(id) {
+                    // The others would start it from the old remaining TTL: clear theirs too.
+                    self.propose_lease_checkpoints(&[(id, 0)]);
+                }
                 self.leases.refresh(id, ttl);
                 Ok(Applied::LeaseRenewed(ttl))
             }
@@ -477,6 +486,13 @@ impl Node {
         if !is_leader {
             return Ok(());
         }
+        if let Some(interval) = self.bootstrap.lease_checkpoint_interval {
+            if Instant::now() >= self.next_lease_checkpoint {
+                self.next_lease_checkpoint = Instant::now() + interval;
+                let due = self.leases.to_checkpoint(interval);
+                self.propose_lease_checkpoints(&due);
+            }
+        }
         for id in self.leases.expired(2 * self.bootstrap.election_timeout) {
             self.propose_internal(InternalRaftRequest {
                 lease_revoke: Some(crate::pb::etcdserverpb::LeaseRevokeRequest { id }),
@@ -484,6 +500,21 @@ impl Node {
             });
         }
         Ok(())
+    }
+
+    /// Replicates remaining TTLs, in etcd's batches of at most 1000 leases.
+    fn propose_lease_checkpoints(&mut self, remaining: &[(i64, i64)]) {
+        use crate::pb::etcdserverpb::{LeaseCheckpoint, LeaseCheckpointRequest};
+        for batch in remaining.chunks(1000) {
+            let checkpoints = batch
+                .iter()
+                .map(|&(id, remaining_ttl)| LeaseCheckpoint { id, remaining_ttl })
+                .collect();
+            self.propose_internal(InternalRaftRequest {
+                lease_checkpoint: Some(LeaseCheckpointRequest { checkpoints }),
+                ..InternalRaftRequest::default()
+            });
+        }
     }
 
     fn answer_transfers(&mut self) {
@@ -957,6 +988,13 @@ impl Node {
                         Ok(Applied::LeaseRenewed(ttl)) => {
                             if let Some(renew) = &request.lease_renew {
                                 self.leases.refresh(renew.id, *ttl);
+                            }
+                        }
+                        Ok(Applied::Internal) => {
+                            let checkpoints = request.lease_checkpoint.iter();
+                            for checkpoint in checkpoints.flat_map(|c| &c.checkpoints) {
+                                self.leases
+                                    .checkpoint(checkpoint.id, checkpoint.remaining_ttl);
                             }
                         }
                         Ok(Applied::LeaseRevoke(_)) | Err(KvError::LeaseNotFound) => {

@@ -128,6 +128,7 @@ pub fn run(config: Config) -> Result<(), String> {
         heartbeat_interval: Duration::from_millis(config.heartbeat_interval_ms),
         election_timeout: Duration::from_millis(config.election_timeout_ms),
         snapshot_count: config.snapshot_count,
+        lease_checkpoint_interval: config.lease_checkpoint_interval,
     };
     let (peer_events, peer_event_receiver) = smol::channel::bounded(PEER_EVENT_QUEUE_LENGTH);
     let snapshot_dir = member_dir.join("snap");

@@ -265,11 +265,12 @@ fn etcdctl_program(
 /// Our binary as a cluster of plain-HTTP members on `ips` (ports 2379/2380), members named
 /// m0, m1, ...; returns once every member is healthy.
 pub fn start_plain_cluster(ips: &[&str], dir: &Path) -> Vec<Member> {
-    start_cluster(&our_binary(), ips, dir)
+    start_cluster(&our_binary(), ips, dir, &[])
 }
 
-/// `program` (ours or Debian's etcd) as a cluster as [`start_plain_cluster`] describes.
-pub fn start_cluster(program: &Path, ips: &[&str], dir: &Path) -> Vec<Member> {
+/// `program` (ours or Debian's etcd) as a cluster as [`start_plain_cluster`] describes, each
+/// member also given `extra` flags.
+pub fn start_cluster(program: &Path, ips: &[&str], dir: &Path, extra: &[&str]) -> Vec<Member> {
     let cluster = ips
         .iter()
         .enumerate()
@@ -302,6 +303,7 @@ pub fn start_cluster(program: &Path, ips: &[&str], dir: &Path) -> Vec<Member> {
                 cluster.as_str(),
             ]
             .iter()
+            .chain(extra)
             .map(|s| s.to_string())
             .collect();
             Member::spawn(program, args, &client, &data_dir)
