@@ -390,10 +390,15 @@ async fn seed_cluster_replicates_survives_and_reconfigures() {
         "not a learner: {status}"
     );
 
-    // Only the leader can tell whether the learner is in sync; ask it until it agrees.
+    // Only the leader can tell whether the learner is in sync: ask a follower, which forwards
+    // to the leader as etcd's does, until the leader agrees.
     wait_until("the learner's promotion", Duration::from_secs(30), || {
         let leader = cluster.wait_leader();
-        let output = cluster.ctl(&cluster.url(&leader), &["member", "promote", &learner_id]);
+        let follower = ["master", "node1", "node2"]
+            .into_iter()
+            .find(|name| *name != leader)
+            .unwrap();
+        let output = cluster.ctl(&cluster.url(follower), &["member", "promote", &learner_id]);
         output.status.success()
     });
     let listing = stdout(&cluster.ctl(&leader_url, &["member", "list"]));

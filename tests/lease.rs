@@ -89,10 +89,26 @@ async fn lease_outlives_a_killed_leader_and_expires_after_its_ttl() {
         assert_eq!(answer.ttl(), TTL);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    drop(keeper);
+    // A keep-alive at the leader restarts only the leader's clock; a follower asked for the
+    // time to live forwards the question to the leader, as etcd's does, so it reports the
+    // restarted TTL rather than what its own clock has left (4 s by now).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut through_leader = client(IPS[leader]).await;
+    let (mut keeper, mut answers) = through_leader.lease_keep_alive(lease.id()).await.unwrap();
     keeper.keep_alive().await.unwrap();
     answers.message().await.unwrap().unwrap();
     let last_keep_alive = Instant::now();
     drop(keeper);
+    let asked_follower = through_follower
+        .lease_time_to_live(lease.id(), None)
+        .await
+        .unwrap();
+    assert!(
+        asked_follower.ttl() >= TTL - 1,
+        "a follower reported {} s left right after a keep-alive at the leader",
+        asked_follower.ttl()
+    );
 
     // Kill the leader a third into the TTL; the rest elect a new one.
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -152,6 +152,34 @@ pub async fn member_promote(
     api: &Api,
     request: MemberPromoteRequest,
 ) -> Result<MemberPromoteResponse, Status> {
+    use crate::peer::{Answer, Query};
+    // Only the leader knows whether the learner caught up: a follower forwards, as etcd's does.
+    match api.raft.ask_leader(Query::Promote(request.id)).await? {
+        None => {}
+        Some(Ok(Answer::Done)) => {
+            // The leader applied it; so has this member once it caught up with the leader.
+            api.raft.read_barrier().await?;
+            return Ok(MemberPromoteResponse {
+                header: api.cluster_header(),
+                members: api.members()?,
+            });
+        }
+        Some(Ok(Answer::Refused { code, message })) => {
+            return Err(Status::new(Code::from_number(code), message))
+        }
+        Some(Ok(other)) => {
+            return Err(Status::new(
+                Code::Internal,
+                format!("the leader answered a promotion with {other:?}"),
+            ))
+        }
+        Some(Err(error)) => {
+            return Err(Status::new(
+                Code::Unavailable,
+                format!("etcdserver: asking the leader to promote failed: {error}"),
+            ))
+        }
+    }
     let members = api
         .change_members(MemberChange::Promote(request.id))
         .await?;

@@ -11,6 +11,7 @@ use crate::pb::etcdserverpb::{
     LeaseKeepAliveResponse, LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest,
     LeaseRevokeResponse, LeaseStatus, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
+use crate::peer::{Answer, Query};
 use smol::channel::Receiver;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -91,11 +92,17 @@ pub async fn time_to_live(
             ..LeaseTimeToLiveResponse::default()
         });
     };
-    let remaining = api
+    // Only the leader's clock knows (a keep-alive it took did not go through the log): a
+    // follower asks it, as etcd's does, and falls back on its own estimate if it cannot.
+    let remaining = match api
         .raft
-        .lease_remaining(request.id)
+        .ask_leader(Query::LeaseRemaining(request.id))
         .await?
-        .unwrap_or(granted);
+    {
+        Some(Ok(Answer::Remaining(remaining))) => remaining,
+        _ => api.raft.lease_remaining(request.id).await?,
+    }
+    .unwrap_or(granted);
     Ok(LeaseTimeToLiveResponse {
         header: api.header(revision),
         id: request.id,

@@ -23,6 +23,25 @@ pub enum Code {
     Unavailable = 14,
 }
 
+impl Code {
+    /// The code a peer reported (peer/query.rs); one this server never uses reads as Unknown.
+    pub fn from_number(number: u32) -> Code {
+        [
+            Code::InvalidArgument,
+            Code::NotFound,
+            Code::ResourceExhausted,
+            Code::FailedPrecondition,
+            Code::OutOfRange,
+            Code::Unimplemented,
+            Code::Internal,
+            Code::Unavailable,
+        ]
+        .into_iter()
+        .find(|code| *code as u32 == number)
+        .unwrap_or(Code::Unknown)
+    }
+}
+
 impl Status {
     pub fn new(code: Code, message: impl Into<String>) -> Status {
         Status {

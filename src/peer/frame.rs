@@ -31,6 +31,9 @@ pub const KIND_MESSAGE: u8 = 1;
 pub const KIND_SNAPSHOT_CHUNK: u8 = 2;
 pub const KIND_SNAPSHOT_END: u8 = 3;
 pub const KIND_MEMBERS: u8 = 4;
+/// A question for the member (peer/query.rs) and its answer.
+pub const KIND_QUERY: u8 = 5;
+pub const KIND_ANSWER: u8 = 6;
 
 /// A frame claiming more than this is damage or abuse, not data (raft messages are capped at
 /// 1 MiB of entries, one entry at --max-request-bytes, snapshot chunks at 1 MiB).

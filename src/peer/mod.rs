@@ -5,10 +5,12 @@
 
 mod frame;
 mod join;
+mod query;
 mod receiver;
 mod sender;
 
 pub use join::find_self;
+pub use query::{Answer, Query};
 pub use receiver::{bind, serve};
 
 use crate::mvcc::Store;
@@ -31,6 +33,8 @@ pub enum PeerEvent {
     Unreachable(u64),
     /// A snapshot stream to this peer ended (`ok`: the peer received all of it).
     SnapshotSent { to: u64, ok: bool },
+    /// A peer's question for this member (as leader), to be answered on `reply`.
+    Query { query: Query, reply: Sender<Answer> },
 }
 
 /// What both directions of the transport share.
@@ -92,6 +96,17 @@ impl Transport {
                 },
             );
         }
+    }
+
+    /// Asks peer `to` a question (None: no such peer); the future runs on its own task.
+    pub fn ask(
+        &self,
+        to: u64,
+        query: Query,
+    ) -> Option<impl std::future::Future<Output = Result<Answer, String>> + Send + 'static> {
+        let urls = self.peers.get(&to)?.urls.clone();
+        let context = self.context.clone();
+        Some(async move { query::ask(&context, to, &urls, &query).await })
     }
 
     /// Queues a message; false if it cannot be sent (unknown peer, or its queue is full).

@@ -132,6 +132,22 @@ where
         };
         let bytes = (frame::FRAME_HEADER_BYTES + payload.len()) as u64;
         traffic.received_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if kind == frame::KIND_QUERY {
+            let query = super::query::Query::decode(&payload)?;
+            let (reply, answer) = smol::channel::bounded(1);
+            context
+                .events
+                .send(PeerEvent::Query { query, reply })
+                .await
+                .map_err(|_| "the raft thread has stopped".to_string())?;
+            let answer = answer
+                .recv()
+                .await
+                .map_err(|_| "the raft thread dropped a query".to_string())?;
+            return super::query::answer(reader.get_mut(), &answer)
+                .await
+                .map_err(|e| e.to_string());
+        }
         if kind != frame::KIND_MESSAGE {
             return Err(format!("unexpected frame kind {kind}"));
         }

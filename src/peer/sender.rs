@@ -93,7 +93,7 @@ async fn report_failure(context: &PeerContext, message: &Message) {
 }
 
 /// Dials the peer's URLs in order and completes the hello.
-async fn connect(
+pub(super) async fn connect(
     context: &PeerContext,
     peer_id: u64,
     urls: &[String],

@@ -51,6 +51,11 @@ pub enum Command {
     LeaseKeepAlive { id: i64, reply: Sender<ApplyResult> },
     /// Seconds a lease has left by this member's clock (None: unknown lease).
     LeaseRemaining { id: i64, reply: Sender<Option<i64>> },
+    /// Forward a question to the leader (None: this member leads, or no leader is known).
+    AskLeader {
+        query: crate::peer::Query,
+        reply: Sender<Option<Result<crate::peer::Answer, String>>>,
+    },
     /// Hand leadership to another voter (this member must be the leader).
     MoveLeader {
         target: u64,
@@ -174,6 +179,15 @@ impl RaftHandle {
         let (reply, answer) = smol::channel::bounded(1);
         self.wait(Command::LeaseKeepAlive { id, reply }, answer)
             .await
+    }
+
+    /// The leader's answer to `query`; None when this member is the leader or none is known.
+    pub async fn ask_leader(
+        &self,
+        query: crate::peer::Query,
+    ) -> Result<Option<Result<crate::peer::Answer, String>>, RaftError> {
+        let (reply, answer) = smol::channel::bounded(1);
+        self.wait(Command::AskLeader { query, reply }, answer).await
     }
 
     pub async fn lease_remaining(&self, id: i64) -> Result<Option<i64>, RaftError> {

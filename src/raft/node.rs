@@ -15,7 +15,7 @@ use crate::mvcc::{KvError, Store};
 use crate::pb::etcdserverpb::{
     ClusterVersionSetRequest, InternalRaftRequest, Member, MemberAttributesRequest, RequestHeader,
 };
-use crate::peer::{PeerEvent, Transport};
+use crate::peer::{Answer, PeerEvent, Query, Transport};
 use crate::wal::{Replayed, Wal};
 use crate::watch::Hub;
 use prost::Message as _;
@@ -502,6 +502,41 @@ impl Node {
         Ok(())
     }
 
+    /// A follower's forwarded question; only the leader answers it.
+    fn answer_query(&mut self, query: Query, reply: Sender<Answer>) {
+        let refused = |error: KvError| {
+            let status = crate::api::Status::from(error);
+            Answer::Refused {
+                code: status.code as u32,
+                message: status.message,
+            }
+        };
+        if !self.is_leader() {
+            let _ = reply.try_send(refused(KvError::Member(MemberError::NotLeader)));
+            return;
+        }
+        match query {
+            Query::LeaseRemaining(id) => {
+                let _ = reply.try_send(Answer::Remaining(self.leases.remaining(id)));
+            }
+            Query::Promote(id) => {
+                let (applied, outcome) = smol::channel::bounded(1);
+                self.handle(Command::ChangeMembers {
+                    change: MemberChange::Promote(id),
+                    reply: applied,
+                });
+                crate::runtime::spawn(async move {
+                    let answer = match outcome.recv().await {
+                        Ok(Ok(_)) => Answer::Done,
+                        Ok(Err(error)) => refused(error),
+                        Err(_) => refused(KvError::Member(MemberError::NotLeader)),
+                    };
+                    let _ = reply.send(answer).await;
+                });
+            }
+        }
+    }
+
     /// Replicates remaining TTLs, in etcd's batches of at most 1000 leases.
     fn propose_lease_checkpoints(&mut self, remaining: &[(i64, i64)]) {
         use crate::pb::etcdserverpb::{LeaseCheckpoint, LeaseCheckpointRequest};
@@ -653,6 +688,7 @@ impl Node {
                 }
             }
             PeerEvent::Unreachable(id) => self.raw.report_unreachable(id),
+            PeerEvent::Query { query, reply } => self.answer_query(query, reply),
             PeerEvent::SnapshotSent { to, ok } => {
                 let status = if ok {
                     SnapshotStatus::Finish
@@ -808,6 +844,20 @@ impl Node {
                     let _ = reply.try_send(Err(refusal));
                 }
             },
+            Command::AskLeader { query, reply } => {
+                let leader = self.raw.raft.leader_id;
+                let asking = (leader != 0 && !self.is_leader())
+                    .then(|| self.transport.ask(leader, query))
+                    .flatten();
+                match asking {
+                    Some(asking) => crate::runtime::spawn(async move {
+                        let _ = reply.send(Some(asking.await)).await;
+                    }),
+                    None => {
+                        let _ = reply.try_send(None);
+                    }
+                }
+            }
             Command::MoveLeader { target, reply } => self.move_leader(target, reply),
             Command::LeaseKeepAlive { id, reply } => self.lease_keep_alive(id, reply),
             Command::LeaseRemaining { id, reply } => {
