@@ -10,17 +10,17 @@ use crate::pb::etcdserverpb::{
 };
 use std::collections::HashSet;
 
-/// LMDB refuses keys over 511 bytes; a history key is the escaped user key (each 0x00 doubled,
-/// 2-byte terminator) plus a 16-byte revision. Longer keys are refused here, before raft, so a
-/// committed entry can never fail to apply.
-const MAX_ESCAPED_KEY_BYTES: usize = 511 - 16 - 2;
-
+/// Keys longer than the store takes are refused here, before raft, so a committed entry can
+/// never fail to apply.
 fn check_key_size(key: &[u8]) -> Result<(), Status> {
-    let escaped = key.len() + key.iter().filter(|b| **b == 0).count();
-    if escaped > MAX_ESCAPED_KEY_BYTES {
+    use crate::mvcc::MAX_KEY_BYTES;
+    if key.len() > MAX_KEY_BYTES {
         return Err(Status::new(
             Code::InvalidArgument,
-            format!("etcdserver: key is too large: {} bytes; this server stores keys up to {MAX_ESCAPED_KEY_BYTES} bytes", key.len()),
+            format!(
+                "etcdserver: key is too large: {} bytes; this server stores keys up to {MAX_KEY_BYTES} bytes",
+                key.len()
+            ),
         ));
     }
     Ok(())

@@ -90,9 +90,8 @@ pub fn perf(ctl: &mut Ctl) -> Outcome {
             }));
         }
         drop(queue);
-        // Keys of 256 bytes after the prefix, as etcdctl's: a random number, then padding. The
-        // padding is '-' where etcdctl pads with zero bytes: this server counts a zero byte
-        // twice against its 493-byte key limit, and would refuse etcdctl's keys.
+        // Keys of 256 bytes after the prefix, as etcdctl's: a random number (Go's PutVarint of
+        // a non-negative int64), then zero bytes.
         let interval = Duration::from_secs_f64(1.0 / rate as f64);
         let end = started + Duration::from_secs(SECONDS);
         let mut next = started;
@@ -103,8 +102,9 @@ pub fn perf(ctl: &mut Ctl) -> Outcome {
             seed ^= seed >> 7;
             seed ^= seed << 17;
             let mut key = prefix.as_bytes().to_vec();
-            key.extend_from_slice(&seed.to_le_bytes());
-            key.resize(prefix.len() + 256, b'-');
+            // Zigzag of a non-negative number: twice it.
+            crate::schema::put_varint(&mut key, (seed >> 1) << 1);
+            key.resize(prefix.len() + 256, 0);
             if work.send(key).await.is_err() {
                 break;
             }

@@ -1,7 +1,7 @@
 //! The event log as watches read it: every change in revision order from the `revisions`
 //! table, and the version of a key just before a change (for prev_kv).
 
-use super::keys::{escaped_key, history_key, Revision};
+use super::keys::{history_key, history_start, Revision};
 use super::range::decode_kv;
 use super::{KvError, Store, KIND_DELETE};
 use crate::pb::mvccpb::KeyValue;
@@ -60,7 +60,7 @@ impl Store {
         key: &[u8],
         revision: Revision,
     ) -> Result<Option<KeyValue>, KvError> {
-        let lower = escaped_key(key);
+        let lower = history_start(key);
         let upper = history_key(key, revision);
         let bounds = (Bound::Included(&lower[..]), Bound::Excluded(&upper[..]));
         let Some(item) = self.history.rev_range(txn, &bounds)?.next() else {

@@ -28,44 +28,46 @@ impl Revision {
     }
 }
 
-/// History index key: the user key escaped (0x00 becomes 0x00 0xFF, then a 0x00 0x01
-/// terminator) followed by the revision. The escaping keeps user-key order even when one key is
-/// a prefix of another, so one LMDB range scan walks keys in order and each key's revisions in
-/// revision order.
+/// History index key: the user key followed by the revision, ordered by `HistoryOrder` (user
+/// key, then revision), so one LMDB range scan walks keys in order and each key's revisions in
+/// revision order, whatever bytes the keys hold.
 pub fn history_key(key: &[u8], revision: Revision) -> Vec<u8> {
-    let mut out = escaped_key(key);
+    let mut out = Vec::with_capacity(key.len() + REVISION_BYTES);
+    out.extend_from_slice(key);
     out.extend_from_slice(&revision.to_bytes());
     out
 }
 
-/// The escaped form of a user key, terminator included: the lower bound of its history.
-pub fn escaped_key(key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(key.len() + 18);
-    for byte in key {
-        out.push(*byte);
-        if *byte == 0 {
-            out.push(0xff);
-        }
-    }
-    out.extend_from_slice(&[0x00, 0x01]);
-    out
+/// The lower bound of a key's history (revision 0:0 precedes every stored revision).
+pub fn history_start(key: &[u8]) -> Vec<u8> {
+    history_key(key, Revision { main: 0, sub: 0 })
 }
 
-/// Splits a history key back into (user key, revision).
+const REVISION_BYTES: usize = 16;
+
+/// The longest user key the store takes: LMDB keys are at most 511 bytes, and a history key is
+/// the user key and a 16-byte revision.
+pub const MAX_KEY_BYTES: usize = 511 - REVISION_BYTES;
+
+/// Splits a history key into (user key, revision).
 pub fn split_history_key(bytes: &[u8]) -> (Vec<u8>, Revision) {
-    assert!(
-        bytes.len() >= 18,
-        "a history key has a terminator and a revision"
-    );
-    let (escaped, revision) = bytes.split_at(bytes.len() - 16);
-    let mut key = Vec::with_capacity(escaped.len());
-    let mut index = 0;
-    // The escaped form always ends in the 0x00 0x01 terminator, which ends this loop.
-    while !(escaped[index] == 0 && escaped[index + 1] == 0x01) {
-        key.push(escaped[index]);
-        index += if escaped[index] == 0 { 2 } else { 1 };
+    let (key, revision) = split(bytes);
+    (key.to_vec(), Revision::from_bytes(revision))
+}
+
+fn split(bytes: &[u8]) -> (&[u8], &[u8]) {
+    bytes.split_at(bytes.len().saturating_sub(REVISION_BYTES))
+}
+
+/// LMDB's order of the `history` table: by user key, then by revision. (Plain byte order would
+/// put "a" + revision among the revisions of "a\0...".)
+pub enum HistoryOrder {}
+
+impl heed::Comparator for HistoryOrder {
+    fn compare(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+        let ((a_key, a_revision), (b_key, b_revision)) = (split(a), split(b));
+        a_key.cmp(b_key).then_with(|| a_revision.cmp(b_revision))
     }
-    (key, Revision::from_bytes(revision))
 }
 
 #[cfg(test)]
@@ -82,7 +84,7 @@ mod tests {
             history_key(b"a", rev(2)),
             history_key(b"b", rev(0)),
         ];
-        keys.sort();
+        keys.sort_by(|a, b| <HistoryOrder as heed::Comparator>::compare(a, b));
         let decoded: Vec<(Vec<u8>, i64)> = keys
             .iter()
             .map(|k| split_history_key(k))

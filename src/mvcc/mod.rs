@@ -11,6 +11,7 @@ pub mod snapshot;
 mod write;
 
 pub use changes::Change;
+pub use keys::MAX_KEY_BYTES;
 pub use range::{RangeOptions, RangeResult};
 pub use write::Writer;
 
@@ -66,6 +67,10 @@ const META_COMPACT_REVISION: &str = "compact_revision";
 const META_CONF_STATE: &str = "conf_state";
 const META_CLUSTER_VERSION: &str = "cluster_version";
 const META_ALARMS: &str = "alarms";
+/// The layout of the history table's keys (keys.rs); absent in stores of earlier builds, whose
+/// history keys were escaped.
+const META_FORMAT: &str = "format";
+const FORMAT: &[u8] = b"history-key+revision";
 
 /// Values in the `revisions` table start with this byte: a put or a delete (tombstone).
 const KIND_PUT: u8 = 0;
@@ -78,7 +83,7 @@ pub struct Store {
     /// user key -> mvccpb.KeyValue of its live version (absent once deleted).
     current: Database<Bytes, Bytes>,
     /// keys::history_key(user key, revision) -> empty; every revision of every key.
-    history: Database<Bytes, Bytes>,
+    history: Database<Bytes, Bytes, keys::HistoryOrder>,
     /// Revision (16 bytes) -> kind byte + mvccpb.KeyValue; the event log that watches replay.
     revisions: Database<Bytes, Bytes>,
     /// member ID (8 bytes BE) -> etcdserverpb.Member.
@@ -119,7 +124,12 @@ impl Store {
         let mut txn = env.write_txn()?;
         let store = Store {
             current: env.create_database(&mut txn, Some("current"))?,
-            history: env.create_database(&mut txn, Some("history"))?,
+            history: env
+                .database_options()
+                .types::<Bytes, Bytes>()
+                .key_comparator::<keys::HistoryOrder>()
+                .name("history")
+                .create(&mut txn)?,
             revisions: env.create_database(&mut txn, Some("revisions"))?,
             members: env.create_database(&mut txn, Some("members"))?,
             meta: env.create_database(&mut txn, Some("meta"))?,
@@ -128,8 +138,26 @@ impl Store {
             env: env.clone(),
             dir: dir.to_path_buf(),
         };
+        if store.meta_u64(&txn, META_APPLIED_INDEX)?.is_none() {
+            store.meta.put(&mut txn, META_FORMAT, FORMAT)?;
+        }
+        store
+            .check_format(&txn)
+            .map_err(|e| heed::Error::Io(std::io::Error::other(e)))?;
         txn.commit()?;
         Ok(store)
+    }
+
+    /// Refuses a store (or a loaded dump) whose history keys are laid out otherwise.
+    fn check_format(&self, txn: &RoTxn) -> Result<(), String> {
+        let format = self.meta.get(txn, META_FORMAT).map_err(|e| e.to_string())?;
+        if format != Some(FORMAT) {
+            return Err(format!(
+                "{}: the store was written by an earlier build of this etcd (another history key layout); restore it from a backup made by this build or start a new data dir",
+                self.dir.display()
+            ));
+        }
+        Ok(())
     }
 
     /// Flushes every commit to disk (for tools that write a store and exit).

@@ -1,7 +1,7 @@
 //! Reads: a key range at the current revision (from the `current` table) or at a past revision
 //! (from the `history` index and the `revisions` log).
 
-use super::keys::{escaped_key, Revision};
+use super::keys::{history_key, history_start, Revision};
 use super::{KvError, Store, KIND_PUT};
 use crate::pb::mvccpb::KeyValue;
 use heed::RoTxn;
@@ -120,13 +120,13 @@ impl Store {
     ) -> Result<(), KvError> {
         let (start, end) = match *interval {
             Interval::Single(key) => {
-                let lower = escaped_key(key);
-                let mut upper = lower.clone();
-                upper.extend_from_slice(&[0xff; 16]);
-                (lower, Bound::Included(upper))
+                let upper = history_key(key, Revision { main: -1, sub: -1 });
+                (history_start(key), Bound::Included(upper))
             }
-            Interval::From(key) => (escaped_key(key), Bound::Unbounded),
-            Interval::Between(key, end) => (escaped_key(key), Bound::Excluded(escaped_key(end))),
+            Interval::From(key) => (history_start(key), Bound::Unbounded),
+            Interval::Between(key, end) => {
+                (history_start(key), Bound::Excluded(history_start(end)))
+            }
         };
         let bounds = (
             Bound::Included(start.as_slice()),

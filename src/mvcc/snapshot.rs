@@ -9,6 +9,7 @@
 //! (table 0 ends the records) to a multiple of 512 bytes, then the SHA-256 of all of that: etcd
 //! appends a SHA-256 to its bolt file, and etcdctl checks `size % 512 == 32` before saving.
 
+use super::keys::HistoryOrder;
 use super::{Store, META_APPLIED_INDEX};
 use heed::types::Bytes;
 use heed::{Database, RoTxn, RwTxn};
@@ -75,16 +76,61 @@ pub struct DumpPoint {
     pub conf_state: Vec<u8>,
 }
 
+/// A table of the dump: byte-ordered, or the history with its own order.
+enum Table {
+    Plain(Database<Bytes, Bytes>),
+    History(Database<Bytes, Bytes, HistoryOrder>),
+}
+
+impl Table {
+    fn each<E>(
+        &self,
+        txn: &RoTxn,
+        visit: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
+    ) -> Result<(), DumpError<E>> {
+        match self {
+            Table::Plain(table) => each(table, txn, visit),
+            Table::History(table) => each(table, txn, visit),
+        }
+    }
+
+    fn put(&self, txn: &mut RwTxn, key: &[u8], value: &[u8]) -> Result<(), heed::Error> {
+        match self {
+            Table::Plain(table) => table.put(txn, key, value),
+            Table::History(table) => table.put(txn, key, value),
+        }
+    }
+
+    fn clear(&self, txn: &mut RwTxn) -> Result<(), heed::Error> {
+        match self {
+            Table::Plain(table) => table.clear(txn),
+            Table::History(table) => table.clear(txn),
+        }
+    }
+}
+
+fn each<C, E>(
+    table: &Database<Bytes, Bytes, C>,
+    txn: &RoTxn,
+    mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
+) -> Result<(), DumpError<E>> {
+    for item in table.iter(txn).map_err(DumpError::Store)? {
+        let (key, value) = item.map_err(DumpError::Store)?;
+        visit(key, value).map_err(DumpError::Sink)?;
+    }
+    Ok(())
+}
+
 impl Store {
-    fn table(&self, number: u8) -> Option<Database<Bytes, Bytes>> {
+    fn table(&self, number: u8) -> Option<Table> {
         match number {
-            1 => Some(self.current),
-            2 => Some(self.history),
-            3 => Some(self.revisions),
-            4 => Some(self.members),
-            5 => Some(self.meta.remap_key_type::<Bytes>()),
-            6 => Some(self.leases),
-            7 => Some(self.lease_keys),
+            1 => Some(Table::Plain(self.current)),
+            2 => Some(Table::History(self.history)),
+            3 => Some(Table::Plain(self.revisions)),
+            4 => Some(Table::Plain(self.members)),
+            5 => Some(Table::Plain(self.meta.remap_key_type::<Bytes>())),
+            6 => Some(Table::Plain(self.leases)),
+            7 => Some(Table::Plain(self.lease_keys)),
             _ => None,
         }
     }
@@ -103,9 +149,12 @@ impl Store {
         let mut total = 0u64;
         for number in TABLES {
             let table = self.table(number).expect("TABLES lists known tables");
-            for item in table.iter(txn)? {
-                let (key, value) = item?;
+            let counted = table.each(txn, |key, value| {
                 total += 9 + key.len() as u64 + value.len() as u64;
+                Ok::<(), std::convert::Infallible>(())
+            });
+            if let Err(DumpError::Store(e)) = counted {
+                return Err(e);
             }
         }
         Ok(total)
@@ -122,17 +171,17 @@ impl Store {
         let mut chunk = Vec::with_capacity(chunk_bytes + 1024);
         for number in TABLES {
             let table = self.table(number).expect("TABLES lists known tables");
-            for item in table.iter(txn).map_err(DumpError::Store)? {
-                let (key, value) = item.map_err(DumpError::Store)?;
+            table.each(txn, |key, value| {
                 chunk.push(number);
                 chunk.extend_from_slice(&(key.len() as u32).to_le_bytes());
                 chunk.extend_from_slice(key);
                 chunk.extend_from_slice(&(value.len() as u32).to_le_bytes());
                 chunk.extend_from_slice(value);
                 if chunk.len() >= chunk_bytes {
-                    sink(std::mem::take(&mut chunk)).map_err(DumpError::Sink)?;
+                    sink(std::mem::take(&mut chunk))?;
                 }
-            }
+                Ok(())
+            })?;
         }
         if !chunk.is_empty() {
             sink(chunk).map_err(DumpError::Sink)?;
@@ -164,6 +213,7 @@ impl Store {
             read_field(&mut input, &mut value)?;
             table.put(txn, &key, &value).map_err(|e| e.to_string())?;
         }
+        self.check_format(txn)?;
         self.meta_u64(txn, META_APPLIED_INDEX)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| "snapshot has no applied index".to_string())
