@@ -231,26 +231,6 @@ pub fn grpc_method(path: &str) -> Option<&'static GrpcMethod> {
         .find(|m| m.method == name && m.service == service)
 }
 
-const GRPC_CODES: [&str; 17] = [
-    "OK",
-    "Canceled",
-    "Unknown",
-    "InvalidArgument",
-    "DeadlineExceeded",
-    "NotFound",
-    "AlreadyExists",
-    "PermissionDenied",
-    "ResourceExhausted",
-    "FailedPrecondition",
-    "Aborted",
-    "OutOfRange",
-    "Unimplemented",
-    "Internal",
-    "Unavailable",
-    "DataLoss",
-    "Unauthenticated",
-];
-
 /// What the server reports besides these process-wide metrics, read at render time.
 pub struct Snapshot {
     pub has_leader: bool,
@@ -487,7 +467,7 @@ fn grpc_families() -> [(&'static str, &'static str, String); 4] {
     };
     let mut handled: Vec<String> = Vec::new();
     for m in listed() {
-        for (code, counter) in GRPC_CODES.iter().zip(&m.handled) {
+        for (code, counter) in crate::api::GRPC_CODE_NAMES.iter().zip(&m.handled) {
             handled.push(format!(
                 "grpc_server_handled_total{{grpc_code=\"{code}\",{}}} {}",
                 labels(m),

@@ -110,6 +110,16 @@ pub fn decode<'a>(fields: &[Field], bytes: &'a [u8]) -> Vec<Vec<Value<'a>>> {
     values
 }
 
+/// A proto3 zero value (0, false, empty string or bytes), which both JSON mappings leave out; a
+/// message that is present counts as set even when empty.
+pub fn is_zero(kind: Kind, value: &Value) -> bool {
+    match (kind, value) {
+        (Kind::Message, _) => false,
+        (_, Value::Varint(v)) => *v == 0,
+        (_, Value::Bytes(b)) => b.is_empty(),
+    }
+}
+
 pub fn varint(input: &mut &[u8]) -> Option<u64> {
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {

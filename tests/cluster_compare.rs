@@ -33,14 +33,7 @@ fn mask(text: &str) -> String {
         (r#""dbSizeInUse":\d+"#, r#""dbSizeInUse":S"#),
         (r"isLeader=(true|false)", "isLeader=?"),
     ];
-    let mut masked = text.to_string();
-    for (pattern, replacement) in rules {
-        masked = Regex::new(pattern)
-            .unwrap()
-            .replace_all(&masked, replacement)
-            .into_owned();
-    }
-    masked
+    common::masked(text, &rules)
 }
 
 fn transcript(seed: &Seed, program: &Path, tag: &str, extra: &[&str]) -> Transcript {

@@ -180,14 +180,7 @@ fn mask(text: &str, endpoint: &str) -> String {
         // Election keys end in the campaigner's lease ID, in hex without leading zeros.
         (r"myelection/[0-9a-f]+", "myelection/LEASE"),
     ];
-    let mut text = text;
-    for (pattern, replacement) in rules {
-        text = Regex::new(pattern)
-            .unwrap()
-            .replace_all(&text, replacement)
-            .into_owned();
-    }
-    text
+    common::masked(&text, &rules)
 }
 
 fn transcript(endpoint: &str, tls: &[String]) -> Vec<String> {

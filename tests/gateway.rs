@@ -168,7 +168,6 @@ fn mask(answer: &str, endpoint: &str) -> String {
 }
 
 fn mask_body(body: &str) -> String {
-    let mut body = body.to_string();
     let rules = [
         (r#""(cluster_id|member_id|leader)":"\d+""#, "\"$1\":\"ID\""),
         (r#""ID":"\d{6,}""#, "\"ID\":\"ID\""),
@@ -190,13 +189,7 @@ fn mask_body(body: &str) -> String {
             "grpc-trailer-content-type: ",
         ),
     ];
-    for (pattern, replacement) in rules {
-        body = Regex::new(pattern)
-            .unwrap()
-            .replace_all(&body, replacement)
-            .into_owned();
-    }
-    body
+    common::masked(body, &rules)
 }
 
 /// A watch that is open before a write: curl's first line (created) is awaited, then a put

@@ -1,7 +1,8 @@
 //! The v3lock and v3election gRPC services through the etcd-client crate (which calls them
 //! directly, unlike etcdctl's client-side concurrency package): a second locker waits until the
 //! first unlocks; a lock with an unknown lease is refused with etcd's error; a second candidate
-//! waits while the leader proclaims, and leads once it resigns, as an observer sees.
+//! waits while the leader proclaims, and leads once it resigns, as an observer sees. And
+//! `etcdctl lock` (Debian's and our applet) exits once its session cannot be kept alive.
 
 mod common;
 
@@ -123,4 +124,60 @@ async fn election_leader_proclaim_observe_resign() {
     assert_eq!(seen.kv().unwrap().value(), b"bob");
     let now = alice.leader("jobs").await.unwrap();
     assert_eq!(now.kv().unwrap().value(), b"bob");
+}
+
+/// `etcdctl lock NAME` holding a lock (--ttl 3) whose server dies: once no keep-alive was
+/// answered within the TTL the session is over, and Debian's etcdctl and our applet both report
+/// it and exit 1 (they must not keep claiming a lock they may have lost).
+#[test]
+fn lock_holders_exit_when_their_session_expires() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    const SESSION_IP: &str = "127.0.0.119";
+    let dir = temp_dir("lock-session");
+    let data = dir.join("data");
+    let args = single_member_args("lock", SESSION_IP, 2379, 2380, &data, "http");
+    let mut member = Member::start(
+        &our_binary(),
+        args,
+        &format!("http://{SESSION_IP}:2379"),
+        &data,
+    );
+    let endpoint = format!("{SESSION_IP}:2379");
+    let holder = |program: &str, prefix: &[&str], name: &str| {
+        let mut child = Command::new(program)
+            .args(prefix)
+            .args(["--endpoints", &endpoint, "lock", name, "--ttl", "3"])
+            .env("ETCDCTL_API", "3")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The first line printed is the lock's key: it is held.
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with(name), "{program} printed {line:?}");
+        child
+    };
+    let ours = our_binary();
+    let holders = [
+        holder(common::DEBIAN_ETCDCTL, &[], "debian-held"),
+        holder(ours.to_str().unwrap(), &["ctl"], "ours-held"),
+    ];
+    member.kill();
+    for mut child in holders {
+        common::wait_until("the holder to exit", Duration::from_secs(30), || {
+            child.try_wait().unwrap().is_some()
+        });
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert_eq!(
+            stderr.lines().last(),
+            Some("Error: session expired"),
+            "{stderr}"
+        );
+    }
 }

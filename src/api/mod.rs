@@ -30,7 +30,7 @@ mod watch;
 
 pub use body::Body;
 pub use grpc::{frame_message, read_frames};
-pub use status::{Code, Status};
+pub use status::{Code, Status, GRPC_CODE_NAMES};
 
 use crate::apply::{Applied, HasHeader};
 use crate::mvcc::Store;

@@ -23,6 +23,27 @@ pub enum Code {
     Unavailable = 14,
 }
 
+/// gRPC's names of its status codes, by number (as grpc-go prints them).
+pub const GRPC_CODE_NAMES: [&str; 17] = [
+    "OK",
+    "Canceled",
+    "Unknown",
+    "InvalidArgument",
+    "DeadlineExceeded",
+    "NotFound",
+    "AlreadyExists",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "FailedPrecondition",
+    "Aborted",
+    "OutOfRange",
+    "Unimplemented",
+    "Internal",
+    "Unavailable",
+    "DataLoss",
+    "Unauthenticated",
+];
+
 impl Code {
     /// The code a peer reported (peer/query.rs); one this server never uses reads as Unknown.
     pub fn from_number(number: u32) -> Code {

@@ -6,31 +6,60 @@ use super::{describe, fail, Ctl, Exit, Outcome, EXIT_BAD_ARGS, EXIT_ERROR};
 use crate::client::Channel;
 use crate::pb::etcdserverpb as pb;
 use crate::pb::{v3electionpb, v3lockpb};
+use std::time::{Duration, Instant};
 
 /// clientv3/concurrency's default session TTL (seconds).
 const SESSION_TTL: i64 = 60;
 
-/// Grants a lease of `ttl` seconds and keeps it alive for as long as the process runs.
-fn session(ctl: &Ctl, channel: &Channel, ttl: i64) -> Result<i64, Exit> {
+/// A session: a lease kept alive in the background, as clientv3/concurrency's.
+struct Session {
+    lease: i64,
+    /// Closes when the session is over (clientv3's Session.Done): the lease is gone, or no
+    /// keep-alive was answered within its TTL.
+    done: smol::channel::Receiver<()>,
+}
+
+/// How soon a failed keep-alive stream is opened again.
+const KEEP_ALIVE_RETRY: Duration = Duration::from_millis(500);
+
+/// Grants a lease of `ttl` seconds and keeps it alive until the process ends or it cannot.
+fn session(ctl: &Ctl, channel: &Channel, ttl: i64) -> Result<Session, Exit> {
     let grant: pb::LeaseGrantResponse = ctl.call(
         channel,
         "/etcdserverpb.Lease/LeaseGrant",
         &pb::LeaseGrantRequest { ttl, id: 0 },
     )?;
-    let stream = channel
-        .duplex::<pb::LeaseKeepAliveResponse>("/etcdserverpb.Lease/LeaseKeepAlive")
-        .map_err(|e| fail(EXIT_ERROR, describe(e)))?;
-    let id = grant.id;
-    let period = std::time::Duration::from_millis((grant.ttl.max(1) as u64 * 1000) / 3);
+    let (id, ttl) = (grant.id, Duration::from_secs(grant.ttl.max(1) as u64));
+    let (ended, done) = smol::channel::bounded::<()>(1);
+    let channel = channel.clone();
     crate::runtime::spawn(async move {
-        while stream.send(&pb::LeaseKeepAliveRequest { id }).await.is_ok() {
-            if stream.responses.recv().await.is_err() {
-                return;
+        let _ended = ended; // dropped when this task ends: the session is over
+        let mut deadline = Instant::now() + ttl;
+        while Instant::now() < deadline {
+            if let Ok(stream) =
+                channel.duplex::<pb::LeaseKeepAliveResponse>("/etcdserverpb.Lease/LeaseKeepAlive")
+            {
+                while stream.send(&pb::LeaseKeepAliveRequest { id }).await.is_ok() {
+                    let answer =
+                        smol::future::or(async { stream.responses.recv().await.ok() }, async {
+                            smol::Timer::at(deadline).await;
+                            None
+                        })
+                        .await;
+                    match answer {
+                        Some(answer) if answer.ttl > 0 => {
+                            deadline = Instant::now() + Duration::from_secs(answer.ttl as u64);
+                            smol::Timer::after(ttl / 3).await;
+                        }
+                        Some(_) => return, // the lease is gone
+                        None => break,
+                    }
+                }
             }
-            smol::Timer::after(period).await;
+            smol::Timer::after(KEEP_ALIVE_RETRY).await;
         }
     });
-    Ok(id)
+    Ok(Session { lease: id, done })
 }
 
 /// Prints `key` as `get` does (the lock or leader key and its value).
@@ -43,11 +72,11 @@ fn print_key(ctl: &Ctl, channel: &Channel, key: &[u8]) -> Outcome {
     ctl.out.get(&response)
 }
 
-/// Runs until the process is stopped (etcdctl waits for a signal; the session lease then lapses).
-fn hold() -> Outcome {
-    loop {
-        std::thread::park();
-    }
+/// Holds the lock or the leadership until the process is stopped (the session lease then
+/// lapses), or until the session is over: then `expired` is the error, as etcdctl's.
+fn hold(session: &Session, expired: &str) -> Outcome {
+    let _ = crate::runtime::block_on(session.done.recv());
+    Err(fail(EXIT_ERROR, expired))
 }
 
 pub fn lock(ctl: &mut Ctl) -> Outcome {
@@ -59,19 +88,19 @@ pub fn lock(ctl: &mut Ctl) -> Outcome {
     };
     let (name, command) = (name.clone(), command.to_vec());
     let channel = ctl.connect()?;
-    let lease = session(ctl, &channel, ctl.int("ttl"))?;
+    let session = session(ctl, &channel, ctl.int("ttl"))?;
     // Waiting for the lock has no time limit, as in etcdctl.
     let locked: v3lockpb::LockResponse = crate::runtime::block_on(channel.unary(
         "/v3lockpb.Lock/Lock",
         &v3lockpb::LockRequest {
             name: name.into_bytes(),
-            lease,
+            lease: session.lease,
         },
     ))
     .map_err(|e| fail(EXIT_ERROR, describe(e)))?;
     let Some((program, args)) = command.split_first() else {
         print_key(ctl, &channel, &locked.key)?;
-        return hold();
+        return hold(&session, "session expired");
     };
     let revision = locked.header.map_or(0, |h| h.revision);
     let status = std::process::Command::new(program)
@@ -115,7 +144,7 @@ pub fn elect(ctl: &mut Ctl) -> Outcome {
         }
     };
     let channel = ctl.connect()?;
-    let lease = session(ctl, &channel, SESSION_TTL)?;
+    let session = session(ctl, &channel, SESSION_TTL)?;
     let Some(proposal) = proposal else {
         return observe(ctl, &channel, name);
     };
@@ -123,14 +152,14 @@ pub fn elect(ctl: &mut Ctl) -> Outcome {
         "/v3electionpb.Election/Campaign",
         &v3electionpb::CampaignRequest {
             name: name.into_bytes(),
-            lease,
+            lease: session.lease,
             value: proposal.into_bytes(),
         },
     ))
     .map_err(|e| fail(EXIT_ERROR, describe(e)))?;
     let key = campaign.leader.map(|l| l.key).unwrap_or_default();
     print_key(ctl, &channel, &key)?;
-    hold()
+    hold(&session, "elect: session expired")
 }
 
 /// `elect -l`: every leader of the election as it changes.

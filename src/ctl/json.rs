@@ -5,7 +5,7 @@
 //! response type.
 
 pub use crate::golang::{base64, json_string as string};
-use crate::schema::{decode, fields_of, Field, Kind, Value};
+use crate::schema::{decode, fields_of, is_zero, Field, Kind, Value};
 use prost::Message;
 
 /// `message` as Go's json.Marshal prints the etcd struct named `type_name` (e.g.
@@ -83,16 +83,6 @@ fn object(type_name: &str, bytes: &[u8], out: &mut String) {
         scalar_or_message(field, value, out);
     }
     out.push('}');
-}
-
-/// omitempty: zero numbers, false, empty strings and bytes are left out; a message that is
-/// present (a non-nil pointer in Go) is printed even when empty.
-fn is_zero(kind: Kind, value: &Value) -> bool {
-    match (kind, value) {
-        (Kind::Message, _) => false,
-        (_, Value::Varint(v)) => *v == 0,
-        (_, Value::Bytes(b)) => b.is_empty(),
-    }
 }
 
 fn separator(first: &mut bool, out: &mut String) {

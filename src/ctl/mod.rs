@@ -397,26 +397,7 @@ pub fn describe(error: CallError) -> String {
 }
 
 fn code_name(code: u32) -> String {
-    let names = [
-        "OK",
-        "Canceled",
-        "Unknown",
-        "InvalidArgument",
-        "DeadlineExceeded",
-        "NotFound",
-        "AlreadyExists",
-        "PermissionDenied",
-        "ResourceExhausted",
-        "FailedPrecondition",
-        "Aborted",
-        "OutOfRange",
-        "Unimplemented",
-        "Internal",
-        "Unavailable",
-        "DataLoss",
-        "Unauthenticated",
-    ];
-    names
+    crate::api::GRPC_CODE_NAMES
         .get(code as usize)
         .map(|n| n.to_string())
         .unwrap_or_else(|| format!("Code({code})"))

@@ -220,6 +220,19 @@ pub fn run(program: &str, args: &[String], envs: &[(&str, &str)], stdin: Option<
     child.wait_with_output().unwrap()
 }
 
+/// `text` with every (regex, replacement) rule applied in turn: what differs between two
+/// correct runs replaced by placeholders before transcripts are compared.
+pub fn masked(text: &str, rules: &[(&str, &str)]) -> String {
+    let mut text = text.to_string();
+    for (pattern, replacement) in rules {
+        text = regex::Regex::new(pattern)
+            .unwrap()
+            .replace_all(&text, *replacement)
+            .into_owned();
+    }
+    text
+}
+
 /// Polls `condition` every 50 ms until it holds; fails the test with `what` after `timeout`.
 pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;

@@ -7,7 +7,7 @@
 
 use super::json::{self, Json};
 use crate::golang::{base64, base64_decode, json_string};
-use crate::schema::{decode, enum_of, fields_of, put_varint, Field, Kind, Value};
+use crate::schema::{decode, enum_of, fields_of, is_zero, put_varint, Field, Kind, Value};
 
 /// The encoded message of type `type_name` as jsonpb prints it.
 pub fn to_json(type_name: &str, bytes: &[u8], out: &mut String) {
@@ -41,14 +41,6 @@ pub fn to_json(type_name: &str, bytes: &[u8], out: &mut String) {
         }
     }
     out.push('}');
-}
-
-fn is_zero(kind: Kind, value: &Value) -> bool {
-    match (kind, value) {
-        (Kind::Message, _) => false,
-        (_, Value::Varint(v)) => *v == 0,
-        (_, Value::Bytes(b)) => b.is_empty(),
-    }
 }
 
 fn value_to_json(field: &Field, value: &Value, out: &mut String) {
