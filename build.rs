@@ -89,9 +89,32 @@ fn write_json_schema(set: &prost_types::FileDescriptorSet) -> std::io::Result<()
     }
     out += "];\n";
     enums += "];\n";
+    // Each RPC: its path, request and answer types, and whether each side streams.
+    let mut methods = String::from("pub static METHODS: &[Method] = &[\n");
+    for file in &set.file {
+        for service in &file.service {
+            for method in &service.method {
+                methods += &format!(
+                    "    Method {{ path: \"/{}.{}/{}\", request: \"{}\", response: \"{}\", client_streams: {}, server_streams: {} }},\n",
+                    file.package(),
+                    service.name(),
+                    method.name(),
+                    method.input_type().trim_start_matches('.'),
+                    method.output_type().trim_start_matches('.'),
+                    method.client_streaming(),
+                    method.server_streaming(),
+                );
+            }
+        }
+    }
+    methods += "];\n";
+    methods += &format!(
+        "pub const METHOD_COUNT: usize = {};\n",
+        methods.matches("Method {").count()
+    );
     let path = std::path::Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
         .join("schema.rs");
-    std::fs::write(path, out + &enums)
+    std::fs::write(path, out + &enums + &methods)
 }
 
 fn camel_case(name: &str) -> String {

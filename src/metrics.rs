@@ -3,6 +3,7 @@
 //! atomics (labelled families keep one entry per label value); `render` writes Prometheus'
 //! text format as the Go client does (families sorted by name, samples by label values).
 
+use crate::schema::{Method, METHODS, METHOD_COUNT};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -141,19 +142,8 @@ pub fn peer(id: u64) -> Arc<PeerTraffic> {
         .clone()
 }
 
-/// How a gRPC method streams, as go-grpc-prometheus labels it.
-#[derive(Clone, Copy)]
-pub enum GrpcType {
-    Unary,
-    ServerStream,
-    BidiStream,
-}
-
-/// One served gRPC method's counters (go-grpc-prometheus' server metrics).
+/// One gRPC method's counters (go-grpc-prometheus' server metrics).
 pub struct GrpcMethod {
-    pub service: &'static str,
-    pub method: &'static str,
-    kind: GrpcType,
     started: Counter,
     /// By gRPC code (0 OK .. 16 Unauthenticated).
     handled: [Counter; 17],
@@ -161,19 +151,16 @@ pub struct GrpcMethod {
     pub sent: Counter,
 }
 
-const fn method(service: &'static str, method: &'static str, kind: GrpcType) -> GrpcMethod {
-    GrpcMethod {
-        service,
-        method,
-        kind,
-        started: Counter::new(),
-        handled: [const { Counter::new() }; 17],
-        received: Counter::new(),
-        sent: Counter::new(),
-    }
-}
-
 impl GrpcMethod {
+    const fn new() -> GrpcMethod {
+        GrpcMethod {
+            started: Counter::new(),
+            handled: [const { Counter::new() }; 17],
+            received: Counter::new(),
+            sent: Counter::new(),
+        }
+    }
+
     pub fn started(&self) {
         self.started.add(1);
     }
@@ -186,49 +173,13 @@ impl GrpcMethod {
     }
 }
 
-use GrpcType::{BidiStream, ServerStream, Unary};
-
-/// Every method this server answers, with etcd's service names.
-pub static GRPC_METHODS: [GrpcMethod; 31] = [
-    method("etcdserverpb.KV", "Range", Unary),
-    method("etcdserverpb.KV", "Put", Unary),
-    method("etcdserverpb.KV", "DeleteRange", Unary),
-    method("etcdserverpb.KV", "Txn", Unary),
-    method("etcdserverpb.KV", "Compact", Unary),
-    method("etcdserverpb.Watch", "Watch", BidiStream),
-    method("etcdserverpb.Lease", "LeaseGrant", Unary),
-    method("etcdserverpb.Lease", "LeaseRevoke", Unary),
-    method("etcdserverpb.Lease", "LeaseKeepAlive", BidiStream),
-    method("etcdserverpb.Lease", "LeaseTimeToLive", Unary),
-    method("etcdserverpb.Lease", "LeaseLeases", Unary),
-    method("etcdserverpb.Cluster", "MemberAdd", Unary),
-    method("etcdserverpb.Cluster", "MemberRemove", Unary),
-    method("etcdserverpb.Cluster", "MemberUpdate", Unary),
-    method("etcdserverpb.Cluster", "MemberList", Unary),
-    method("etcdserverpb.Cluster", "MemberPromote", Unary),
-    method("etcdserverpb.Maintenance", "Alarm", Unary),
-    method("etcdserverpb.Maintenance", "Status", Unary),
-    method("etcdserverpb.Maintenance", "Defragment", Unary),
-    method("etcdserverpb.Maintenance", "Hash", Unary),
-    method("etcdserverpb.Maintenance", "HashKV", Unary),
-    method("etcdserverpb.Maintenance", "Snapshot", ServerStream),
-    method("etcdserverpb.Maintenance", "MoveLeader", Unary),
-    method("etcdserverpb.Auth", "Authenticate", Unary),
-    method("v3lockpb.Lock", "Lock", Unary),
-    method("v3lockpb.Lock", "Unlock", Unary),
-    method("v3electionpb.Election", "Campaign", Unary),
-    method("v3electionpb.Election", "Proclaim", Unary),
-    method("v3electionpb.Election", "Leader", Unary),
-    method("v3electionpb.Election", "Observe", ServerStream),
-    method("v3electionpb.Election", "Resign", Unary),
-];
+/// The counters of every RPC in our schema, in `schema::METHODS` order.
+static GRPC_METHODS: [GrpcMethod; METHOD_COUNT] = [const { GrpcMethod::new() }; METHOD_COUNT];
 
 /// The counters of the method at gRPC path `path` ("/etcdserverpb.KV/Range").
 pub fn grpc_method(path: &str) -> Option<&'static GrpcMethod> {
-    let (service, name) = path.strip_prefix('/')?.split_once('/')?;
-    GRPC_METHODS
-        .iter()
-        .find(|m| m.method == name && m.service == service)
+    let index = METHODS.iter().position(|m| m.path == path)?;
+    Some(&GRPC_METHODS[index])
 }
 
 /// What the server reports besides these process-wide metrics, read at render time.
@@ -438,36 +389,34 @@ fn peer_families() -> [(&'static str, &'static str, &'static str, PeerValue); 3]
 
 /// go-grpc-prometheus' four server counters, every method listed (handled: with every code).
 fn grpc_families() -> [(&'static str, &'static str, String); 4] {
-    let type_name = |m: &GrpcMethod| match m.kind {
-        Unary => "unary",
-        ServerStream => "server_stream",
-        BidiStream => "bidi_stream",
-    };
-    let labels = |m: &GrpcMethod| {
-        format!(
-            "grpc_method=\"{}\",grpc_service=\"{}\",grpc_type=\"{}\"",
-            m.method,
-            m.service,
-            type_name(m)
-        )
+    let labels = |m: &Method| {
+        let (service, method) = m.path[1..].split_once('/').expect("/service/method");
+        let kind = match (m.client_streams, m.server_streams) {
+            (false, false) => "unary",
+            (false, true) => "server_stream",
+            (true, false) => "client_stream",
+            (true, true) => "bidi_stream",
+        };
+        format!("grpc_method=\"{method}\",grpc_service=\"{service}\",grpc_type=\"{kind}\"")
     };
     // etcd initializes its own services' series at zero; the lock and election services are
     // registered after that, so theirs appear once called.
     let listed = || {
-        GRPC_METHODS
+        METHODS
             .iter()
-            .filter(|m| m.service.starts_with("etcdserverpb.") || m.started.get() > 0)
+            .zip(&GRPC_METHODS)
+            .filter(|(m, c)| m.path.starts_with("/etcdserverpb.") || c.started.get() > 0)
     };
     let per_method = |name: &str, value: fn(&GrpcMethod) -> u64| {
         let mut lines: Vec<String> = listed()
-            .map(|m| format!("{name}{{{}}} {}", labels(m), value(m)))
+            .map(|(m, c)| format!("{name}{{{}}} {}", labels(m), value(c)))
             .collect();
         lines.sort();
         concat_lines(lines)
     };
     let mut handled: Vec<String> = Vec::new();
-    for m in listed() {
-        for (code, counter) in crate::api::GRPC_CODE_NAMES.iter().zip(&m.handled) {
+    for (m, c) in listed() {
+        for (code, counter) in crate::api::GRPC_CODE_NAMES.iter().zip(&c.handled) {
             handled.push(format!(
                 "grpc_server_handled_total{{grpc_code=\"{code}\",{}}} {}",
                 labels(m),

@@ -48,7 +48,21 @@ pub struct Enum {
     pub values: &'static [(i32, &'static str)],
 }
 
+/// An RPC of one of our services.
+pub struct Method {
+    /// "/etcdserverpb.KV/Range"
+    pub path: &'static str,
+    pub request: &'static str,
+    pub response: &'static str,
+    pub client_streams: bool,
+    pub server_streams: bool,
+}
+
 include!(concat!(env!("OUT_DIR"), "/schema.rs"));
+
+pub fn method(path: &str) -> Option<&'static Method> {
+    METHODS.iter().find(|m| m.path == path)
+}
 
 pub fn fields_of(type_name: &str) -> &'static [Field] {
     MESSAGES

@@ -42,10 +42,7 @@ pub async fn read_request(body: Incoming, max_request_bytes: usize) -> Result<By
         ));
     }
     if buffer[0] != 0 {
-        return Err(Status::new(
-            super::Code::Unimplemented,
-            "grpc: compressed requests are not supported",
-        ));
+        return Err(compressed());
     }
     let length = u32::from_be_bytes(buffer[1..5].try_into().expect("4 bytes")) as usize;
     if buffer.len() != PREFIX_BYTES + length {
@@ -62,6 +59,13 @@ pub fn too_large(length: usize, max_message_bytes: usize) -> Status {
     Status::new(
         super::Code::ResourceExhausted,
         format!("grpc: received message larger than max ({length} vs. {max_message_bytes})"),
+    )
+}
+
+fn compressed() -> Status {
+    Status::new(
+        super::Code::Unimplemented,
+        "grpc: compressed requests are not supported",
     )
 }
 
@@ -107,6 +111,7 @@ const QUEUED_MESSAGES: usize = 64;
 pub fn server_stream<F>(
     json: Option<&'static str>,
     counters: Option<&'static GrpcMethod>,
+    refused: smol::channel::Receiver<Status>,
     produce: impl FnOnce(StreamWriter) -> F,
 ) -> Response<Body>
 where
@@ -122,16 +127,36 @@ where
         counters.started();
     }
     crate::runtime::spawn(async move {
-        let result = handler.await;
-        if let Some(counters) = counters {
+        // The handler ends the stream, or the client's requests do (`refused`: one that the
+        // member cannot take ends the call with that status, as grpc-go's Recv error does).
+        let ended = smol::future::or(async { handler.await.map_err(|Gone| None) }, async {
+            match refused.recv().await {
+                Ok(status) => Err(Some(status)),
+                Err(_) => std::future::pending().await,
+            }
+        })
+        .await;
+        let code = match &ended {
+            Ok(()) => 0,
+            Err(Some(status)) => status.code as u32,
             // A client that went away: grpc-go reports the call Canceled.
-            counters.handled(if result.is_ok() { 0 } else { 1 });
+            Err(None) => 1,
+        };
+        if let Some(counters) = counters {
+            counters.handled(code);
         }
-        if result.is_ok() && json.is_none() {
-            let mut trailers = HeaderMap::new();
-            trailers.insert("grpc-status", HeaderValue::from(0u32));
-            let _ = frames.send(http_body::Frame::trailers(trailers)).await;
+        if json.is_some() {
+            return;
         }
+        let mut trailers = HeaderMap::new();
+        match ended {
+            Ok(()) => {
+                trailers.insert("grpc-status", HeaderValue::from(0u32));
+            }
+            Err(Some(status)) => status_headers(&mut trailers, &status),
+            Err(None) => return,
+        }
+        let _ = frames.send(http_body::Frame::trailers(trailers)).await;
     });
     let response = match json {
         None => response_builder(),
@@ -142,25 +167,33 @@ where
         .expect("static response parts")
 }
 
-/// The messages of a client stream, decoded as they arrive; the channel closes when the client
-/// ends its side, sends something malformed or larger than the member accepts.
-pub fn read_frames<M: Message + Default + Send + 'static>(
-    body: Incoming,
-    max_request_bytes: usize,
-) -> smol::channel::Receiver<M> {
-    decoded(read_raw_frames(body, max_request_bytes), None)
-}
+/// A client stream's messages as they arrive, or why the member stopped reading it.
+pub type ClientMessages = smol::channel::Receiver<Result<Bytes, Status>>;
 
-/// Encoded messages decoded as they arrive; the first that does not decode ends the stream.
+/// Encoded messages decoded as they arrive; the first that does not decode, or a refused one,
+/// ends the stream and is reported on `refused`.
 pub fn decoded<M: Message + Default + Send + 'static>(
-    encoded: smol::channel::Receiver<Bytes>,
+    encoded: ClientMessages,
     counters: Option<&'static GrpcMethod>,
+    refused: smol::channel::Sender<Status>,
 ) -> smol::channel::Receiver<M> {
     let (messages, receiver) = smol::channel::bounded(1);
     crate::runtime::spawn(async move {
         while let Ok(bytes) = encoded.recv().await {
-            let Ok(message) = M::decode(bytes) else {
-                return;
+            let decoded = bytes.and_then(|bytes| {
+                M::decode(bytes).map_err(|e| {
+                    Status::new(
+                        super::Code::Internal,
+                        format!("grpc: failed to unmarshal the received message {e}"),
+                    )
+                })
+            });
+            let message = match decoded {
+                Ok(message) => message,
+                Err(status) => {
+                    let _ = refused.try_send(status);
+                    return;
+                }
             };
             if let Some(counters) = counters {
                 counters.received.add(1);
@@ -173,8 +206,9 @@ pub fn decoded<M: Message + Default + Send + 'static>(
     receiver
 }
 
-/// The encoded messages of a client stream, as they arrive (see read_frames).
-pub fn read_raw_frames(body: Incoming, max_request_bytes: usize) -> smol::channel::Receiver<Bytes> {
+/// The encoded messages of a client stream, as they arrive; a compressed or oversized message
+/// ends it with the status grpc-go answers.
+pub fn read_raw_frames(body: Incoming, max_request_bytes: usize) -> ClientMessages {
     let (messages, receiver) = smol::channel::bounded(16);
     let max_message_bytes = max_message_bytes(max_request_bytes);
     crate::runtime::spawn(async move {
@@ -187,14 +221,26 @@ pub fn read_raw_frames(body: Incoming, max_request_bytes: usize) -> smol::channe
             buffer.extend_from_slice(&data);
             while buffer.len() >= PREFIX_BYTES {
                 let length = u32::from_be_bytes(buffer[1..5].try_into().expect("4 bytes")) as usize;
-                if buffer[0] != 0 || length > max_message_bytes {
+                let refusal = if buffer[0] != 0 {
+                    Some(compressed())
+                } else if length > max_message_bytes {
+                    Some(too_large(length, max_message_bytes))
+                } else {
+                    None
+                };
+                if let Some(status) = refusal {
+                    let _ = messages.send(Err(status)).await;
                     return;
                 }
                 if buffer.len() < PREFIX_BYTES + length {
                     break;
                 }
                 let message = buffer.split_to(PREFIX_BYTES + length).freeze();
-                if messages.send(message.slice(PREFIX_BYTES..)).await.is_err() {
+                if messages
+                    .send(Ok(message.slice(PREFIX_BYTES..)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -29,7 +29,7 @@ mod status;
 mod watch;
 
 pub use body::Body;
-pub use grpc::{frame_message, read_frames};
+pub use grpc::frame_message;
 pub use status::{Code, Status, GRPC_CODE_NAMES};
 
 use crate::apply::{Applied, HasHeader};
@@ -321,7 +321,7 @@ pub(crate) struct StreamMethod {
 /// Serves a stream: the member, the encoded requests, the method's gRPC path, the answer's type
 /// name for JSON.
 type OpenStream =
-    fn(Arc<Api>, Receiver<Bytes>, &'static str, Option<&'static str>) -> Response<Body>;
+    fn(Arc<Api>, grpc::ClientMessages, &'static str, Option<&'static str>) -> Response<Body>;
 
 pub(crate) static STREAMS: &[StreamMethod] = &[
     StreamMethod {
@@ -352,7 +352,7 @@ pub(crate) static STREAMS: &[StreamMethod] = &[
 /// client's side of the stream.
 fn open_stream<Req, Fut>(
     api: Arc<Api>,
-    requests: Receiver<Bytes>,
+    requests: grpc::ClientMessages,
     method: &'static str,
     json: Option<&'static str>,
     handler: impl FnOnce(Arc<Api>, Receiver<Req>, StreamWriter) -> Fut,
@@ -362,8 +362,11 @@ where
     Fut: Future<Output = Result<(), grpc::Gone>> + Send + 'static,
 {
     let counters = crate::metrics::grpc_method(method);
-    let requests = grpc::decoded::<Req>(requests, counters);
-    grpc::server_stream(json, counters, |writer| handler(api, requests, writer))
+    let (refusal, refused) = smol::channel::bounded(1);
+    let requests = grpc::decoded::<Req>(requests, counters, refusal);
+    grpc::server_stream(json, counters, refused, |writer| {
+        handler(api, requests, writer)
+    })
 }
 
 /// An apply answer of the wrong kind: a bug, reported rather than hidden.
@@ -379,17 +382,13 @@ fn unknown_method(path: &str) -> Status {
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
     let service = parts.next().unwrap_or_default();
     let method = parts.next().unwrap_or_default();
-    if matches!(
-        service,
-        "etcdserverpb.KV"
-            | "etcdserverpb.Maintenance"
-            | "etcdserverpb.Cluster"
-            | "etcdserverpb.Watch"
-            | "etcdserverpb.Lease"
-            | "v3lockpb.Lock"
-            | "v3electionpb.Election"
-            | "etcdserverpb.Auth"
-    ) {
+    let served = crate::schema::METHODS.iter().any(|m| {
+        m.path
+            .strip_prefix('/')
+            .and_then(|rest| rest.strip_prefix(service))
+            .is_some_and(|rest| rest.starts_with('/'))
+    });
+    if served {
         Status::new(
             Code::Unimplemented,
             format!("unknown method {method} for service {service}"),

@@ -21,7 +21,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use smol::net::TcpStream;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Responses larger than etcd's default gRPC receive limit are not expected.
 const MAX_RESPONSE_BYTES: usize = 2 * 1024 * 1024 * 1024 - 1;
@@ -166,9 +166,16 @@ pub struct Channel {
 pub struct Duplex<A> {
     requests: smol::channel::Sender<Frame<Bytes>>,
     pub responses: smol::channel::Receiver<A>,
+    /// How the stream ended, if not cleanly: its grpc-status, or why it could not run.
+    ended: Arc<Mutex<Option<CallError>>>,
 }
 
 impl<A> Duplex<A> {
+    /// Once `responses` is closed: the error the stream ended with (None: it ended cleanly).
+    pub fn error(&self) -> Option<CallError> {
+        self.ended.lock().expect("stream status lock").clone()
+    }
+
     pub async fn send(&self, message: &impl Message) -> Result<(), CallError> {
         self.requests
             .send(Frame::data(crate::api::frame_message(message)))
@@ -257,23 +264,31 @@ impl Channel {
         let http_request = self.request(path, Body::stream(frames))?;
         let (responses, receiver) = smol::channel::bounded(16);
         let mut sender = self.sender.clone();
+        let ended = Arc::new(Mutex::new(None));
+        let record = ended.clone();
         crate::runtime::spawn(async move {
-            if sender.ready().await.is_err() {
-                return;
-            }
-            let Ok(response) = sender.send_request(http_request).await else {
-                return;
-            };
-            let decoded = crate::api::read_frames::<A>(response.into_body(), MAX_RESPONSE_BYTES);
-            while let Ok(message) = decoded.recv().await {
-                if responses.send(message).await.is_err() {
-                    return;
+            let result = async {
+                sender.ready().await.map_err(unavailable)?;
+                let response = sender
+                    .send_request(http_request)
+                    .await
+                    .map_err(unavailable)?;
+                // A trailers-only answer carries the status in the headers.
+                let (parts, body) = response.into_parts();
+                if let Some(error) = status_of(&parts.headers) {
+                    return Err(error);
                 }
+                receive(body, &responses).await
+            }
+            .await;
+            if let Err(error) = result {
+                *record.lock().expect("stream status lock") = Some(error);
             }
         });
         Ok(Duplex {
             requests,
             responses: receiver,
+            ended,
         })
     }
 
@@ -315,6 +330,47 @@ impl Channel {
             message: format!("bad response: {e}"),
         })
     }
+}
+
+/// Decodes a response stream's messages into `responses` until it ends; its trailers' status
+/// is the result.
+async fn receive<A: Message + Default>(
+    mut body: hyper::body::Incoming,
+    responses: &smol::channel::Sender<A>,
+) -> Result<(), CallError> {
+    let mut buffer = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(unavailable)?;
+        let data = match frame.into_data() {
+            Ok(data) => data,
+            Err(frame) => match frame.trailers_ref().and_then(status_of) {
+                Some(error) => return Err(error),
+                None => continue,
+            },
+        };
+        buffer.extend_from_slice(&data);
+        while buffer.len() >= 5 {
+            let length = u32::from_be_bytes(buffer[1..5].try_into().expect("4 bytes")) as usize;
+            if length > MAX_RESPONSE_BYTES {
+                return Err(CallError {
+                    code: 8,
+                    message: format!("grpc: received message larger than max ({length} vs. {MAX_RESPONSE_BYTES})"),
+                });
+            }
+            if buffer.len() < 5 + length {
+                break;
+            }
+            let message = buffer.split_to(5 + length);
+            let decoded = A::decode(&message[5..]).map_err(|e| CallError {
+                code: 13,
+                message: format!("bad response: {e}"),
+            })?;
+            if responses.send(decoded).await.is_err() {
+                return Ok(()); // nobody listens any more
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The error a `grpc-status` header or trailer reports (None for OK or absent).

@@ -493,6 +493,7 @@ pub fn watch(ctl: &mut Ctl) -> Outcome {
                 break;
             }
         }
+        report_stream_error(&stream);
         Err(fail(
             super::EXIT_INTERRUPTED,
             "watch is canceled by the server",
@@ -534,6 +535,14 @@ fn watch_request(
             },
         )),
     })
+}
+
+/// A watch stream the server ended with an error: clientv3 hands the watcher a canceled
+/// response carrying it, which etcdctl prints.
+fn report_stream_error(stream: &crate::client::Duplex<pb::WatchResponse>) {
+    if let Some(error) = stream.error() {
+        eprintln!("watch was canceled ({})", describe(error));
+    }
 }
 
 /// Prints one watch response as etcdctl does; false for the creation notice, which clientv3
@@ -599,10 +608,11 @@ fn watch_interactive(ctl: &Ctl) -> Outcome {
                     continue;
                 }
                 Next::Response(None) => {
+                    report_stream_error(&stream);
                     return Err(fail(
                         super::EXIT_INTERRUPTED,
                         "watch is canceled by the server",
-                    ))
+                    ));
                 }
                 Next::Line(None) => {
                     return Err(fail(

@@ -67,7 +67,11 @@ fn download(ctl: &Ctl, part: &str) -> Result<u64, String> {
                 .map_err(|e| format!("writing {part}: {e}"))?;
             size += response.blob.len() as u64;
         }
-        Ok::<(), String>(())
+        // The server's error, as etcdctl reports it, rather than a short file's.
+        match stream.error() {
+            Some(error) => Err(super::describe(error)),
+            None => Ok(()),
+        }
     })?;
     if size % BACKUP_ALIGN != SHA256_BYTES {
         return Err(format!("sha256 checksum not found [bytes: {size}]"));

@@ -8,280 +8,76 @@ mod json;
 mod jsonpb;
 
 use super::{call_unary, grpc, Api, Body, Code, Status, STREAMS};
+use crate::schema::{self, Method};
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use std::sync::Arc;
 
-#[derive(Clone, Copy, PartialEq)]
-enum Shape {
-    Unary,
-    /// One request, a stream of answers (request read like a unary one's).
-    ServerStream,
-    /// A stream each way (requests read as they arrive).
-    Bidi,
-}
-
-struct Route {
-    path: &'static str,
-    method: &'static str,
-    request: &'static str,
-    response: &'static str,
-    shape: Shape,
-}
-
-const fn route(
-    path: &'static str,
-    method: &'static str,
-    request: &'static str,
-    response: &'static str,
-    shape: Shape,
-) -> Route {
-    Route {
-        path,
-        method,
-        request,
-        response,
-        shape,
-    }
-}
-
-use Shape::{Bidi, ServerStream, Unary};
-
-/// etcd 3.4's gateway paths (rpc.proto's google.api.http options). HashKV has none there.
-static ROUTES: &[Route] = &[
-    route(
-        "/v3/kv/range",
-        "/etcdserverpb.KV/Range",
-        "etcdserverpb.RangeRequest",
-        "etcdserverpb.RangeResponse",
-        Unary,
-    ),
-    route(
-        "/v3/kv/put",
-        "/etcdserverpb.KV/Put",
-        "etcdserverpb.PutRequest",
-        "etcdserverpb.PutResponse",
-        Unary,
-    ),
-    route(
-        "/v3/kv/deleterange",
-        "/etcdserverpb.KV/DeleteRange",
-        "etcdserverpb.DeleteRangeRequest",
-        "etcdserverpb.DeleteRangeResponse",
-        Unary,
-    ),
-    route(
-        "/v3/kv/txn",
-        "/etcdserverpb.KV/Txn",
-        "etcdserverpb.TxnRequest",
-        "etcdserverpb.TxnResponse",
-        Unary,
-    ),
-    route(
-        "/v3/kv/compaction",
-        "/etcdserverpb.KV/Compact",
-        "etcdserverpb.CompactionRequest",
-        "etcdserverpb.CompactionResponse",
-        Unary,
-    ),
-    route(
-        "/v3/watch",
-        "/etcdserverpb.Watch/Watch",
-        "etcdserverpb.WatchRequest",
-        "etcdserverpb.WatchResponse",
-        Bidi,
-    ),
-    route(
-        "/v3/lease/grant",
-        "/etcdserverpb.Lease/LeaseGrant",
-        "etcdserverpb.LeaseGrantRequest",
-        "etcdserverpb.LeaseGrantResponse",
-        Unary,
-    ),
-    route(
-        "/v3/lease/revoke",
-        "/etcdserverpb.Lease/LeaseRevoke",
-        "etcdserverpb.LeaseRevokeRequest",
-        "etcdserverpb.LeaseRevokeResponse",
-        Unary,
-    ),
-    route(
-        "/v3/kv/lease/revoke",
-        "/etcdserverpb.Lease/LeaseRevoke",
-        "etcdserverpb.LeaseRevokeRequest",
-        "etcdserverpb.LeaseRevokeResponse",
-        Unary,
-    ),
-    route(
-        "/v3/lease/keepalive",
-        "/etcdserverpb.Lease/LeaseKeepAlive",
-        "etcdserverpb.LeaseKeepAliveRequest",
-        "etcdserverpb.LeaseKeepAliveResponse",
-        Bidi,
-    ),
-    route(
+/// etcd 3.4's gateway paths (rpc.proto's google.api.http options) and the RPC each calls.
+/// HashKV has none there.
+static ROUTES: &[(&str, &str)] = &[
+    ("/v3/kv/range", "/etcdserverpb.KV/Range"),
+    ("/v3/kv/put", "/etcdserverpb.KV/Put"),
+    ("/v3/kv/deleterange", "/etcdserverpb.KV/DeleteRange"),
+    ("/v3/kv/txn", "/etcdserverpb.KV/Txn"),
+    ("/v3/kv/compaction", "/etcdserverpb.KV/Compact"),
+    ("/v3/watch", "/etcdserverpb.Watch/Watch"),
+    ("/v3/lease/grant", "/etcdserverpb.Lease/LeaseGrant"),
+    ("/v3/lease/revoke", "/etcdserverpb.Lease/LeaseRevoke"),
+    ("/v3/kv/lease/revoke", "/etcdserverpb.Lease/LeaseRevoke"),
+    ("/v3/lease/keepalive", "/etcdserverpb.Lease/LeaseKeepAlive"),
+    (
         "/v3/lease/timetolive",
         "/etcdserverpb.Lease/LeaseTimeToLive",
-        "etcdserverpb.LeaseTimeToLiveRequest",
-        "etcdserverpb.LeaseTimeToLiveResponse",
-        Unary,
     ),
-    route(
+    (
         "/v3/kv/lease/timetolive",
         "/etcdserverpb.Lease/LeaseTimeToLive",
-        "etcdserverpb.LeaseTimeToLiveRequest",
-        "etcdserverpb.LeaseTimeToLiveResponse",
-        Unary,
     ),
-    route(
-        "/v3/lease/leases",
-        "/etcdserverpb.Lease/LeaseLeases",
-        "etcdserverpb.LeaseLeasesRequest",
-        "etcdserverpb.LeaseLeasesResponse",
-        Unary,
-    ),
-    route(
-        "/v3/kv/lease/leases",
-        "/etcdserverpb.Lease/LeaseLeases",
-        "etcdserverpb.LeaseLeasesRequest",
-        "etcdserverpb.LeaseLeasesResponse",
-        Unary,
-    ),
-    route(
-        "/v3/cluster/member/add",
-        "/etcdserverpb.Cluster/MemberAdd",
-        "etcdserverpb.MemberAddRequest",
-        "etcdserverpb.MemberAddResponse",
-        Unary,
-    ),
-    route(
+    ("/v3/lease/leases", "/etcdserverpb.Lease/LeaseLeases"),
+    ("/v3/kv/lease/leases", "/etcdserverpb.Lease/LeaseLeases"),
+    ("/v3/cluster/member/add", "/etcdserverpb.Cluster/MemberAdd"),
+    (
         "/v3/cluster/member/remove",
         "/etcdserverpb.Cluster/MemberRemove",
-        "etcdserverpb.MemberRemoveRequest",
-        "etcdserverpb.MemberRemoveResponse",
-        Unary,
     ),
-    route(
+    (
         "/v3/cluster/member/update",
         "/etcdserverpb.Cluster/MemberUpdate",
-        "etcdserverpb.MemberUpdateRequest",
-        "etcdserverpb.MemberUpdateResponse",
-        Unary,
     ),
-    route(
+    (
         "/v3/cluster/member/list",
         "/etcdserverpb.Cluster/MemberList",
-        "etcdserverpb.MemberListRequest",
-        "etcdserverpb.MemberListResponse",
-        Unary,
     ),
-    route(
+    (
         "/v3/cluster/member/promote",
         "/etcdserverpb.Cluster/MemberPromote",
-        "etcdserverpb.MemberPromoteRequest",
-        "etcdserverpb.MemberPromoteResponse",
-        Unary,
     ),
-    route(
-        "/v3/maintenance/alarm",
-        "/etcdserverpb.Maintenance/Alarm",
-        "etcdserverpb.AlarmRequest",
-        "etcdserverpb.AlarmResponse",
-        Unary,
-    ),
-    route(
-        "/v3/maintenance/status",
-        "/etcdserverpb.Maintenance/Status",
-        "etcdserverpb.StatusRequest",
-        "etcdserverpb.StatusResponse",
-        Unary,
-    ),
-    route(
+    ("/v3/maintenance/alarm", "/etcdserverpb.Maintenance/Alarm"),
+    ("/v3/maintenance/status", "/etcdserverpb.Maintenance/Status"),
+    (
         "/v3/maintenance/defragment",
         "/etcdserverpb.Maintenance/Defragment",
-        "etcdserverpb.DefragmentRequest",
-        "etcdserverpb.DefragmentResponse",
-        Unary,
     ),
-    route(
-        "/v3/maintenance/hash",
-        "/etcdserverpb.Maintenance/Hash",
-        "etcdserverpb.HashRequest",
-        "etcdserverpb.HashResponse",
-        Unary,
-    ),
-    route(
+    ("/v3/maintenance/hash", "/etcdserverpb.Maintenance/Hash"),
+    (
         "/v3/maintenance/snapshot",
         "/etcdserverpb.Maintenance/Snapshot",
-        "etcdserverpb.SnapshotRequest",
-        "etcdserverpb.SnapshotResponse",
-        ServerStream,
     ),
-    route(
+    (
         "/v3/maintenance/transfer-leadership",
         "/etcdserverpb.Maintenance/MoveLeader",
-        "etcdserverpb.MoveLeaderRequest",
-        "etcdserverpb.MoveLeaderResponse",
-        Unary,
     ),
-    route(
-        "/v3/auth/authenticate",
-        "/etcdserverpb.Auth/Authenticate",
-        "etcdserverpb.AuthenticateRequest",
-        "etcdserverpb.AuthenticateResponse",
-        Unary,
-    ),
-    route(
-        "/v3/lock/lock",
-        "/v3lockpb.Lock/Lock",
-        "v3lockpb.LockRequest",
-        "v3lockpb.LockResponse",
-        Unary,
-    ),
-    route(
-        "/v3/lock/unlock",
-        "/v3lockpb.Lock/Unlock",
-        "v3lockpb.UnlockRequest",
-        "v3lockpb.UnlockResponse",
-        Unary,
-    ),
-    route(
-        "/v3/election/campaign",
-        "/v3electionpb.Election/Campaign",
-        "v3electionpb.CampaignRequest",
-        "v3electionpb.CampaignResponse",
-        Unary,
-    ),
-    route(
-        "/v3/election/proclaim",
-        "/v3electionpb.Election/Proclaim",
-        "v3electionpb.ProclaimRequest",
-        "v3electionpb.ProclaimResponse",
-        Unary,
-    ),
-    route(
-        "/v3/election/leader",
-        "/v3electionpb.Election/Leader",
-        "v3electionpb.LeaderRequest",
-        "v3electionpb.LeaderResponse",
-        Unary,
-    ),
-    route(
-        "/v3/election/observe",
-        "/v3electionpb.Election/Observe",
-        "v3electionpb.LeaderRequest",
-        "v3electionpb.LeaderResponse",
-        ServerStream,
-    ),
-    route(
-        "/v3/election/resign",
-        "/v3electionpb.Election/Resign",
-        "v3electionpb.ResignRequest",
-        "v3electionpb.ResignResponse",
-        Unary,
-    ),
+    ("/v3/auth/authenticate", "/etcdserverpb.Auth/Authenticate"),
+    ("/v3/lock/lock", "/v3lockpb.Lock/Lock"),
+    ("/v3/lock/unlock", "/v3lockpb.Lock/Unlock"),
+    ("/v3/election/campaign", "/v3electionpb.Election/Campaign"),
+    ("/v3/election/proclaim", "/v3electionpb.Election/Proclaim"),
+    ("/v3/election/leader", "/v3electionpb.Election/Leader"),
+    ("/v3/election/observe", "/v3electionpb.Election/Observe"),
+    ("/v3/election/resign", "/v3electionpb.Election/Resign"),
 ];
 
 /// Whether a path belongs to the gateway (etcd rewrites /v3beta/ to /v3/).
@@ -295,51 +91,53 @@ pub async fn handle(api: Arc<Api>, request: Request<Incoming>) -> Response<Body>
         Some(rest) => format!("/v3/{rest}"),
         None => path.to_string(),
     };
-    let Some(route) = ROUTES.iter().find(|r| r.path == path) else {
+    let Some(route) = ROUTES
+        .iter()
+        .find(|(http_path, _)| *http_path == path)
+        .and_then(|(_, rpc)| schema::method(rpc))
+    else {
         return plain(StatusCode::NOT_FOUND, "Not Found\n");
     };
-    if request.method() != Method::POST {
+    if request.method() != http::Method::POST {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
     }
     let body = request.into_body();
-    match route.shape {
-        Unary | ServerStream => {
-            let request = match read_whole(body, api.limits.max_request_bytes).await {
-                Ok(text) => decode(route.request, &text),
-                Err(status) => Err(status),
-            };
-            let request = match request {
-                Ok(request) => request,
-                Err(status) => return error(&status, false),
-            };
-            if route.shape == ServerStream {
-                let (requests, receiver) = smol::channel::bounded(1);
-                let _ = requests.try_send(request);
-                return open(api, route, receiver);
-            }
-            match call_unary(&api, route.method, &request).await {
-                Ok(framed) => {
-                    let mut out = String::new();
-                    jsonpb::to_json(route.response, &framed[5..], &mut out);
-                    json_response(StatusCode::OK)
-                        .body(Body::full(out))
-                        .expect("static response parts")
-                }
-                Err(status) => error(&status, true),
-            }
-        }
-        Bidi => match read_stream(body, route.request, api.limits.max_request_bytes).await {
+    if route.client_streams {
+        return match read_stream(body, route.request, api.limits.max_request_bytes).await {
             Ok(requests) => open(api, route, requests),
             // grpc-gateway reports a first request that does not decode as a plain error.
             Err(status) => error(&Status::new(Code::Unknown, status.message), false),
-        },
+        };
+    }
+    let request = match read_whole(body, api.limits.max_request_bytes).await {
+        Ok(text) => decode(route.request, &text),
+        Err(status) => Err(status),
+    };
+    let request = match request {
+        Ok(request) => request,
+        Err(status) => return error(&status, false),
+    };
+    if route.server_streams {
+        let (requests, receiver) = smol::channel::bounded(1);
+        let _ = requests.try_send(Ok(request));
+        return open(api, route, receiver);
+    }
+    match call_unary(&api, route.path, &request).await {
+        Ok(framed) => {
+            let mut out = String::new();
+            jsonpb::to_json(route.response, &framed[5..], &mut out);
+            json_response(StatusCode::OK)
+                .body(Body::full(out))
+                .expect("static response parts")
+        }
+        Err(status) => error(&status, true),
     }
 }
 
-fn open(api: Arc<Api>, route: &Route, requests: smol::channel::Receiver<Bytes>) -> Response<Body> {
+fn open(api: Arc<Api>, route: &Method, requests: grpc::ClientMessages) -> Response<Body> {
     let stream = STREAMS
         .iter()
-        .find(|s| s.method == route.method)
+        .find(|s| s.method == route.path)
         .expect("every streaming route is a streaming method");
     (stream.open)(api, requests, stream.method, Some(route.response))
 }
@@ -458,7 +256,7 @@ async fn read_stream(
     body: Incoming,
     type_name: &'static str,
     max_request_bytes: usize,
-) -> Result<smol::channel::Receiver<Bytes>, Status> {
+) -> Result<grpc::ClientMessages, Status> {
     let mut reader = JsonStream {
         body,
         buffer: BytesMut::new(),
@@ -467,14 +265,16 @@ async fn read_stream(
     let (requests, receiver) = smol::channel::bounded(16);
     match reader.next(type_name).await {
         Some(Ok(first)) => {
-            let _ = requests.try_send(first);
+            let _ = requests.try_send(Ok(first));
         }
         Some(Err(status)) => return Err(status),
         None => return Ok(receiver),
     }
     crate::runtime::spawn(async move {
         while let Some(Ok(request)) = reader.next(type_name).await {
-            if requests.send(request).await.is_err() {
+            // A later request that does not decode ends the client's side quietly, as
+            // grpc-gateway's does.
+            if requests.send(Ok(request)).await.is_err() {
                 return;
             }
         }
