@@ -153,11 +153,18 @@ fn lock_holders_exit_when_their_session_expires() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // The first line printed is the lock's key: it is held.
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        // The first line printed is the lock's key: it is held. The rest of stdout is read
+        // on (a closed pipe would kill the holder with SIGPIPE).
+        let (lines, first) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let _ = lines.send(line.unwrap_or_default());
+            }
+        });
+        let line = first
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_default();
         assert!(line.starts_with(name), "{program} printed {line:?}");
         child
     };
