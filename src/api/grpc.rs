@@ -19,7 +19,7 @@ const OVERHEAD_BYTES: usize = 512 * 1024;
 /// Reads the single message of a unary request (its encoded bytes), refusing one larger than
 /// the member accepts.
 pub async fn read_request(body: Incoming, max_request_bytes: usize) -> Result<Bytes, Status> {
-    let max_message_bytes = max_request_bytes + OVERHEAD_BYTES;
+    let max_message_bytes = max_message_bytes(max_request_bytes);
     let mut body = body;
     let mut buffer = BytesMut::new();
     while let Some(frame) = body.frame().await {

@@ -267,20 +267,10 @@ impl Channel {
         let ended = Arc::new(Mutex::new(None));
         let record = ended.clone();
         crate::runtime::spawn(async move {
-            let result = async {
-                sender.ready().await.map_err(unavailable)?;
-                let response = sender
-                    .send_request(http_request)
-                    .await
-                    .map_err(unavailable)?;
-                // A trailers-only answer carries the status in the headers.
-                let (parts, body) = response.into_parts();
-                if let Some(error) = status_of(&parts.headers) {
-                    return Err(error);
-                }
-                receive(body, &responses).await
-            }
-            .await;
+            let result = match send(&mut sender, http_request).await {
+                Ok(body) => receive(body, &responses).await,
+                Err(error) => Err(error),
+            };
             if let Err(error) = result {
                 *record.lock().expect("stream status lock") = Some(error);
             }
@@ -298,24 +288,9 @@ impl Channel {
         path: &str,
         request: &Q,
     ) -> Result<A, CallError> {
-        let mut frame = BytesMut::with_capacity(5 + request.encoded_len());
-        frame.extend_from_slice(&[0]);
-        frame.extend_from_slice(&(request.encoded_len() as u32).to_be_bytes());
-        request
-            .encode(&mut frame)
-            .expect("a BytesMut grows as needed");
-        let http_request = self.request(path, Body::full(frame.freeze()))?;
-        let mut sender = self.sender.clone();
-        sender.ready().await.map_err(unavailable)?;
-        let response = sender
-            .send_request(http_request)
-            .await
-            .map_err(unavailable)?;
-        let (parts, body) = response.into_parts();
-        // A trailers-only answer carries the status in the headers.
-        if let Some(error) = status_of(&parts.headers) {
-            return Err(error);
-        }
+        let framed = crate::api::frame_message(request);
+        let http_request = self.request(path, Body::full(framed))?;
+        let body = send(&mut self.sender.clone(), http_request).await?;
         let collected = body.collect().await.map_err(unavailable)?;
         if let Some(error) = collected.trailers().and_then(status_of) {
             return Err(error);
@@ -329,6 +304,21 @@ impl Channel {
             code: 13,
             message: format!("bad response: {e}"),
         })
+    }
+}
+
+/// Sends a call; its response body, or the error of a trailers-only answer (the status in the
+/// headers) or of the connection.
+async fn send(
+    sender: &mut SendRequest<Body>,
+    request: Request<Body>,
+) -> Result<hyper::body::Incoming, CallError> {
+    sender.ready().await.map_err(unavailable)?;
+    let response = sender.send_request(request).await.map_err(unavailable)?;
+    let (parts, body) = response.into_parts();
+    match status_of(&parts.headers) {
+        Some(error) => Err(error),
+        None => Ok(body),
     }
 }
 
