@@ -5,14 +5,9 @@
 
 mod common;
 
-use common::{our_binary, single_member_args, temp_dir, Member, DEBIAN_ETCD};
+use common::{our_binary, start_member, temp_dir, DEBIAN_ETCD};
 use etcd_client::{Client, GetOptions};
 use std::path::Path;
-
-fn start(program: &Path, ip: &str, dir: &Path) -> Member {
-    let args = single_member_args("default", ip, 2379, 2380, dir, "http");
-    Member::start(program, args, &format!("http://{ip}:2379"), dir)
-}
 
 type Listing = Vec<(Vec<u8>, i64, i64)>;
 
@@ -70,8 +65,13 @@ async fn transcript(endpoint: &str) -> Vec<Listing> {
 #[tokio::test(flavor = "current_thread")]
 async fn zero_bytes_and_prefix_keys_read_as_in_etcd_now_and_at_past_revisions() {
     let dir = temp_dir("binary-keys");
-    let reference = start(Path::new(DEBIAN_ETCD), "127.0.0.117", &dir.join("debian"));
-    let ours = start(&our_binary(), "127.0.0.118", &dir.join("ours"));
+    let reference = start_member(
+        Path::new(DEBIAN_ETCD),
+        "127.0.0.117",
+        &dir.join("debian"),
+        &[],
+    );
+    let ours = start_member(&our_binary(), "127.0.0.118", &dir.join("ours"), &[]);
     let expected = transcript(&reference.client_url).await;
     assert_eq!(expected[1].len(), 7, "every key was listed: {expected:?}");
     assert_eq!(transcript(&ours.client_url).await, expected);

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{etcdctl, our_binary, single_member_args, temp_dir, Member, DEBIAN_ETCD};
+use common::{assert_same_transcripts, etcdctl, our_binary, start_member, temp_dir, DEBIAN_ETCD};
 use regex::Regex;
 use std::path::Path;
 
@@ -230,33 +230,21 @@ fn watch_for_a_while(endpoint: &str, args: &[&str]) -> std::process::Output {
     common::run("timeout", &all, &[("ETCDCTL_API", "3")], None)
 }
 
-fn start(program: &Path, ip: &str, dir: &Path) -> Member {
-    let args = single_member_args("default", ip, 2379, 2380, dir, "http");
-    Member::start(program, args, &format!("http://{ip}:2379"), dir)
-}
-
 #[test]
 fn etcdctl_v3_kv_commands_answer_as_etcd_3_4() {
     let dir = temp_dir("differential");
-    let reference = start(Path::new(DEBIAN_ETCD), "127.0.0.21", &dir.join("debian"));
-    let ours = start(&our_binary(), "127.0.0.22", &dir.join("ours"));
+    let reference = start_member(
+        Path::new(DEBIAN_ETCD),
+        "127.0.0.21",
+        &dir.join("debian"),
+        &[],
+    );
+    let ours = start_member(&our_binary(), "127.0.0.22", &dir.join("ours"), &[]);
     let expected = transcript(&reference.client_url, &[]);
     let actual = transcript(&ours.client_url, &[]);
     assert!(
         expected.len() >= 60,
         "the script must keep at least 60 commands"
     );
-    let differences: Vec<String> = expected
-        .iter()
-        .zip(&actual)
-        .filter(|(want, got)| want != got)
-        .map(|(want, got)| format!("--- ours ---\n{got}--- etcd 3.4 ---\n{want}"))
-        .collect();
-    assert!(
-        differences.is_empty(),
-        "{} of {} commands differ:\n{}",
-        differences.len(),
-        expected.len(),
-        differences.join("\n")
-    );
+    assert_same_transcripts(&expected, &actual, "ours");
 }

@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::{our_binary, single_member_args, start_plain_cluster, temp_dir, wait_until, Member};
+use common::{
+    assert_same_transcripts, our_binary, start_member, start_plain_cluster, temp_dir, wait_until,
+};
 use regex::Regex;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -231,27 +233,6 @@ fn transcript(endpoint: &str) -> Vec<String> {
     out
 }
 
-fn assert_same(reference: &[String], ours: &[String], what: &str) {
-    let differences: Vec<String> = reference
-        .iter()
-        .zip(ours)
-        .filter(|(want, got)| want != got)
-        .map(|(want, got)| format!("--- {what} ---\n{got}\n--- etcd 3.4 ---\n{want}"))
-        .collect();
-    assert!(
-        differences.is_empty(),
-        "{} of {} requests differ:\n{}",
-        differences.len(),
-        reference.len(),
-        differences.join("\n")
-    );
-}
-
-fn start(program: &Path, ip: &str, dir: &Path) -> Member {
-    let args = single_member_args("default", ip, 2379, 2380, dir, "http");
-    Member::start(program, args, &format!("http://{ip}:2379"), dir)
-}
-
 /// The `"name":"value"` string fields of a gateway answer.
 fn string_field(answer: &str, name: &str) -> Option<String> {
     Regex::new(&format!(r#""{name}":"([^"]*)""#))
@@ -263,12 +244,13 @@ fn string_field(answer: &str, name: &str) -> Option<String> {
 #[test]
 fn gateway_answers_as_etcd_3_4_on_a_single_member_and_on_a_follower() {
     let dir = temp_dir("gateway");
-    let reference = start(
+    let reference = start_member(
         Path::new(common::DEBIAN_ETCD),
         "127.0.0.101",
         &dir.join("debian"),
+        &[],
     );
-    let ours = start(&our_binary(), "127.0.0.102", &dir.join("ours"));
+    let ours = start_member(&our_binary(), "127.0.0.102", &dir.join("ours"), &[]);
     let expected = transcript(&reference.client_url);
     assert!(
         expected.len() >= 60,
@@ -284,7 +266,7 @@ fn gateway_answers_as_etcd_3_4_on_a_single_member_and_on_a_follower() {
     ] {
         assert!(all.contains(seen), "etcd's answers lack {seen}:\n{all}");
     }
-    assert_same(&expected, &transcript(&ours.client_url), "ours");
+    assert_same_transcripts(&expected, &transcript(&ours.client_url), "ours");
 
     // The same requests through a follower of a 3-member cluster.
     let ips = ["127.0.0.103", "127.0.0.104", "127.0.0.105"];
@@ -310,5 +292,5 @@ fn gateway_answers_as_etcd_3_4_on_a_single_member_and_on_a_follower() {
         3,
         "{members_answer}"
     );
-    assert_same(&expected, &transcript(&follower.client_url), "our follower");
+    assert_same_transcripts(&expected, &transcript(&follower.client_url), "our follower");
 }

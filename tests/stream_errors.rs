@@ -5,16 +5,10 @@
 
 mod common;
 
-use common::{our_binary, single_member_args, temp_dir, Member, DEBIAN_ETCD};
+use common::{our_binary, start_member, temp_dir, DEBIAN_ETCD};
 use etcd_client::Client;
 use std::path::Path;
 use std::time::Duration;
-
-fn start(program: &Path, ip: &str, dir: &Path) -> Member {
-    let mut args = single_member_args("default", ip, 2379, 2380, dir, "http");
-    args.extend(["--max-request-bytes".to_string(), "1024".to_string()]);
-    Member::start(program, args, &format!("http://{ip}:2379"), dir)
-}
 
 /// The status a watch of a 600 KiB key ends with: (gRPC code, message).
 async fn refusal(endpoint: &str) -> (i32, String) {
@@ -37,8 +31,18 @@ async fn refusal(endpoint: &str) -> (i32, String) {
 #[tokio::test(flavor = "current_thread")]
 async fn an_oversized_watch_request_ends_the_stream_as_etcd_ends_it() {
     let dir = temp_dir("stream-errors");
-    let reference = start(Path::new(DEBIAN_ETCD), "127.0.0.121", &dir.join("debian"));
-    let ours = start(&our_binary(), "127.0.0.122", &dir.join("ours"));
+    let reference = start_member(
+        Path::new(DEBIAN_ETCD),
+        "127.0.0.121",
+        &dir.join("debian"),
+        &["--max-request-bytes", "1024"],
+    );
+    let ours = start_member(
+        &our_binary(),
+        "127.0.0.122",
+        &dir.join("ours"),
+        &["--max-request-bytes", "1024"],
+    );
     let expected = refusal(&reference.client_url).await;
     assert_eq!(expected.0, 8, "ResourceExhausted: {expected:?}");
     assert_eq!(refusal(&ours.client_url).await, expected);

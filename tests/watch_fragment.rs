@@ -5,18 +5,12 @@
 
 mod common;
 
-use common::{our_binary, single_member_args, temp_dir, Member, DEBIAN_ETCD};
+use common::{our_binary, start_member, temp_dir, DEBIAN_ETCD};
 use etcd_client::{Client, WatchOptions};
 use std::path::Path;
 use std::time::Duration;
 
 const KEYS: usize = 200;
-
-fn start(program: &Path, ip: &str, dir: &Path) -> Member {
-    let mut args = single_member_args("default", ip, 2379, 2380, dir, "http");
-    args.extend(["--max-request-bytes".to_string(), "4096".to_string()]);
-    Member::start(program, args, &format!("http://{ip}:2379"), dir)
-}
 
 /// Events per response of a watch replaying every put, with and without `fragment`.
 async fn parts(endpoint: &str) -> (Vec<usize>, Vec<usize>) {
@@ -54,8 +48,18 @@ async fn parts(endpoint: &str) -> (Vec<usize>, Vec<usize>) {
 #[tokio::test(flavor = "current_thread")]
 async fn large_replays_are_fragmented_as_etcd_fragments_them() {
     let dir = temp_dir("watch-fragment");
-    let reference = start(Path::new(DEBIAN_ETCD), "127.0.0.112", &dir.join("debian"));
-    let ours = start(&our_binary(), "127.0.0.113", &dir.join("ours"));
+    let reference = start_member(
+        Path::new(DEBIAN_ETCD),
+        "127.0.0.112",
+        &dir.join("debian"),
+        &["--max-request-bytes", "4096"],
+    );
+    let ours = start_member(
+        &our_binary(),
+        "127.0.0.113",
+        &dir.join("ours"),
+        &["--max-request-bytes", "4096"],
+    );
     let (etcd_fragmented, etcd_whole) = parts(&reference.client_url).await;
     let (fragmented, whole) = parts(&ours.client_url).await;
     assert!(

@@ -72,6 +72,33 @@ pub fn single_member_args(
     ]
 }
 
+/// `program` (ours or Debian's etcd) as a one-member cluster named "default" on `ip` (ports
+/// 2379/2380), with `extra` flags; returns once it is healthy.
+pub fn start_member(program: &Path, ip: &str, dir: &Path, extra: &[&str]) -> Member {
+    let mut args = single_member_args("default", ip, 2379, 2380, dir, "http");
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Member::start(program, args, &format!("http://{ip}:2379"), dir)
+}
+
+/// Fails with every entry of `ours` that differs from the reference's (transcripts of the same
+/// steps, already masked).
+pub fn assert_same_transcripts(reference: &[String], ours: &[String], what: &str) {
+    assert_eq!(reference.len(), ours.len(), "transcript lengths");
+    let differences: Vec<String> = reference
+        .iter()
+        .zip(ours)
+        .filter(|(want, got)| want != got)
+        .map(|(want, got)| format!("--- {what} ---\n{got}\n--- etcd 3.4 ---\n{want}"))
+        .collect();
+    assert!(
+        differences.is_empty(),
+        "{} of {} steps differ:\n{}",
+        differences.len(),
+        reference.len(),
+        differences.join("\n")
+    );
+}
+
 impl Member {
     pub fn start(program: &Path, args: Vec<String>, client_url: &str, data_dir: &Path) -> Member {
         let mut member = Member::spawn(program, args, client_url, data_dir);
