@@ -84,6 +84,53 @@ pub fn whole(input: &[u8]) -> Result<Json, Error> {
     }
 }
 
+/// Where a value that arrives in pieces may end: scans each byte once (brackets and strings)
+/// and says when a top-level value may be complete, so a stream reader parses a value once it
+/// can be whole rather than again after every piece.
+#[derive(Default)]
+pub struct Boundary {
+    scanned: usize,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Boundary {
+    /// Scans what `input` gained since the last call; true if a top-level value may now end
+    /// within it (a parse is worth trying).
+    pub fn may_be_complete(&mut self, input: &[u8]) -> bool {
+        let mut complete = false;
+        for &c in &input[self.scanned.min(input.len())..] {
+            if self.in_string {
+                match (self.escaped, c) {
+                    (true, _) => self.escaped = false,
+                    (false, b'\\') => self.escaped = true,
+                    (false, b'"') => {
+                        self.in_string = false;
+                        complete |= self.depth == 0;
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            match c {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                // An unmatched closer is a syntax error the parser reports.
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    complete |= self.depth == 0;
+                }
+                b' ' | b'\t' | b'\n' | b'\r' => {}
+                // A literal or number at the top level.
+                _ => complete |= self.depth == 0,
+            }
+        }
+        self.scanned = input.len();
+        complete
+    }
+}
+
 /// Go's quoteChar: how a byte appears in a syntax error.
 fn quote_char(c: u8) -> String {
     match c {
@@ -349,6 +396,22 @@ mod tests {
         assert_eq!(
             error(r#""\q""#),
             "invalid character 'q' in string escape code"
+        );
+    }
+
+    #[test]
+    fn a_boundary_is_seen_only_where_a_value_may_end() {
+        let mut boundary = Boundary::default();
+        let mut input = br#"{"key":"a}\"b""#.to_vec();
+        assert!(!boundary.may_be_complete(&input), "inside the object");
+        input.extend_from_slice(b",\"n\":[1]");
+        assert!(!boundary.may_be_complete(&input));
+        input.push(b'}');
+        assert!(boundary.may_be_complete(&input));
+        assert!(!Boundary::default().may_be_complete(b"  "));
+        assert!(
+            Boundary::default().may_be_complete(b"xx"),
+            "garbage: let the parser say"
         );
     }
 

@@ -240,14 +240,18 @@ async fn read_whole(body: Incoming, max_request_bytes: usize) -> Result<Bytes, S
 
 /// The first JSON value of `text` as the request type, encoded; no value is an empty request.
 fn decode(type_name: &str, text: &[u8]) -> Result<Bytes, Status> {
-    let invalid = |message: String| Status::new(Code::InvalidArgument, message);
     match json::next_value(text) {
         Ok(None) => Ok(Bytes::new()),
-        Ok(Some((value, _))) => jsonpb::from_json(type_name, &value)
-            .map(Bytes::from)
-            .map_err(invalid),
-        Err(e) => Err(invalid(e.message(false))),
+        Ok(Some((value, _))) => to_request(type_name, &value),
+        Err(e) => Err(Status::new(Code::InvalidArgument, e.message(false))),
     }
+}
+
+/// A JSON value as the request type, encoded; jsonpb's errors are the client's.
+fn to_request(type_name: &str, value: &json::Json) -> Result<Bytes, Status> {
+    jsonpb::from_json(type_name, value)
+        .map(Bytes::from)
+        .map_err(|e| Status::new(Code::InvalidArgument, e))
 }
 
 /// A stream of JSON requests: the first is read before answering (an error is the answer);
@@ -260,6 +264,7 @@ async fn read_stream(
     let mut reader = JsonStream {
         body,
         buffer: BytesMut::new(),
+        boundary: json::Boundary::default(),
         limit: 2 * grpc::max_message_bytes(max_request_bytes),
     };
     let (requests, receiver) = smol::channel::bounded(16);
@@ -285,26 +290,32 @@ async fn read_stream(
 struct JsonStream {
     body: Incoming,
     buffer: BytesMut,
+    /// Where the value being received may end: it is parsed only then (not after every piece).
+    boundary: json::Boundary,
     limit: usize,
 }
 
 impl JsonStream {
     /// The next request; None when the body ends.
     async fn next(&mut self, type_name: &str) -> Option<Result<Bytes, Status>> {
+        // What is left after the last value may hold whole values already: parse first.
+        let mut worth_parsing = true;
         loop {
-            match json::next_value(&self.buffer) {
-                Ok(Some((value, end))) => {
-                    let _ = self.buffer.split_to(end);
-                    let request = jsonpb::from_json(type_name, &value)
-                        .map(Bytes::from)
-                        .map_err(|e| Status::new(Code::InvalidArgument, e));
-                    return Some(request);
+            if worth_parsing {
+                match json::next_value(&self.buffer) {
+                    Ok(Some((value, end))) => {
+                        let _ = self.buffer.split_to(end);
+                        self.boundary = json::Boundary::default();
+                        return Some(to_request(type_name, &value));
+                    }
+                    Err(json::Error::Syntax(message)) => {
+                        return Some(Err(Status::new(Code::InvalidArgument, message)))
+                    }
+                    // Incomplete: read on, scanning the value's bytes only once.
+                    Ok(None) | Err(json::Error::Truncated) => {
+                        self.boundary.may_be_complete(&self.buffer);
+                    }
                 }
-                Err(json::Error::Syntax(message)) => {
-                    return Some(Err(Status::new(Code::InvalidArgument, message)))
-                }
-                // Incomplete: read on.
-                Ok(None) | Err(json::Error::Truncated) => {}
             }
             match self.body.frame().await {
                 Some(Ok(frame)) => {
@@ -314,6 +325,7 @@ impl JsonStream {
                     if self.buffer.len() > self.limit {
                         return Some(Err(grpc::too_large(self.buffer.len(), self.limit)));
                     }
+                    worth_parsing = self.boundary.may_be_complete(&self.buffer);
                 }
                 _ if self.buffer.iter().all(u8::is_ascii_whitespace) => return None,
                 _ => return Some(Err(Status::new(Code::InvalidArgument, "unexpected EOF"))),
