@@ -10,7 +10,7 @@ mod receiver;
 mod sender;
 
 pub use join::find_self;
-pub use query::{Answer, Query};
+pub use query::{Answer, Query, ANSWER_TIMEOUT};
 pub use receiver::{bind, serve};
 
 use crate::mvcc::Store;

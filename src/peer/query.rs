@@ -8,6 +8,10 @@ use super::sender::connect;
 use super::PeerContext;
 use futures_lite::AsyncWriteExt as _;
 
+/// How long either side waits for an answer (a promotion needs a raft round; the asking
+/// request itself gives up after etcd's request timeout, 5 s plus two election timeouts).
+pub const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Query {
     LeaseRemaining(i64),
@@ -99,10 +103,10 @@ pub async fn ask(
         .map_err(io)?;
     stream.flush().await.map_err(io)?;
     let mut payload = Vec::new();
-    match frame::read_frame(&mut stream, &mut payload)
-        .await
-        .map_err(io)?
-    {
+    let answer = crate::runtime::with_timeout(ANSWER_TIMEOUT, async {
+        frame::read_frame(&mut stream, &mut payload).await
+    });
+    match answer.await.map_err(io)? {
         Some(frame::KIND_ANSWER) => Answer::decode(&payload),
         other => Err(format!("unexpected answer frame {other:?}")),
     }

@@ -140,10 +140,12 @@ where
                 .send(PeerEvent::Query { query, reply })
                 .await
                 .map_err(|_| "the raft thread has stopped".to_string())?;
-            let answer = answer
-                .recv()
-                .await
-                .map_err(|_| "the raft thread dropped a query".to_string())?;
+            let answer = smol::future::or(async { answer.recv().await.ok() }, async {
+                smol::Timer::after(super::query::ANSWER_TIMEOUT).await;
+                None
+            })
+            .await
+            .ok_or_else(|| "the raft thread gave no answer to a peer's query".to_string())?;
             return super::query::answer(reader.get_mut(), &answer)
                 .await
                 .map_err(|e| e.to_string());

@@ -525,11 +525,17 @@ impl Node {
                     change: MemberChange::Promote(id),
                     reply: applied,
                 });
+                // Not applied in time (leadership lost): the asker has given up too.
+                let applied_in_time =
+                    smol::future::or(async move { outcome.recv().await.ok() }, async {
+                        smol::Timer::after(crate::peer::ANSWER_TIMEOUT).await;
+                        None
+                    });
                 crate::runtime::spawn(async move {
-                    let answer = match outcome.recv().await {
-                        Ok(Ok(_)) => Answer::Done,
-                        Ok(Err(error)) => refused(error),
-                        Err(_) => refused(KvError::Member(MemberError::NotLeader)),
+                    let answer = match applied_in_time.await {
+                        Some(Ok(_)) => Answer::Done,
+                        Some(Err(error)) => refused(error),
+                        None => refused(KvError::Member(MemberError::NotLeader)),
                     };
                     let _ = reply.send(answer).await;
                 });
