@@ -116,6 +116,8 @@ fn go_float(value: f64) -> String {
 pub static LEADER_CHANGES: Counter = Counter::new();
 pub static PROPOSALS_PENDING: Gauge = Gauge(AtomicI64::new(0));
 pub static PROPOSALS_FAILED: Counter = Counter::new();
+/// Committed entries skipped because they could not be applied (ours; etcd has no such family).
+pub static REFUSED_ENTRIES: Counter = Counter::new();
 /// etcd: ExponentialBuckets(0.001, 2, 14) for both disk histograms.
 pub static WAL_FSYNC: Histogram = Histogram::new(0.001);
 pub static BACKEND_COMMIT: Histogram = Histogram::new(0.001);
@@ -305,6 +307,15 @@ pub fn render(now: &Snapshot) -> String {
         LEADER_CHANGES.get(),
     );
     add("etcd_server_leader_changes_seen_total", text);
+    let mut text = String::new();
+    single(
+        &mut text,
+        "etcdrs_server_apply_refused_entries_total",
+        "counter",
+        "The total number of committed entries skipped because they could not be applied.",
+        REFUSED_ENTRIES.get(),
+    );
+    add("etcdrs_server_apply_refused_entries_total", text);
     let mut text = String::new();
     family(
         &mut text,

@@ -2,7 +2,7 @@
 //! "database space exceeded", the alarm is listed (and shown by endpoint status, and makes
 //! /health false), deletes and compaction still work, and after `alarm disarm` writes succeed.
 
-mod common;
+use crate::common;
 
 use common::{etcdctl, http_get, our_binary, single_member_args, temp_dir, Member};
 

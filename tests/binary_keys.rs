@@ -3,7 +3,7 @@
 //! the history) list the same keys with the same revisions, and a 495-byte key of zero bytes
 //! (etcdctl check perf's keys are 276 bytes, mostly zeros) is stored.
 
-mod common;
+use crate::common;
 
 use common::{our_binary, start_member, temp_dir, DEBIAN_ETCD};
 use etcd_client::{Client, GetOptions};

@@ -9,7 +9,7 @@
 //! The node's address is 127.0.0.2 inside the container: the seed's layout also listens on
 //! http://127.0.0.1:2379, so the node's own address must be another loopback one.
 
-mod common;
+use crate::common;
 
 use common::{run, temp_dir};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! verdict lines, and the check's keys deleted and compacted away afterwards. Whether the
 //! verdict is PASS depends on the machine, so only its form is asserted.
 
-mod common;
+use crate::common;
 
 use common::{etcdctl, our_binary, our_etcdctl, single_member_args, temp_dir, Member};
 use regex::Regex;

@@ -4,7 +4,7 @@
 //! leadership, a member removed, a peer with a foreign certificate refused. A ledger of every
 //! acknowledged write is checked on every member at the end.
 
-mod common;
+use crate::common;
 
 use common::certs;
 use common::seed::{self, Seed, NAMES};

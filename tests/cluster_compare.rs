@@ -6,7 +6,7 @@
 //! command also runs through our etcdctl applet (`etcd ctl`, TLS flags and all), whose output
 //! must equal Debian etcdctl's against the same server at the same moment.
 
-mod common;
+use crate::common;
 
 use common::seed::Seed;
 use common::{etcdctl, our_binary, our_etcdctl, temp_dir, DEBIAN_ETCD};

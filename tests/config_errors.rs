@@ -1,6 +1,6 @@
 //! Bad configuration: one line naming the flag or file, exit code 1, and the data dir untouched.
 
-mod common;
+use crate::common;
 
 use common::{our_binary, single_member_args, temp_dir, Member};
 use std::path::Path;

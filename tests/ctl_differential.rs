@@ -13,7 +13,7 @@
 //! run's first granted lease ID in hex, `{M1}` the first added member's ID, `{ADDR}` the server's
 //! address and `{TMP}` a directory for files.
 
-mod common;
+use crate::common;
 
 use common::{our_binary, single_member_args, temp_dir, Member, DEBIAN_ETCD, DEBIAN_ETCDCTL};
 use regex::Regex;

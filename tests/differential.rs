@@ -3,7 +3,7 @@
 //! code) must be equal once what legitimately differs is masked: member and cluster IDs, the
 //! endpoint URL, database sizes, timings, and the client library's timestamped retry logs.
 
-mod common;
+use crate::common;
 
 use common::{assert_same_transcripts, etcdctl, our_binary, start_member, temp_dir, DEBIAN_ETCD};
 use regex::Regex;

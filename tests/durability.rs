@@ -2,7 +2,7 @@
 //! truncated on start; a damaged record in the middle of the WAL stops the member with a message
 //! naming the file and offset, and the data dir is left as it was.
 
-mod common;
+use crate::common;
 
 use common::{our_binary, single_member_args, temp_dir, Member};
 use etcd_client::{Client, GetOptions};

@@ -5,7 +5,7 @@
 //! stream (history replay, a live event, cancel, a compacted start) and the lease keep-alive
 //! stream, malformed JSON and type errors (Go's error texts), and wrong methods and paths.
 
-mod common;
+use crate::common;
 
 use common::{
     assert_same_transcripts, our_binary, start_member, start_plain_cluster, temp_dir, wait_until,

@@ -3,7 +3,7 @@
 //! layout and a per-node etcd.toml; the same inputs give byte-identical tarballs, and each
 //! node's etcd.toml is read by our binary as its --config-file.
 
-mod common;
+use crate::common;
 
 use common::{our_binary, run, temp_dir};
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! must go once the TTL has passed without keep-alives. With lease checkpointing
 //! (127.0.0.114-116) a new leader instead honours the remaining TTL the old one replicated.
 
-mod common;
+use crate::common;
 
 use common::{start_cluster, start_plain_cluster, temp_dir, wait_until};
 use etcd_client::{Client, PutOptions};

@@ -4,7 +4,7 @@
 //! waits while the leader proclaims, and leads once it resigns, as an observer sees. And
 //! `etcdctl lock` (Debian's and our applet) exits once its session cannot be kept alive.
 
-mod common;
+use crate::common;
 
 use common::{our_binary, single_member_args, temp_dir, Member};
 use etcd_client::{Client, LockOptions};

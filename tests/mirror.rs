@@ -2,7 +2,7 @@
 //! over): the keys under the prefix as they were, then every later put and delete, under the
 //! destination prefix.
 
-mod common;
+use crate::common;
 
 use common::{etcdctl, our_binary, single_member_args, temp_dir, wait_until, Member, DEBIAN_ETCD};
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! (and /readyz says so); once its peers start it says READY=1, and at that moment it answers
 //! /health, /readyz and /livez as ready and /metrics with etcd's metric names.
 
-mod common;
+use crate::common;
 
 use common::{http_get, our_binary, temp_dir, Member};
 use std::os::unix::net::UnixDatagram;

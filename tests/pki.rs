@@ -2,7 +2,7 @@
 //! with openssl, serve mutual TLS for clients and peers for Debian's etcd and for ours, and
 //! existing keys are not overwritten without --force.
 
-mod common;
+use crate::common;
 
 use common::{etcdctl, our_binary, our_etcdctl, run, temp_dir, Member, DEBIAN_ETCD};
 use std::path::{Path, PathBuf};

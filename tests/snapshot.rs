@@ -3,7 +3,7 @@
 //! `etcdutl snapshot restore` into a new 3-member cluster that has every key, the revision and
 //! the HashKV of the source.
 
-mod common;
+use crate::common;
 
 use common::{etcdctl, our_binary, our_etcdctl, run, single_member_args, temp_dir, Member};
 use regex::Regex;

@@ -3,7 +3,7 @@
 //! ResourceExhausted; ours must end it the same way (rather than leave the client waiting for
 //! an answer that never comes). Through the etcd-client crate, against Debian's etcd and ours.
 
-mod common;
+use crate::common;
 
 use common::{our_binary, start_member, temp_dir, DEBIAN_ETCD};
 use etcd_client::Client;

@@ -1,7 +1,7 @@
 //! Client TLS: the etcd-client crate and Debian's etcdctl over https with client certificates
 //! made in the test; with --client-cert-auth a client without a certificate is refused.
 
-mod common;
+use crate::common;
 
 use common::certs::{self, Pki};
 use common::{etcdctl, our_binary, single_member_args, temp_dir, Member};

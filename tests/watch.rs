@@ -4,7 +4,7 @@
 //! watcher stops halfway and a new one resumes at its last revision + 1 on another member: the
 //! two together see everything.
 
-mod common;
+use crate::common;
 
 use common::temp_dir;
 use etcd_client::{Client, EventType, WatchOptions};

@@ -3,7 +3,7 @@
 //! for fragments, and sent whole when it does not; the parts (events per response, through the
 //! etcd-client crate) are the same as Debian's etcd 3.4 sends.
 
-mod common;
+use crate::common;
 
 use common::{our_binary, start_member, temp_dir, DEBIAN_ETCD};
 use etcd_client::{Client, WatchOptions};

@@ -33,6 +33,10 @@ pub async fn read_request(body: Incoming, max_request_bytes: usize) -> Result<By
             if length > max_message_bytes {
                 return Err(too_large(length, max_message_bytes));
             }
+            // Bytes after the one message are refused as they arrive, not collected.
+            if buffer.len() > PREFIX_BYTES + length {
+                return Err(length_mismatch());
+            }
         }
     }
     if buffer.len() < PREFIX_BYTES {
@@ -46,12 +50,16 @@ pub async fn read_request(body: Incoming, max_request_bytes: usize) -> Result<By
     }
     let length = u32::from_be_bytes(buffer[1..5].try_into().expect("4 bytes")) as usize;
     if buffer.len() != PREFIX_BYTES + length {
-        return Err(Status::new(
-            super::Code::Internal,
-            "grpc: request length does not match its frame",
-        ));
+        return Err(length_mismatch());
     }
     Ok(buffer.freeze().slice(PREFIX_BYTES..))
+}
+
+fn length_mismatch() -> Status {
+    Status::new(
+        super::Code::Internal,
+        "grpc: request length does not match its frame",
+    )
 }
 
 /// grpc-go's answer to a request message above the server's limit.
@@ -83,6 +91,8 @@ pub struct StreamWriter {
     frames: smol::channel::Sender<http_body::Frame<Bytes>>,
     json: Option<&'static str>,
     counters: Option<&'static GrpcMethod>,
+    /// Where the handler says with which status the call ends (see `refuse`).
+    refusal: smol::channel::Sender<Status>,
 }
 
 impl StreamWriter {
@@ -100,6 +110,12 @@ impl StreamWriter {
         }
         Ok(())
     }
+
+    /// Ends the call with `status` (the handler returns the Gone this gives).
+    pub fn refuse(&self, status: Status) -> Gone {
+        let _ = self.refusal.try_send(status);
+        Gone
+    }
 }
 
 /// Answers queued for a slow client before the handler waits for it.
@@ -111,7 +127,10 @@ const QUEUED_MESSAGES: usize = 64;
 pub fn server_stream<F>(
     json: Option<&'static str>,
     counters: Option<&'static GrpcMethod>,
-    refused: smol::channel::Receiver<Status>,
+    (refusal, refused): (
+        smol::channel::Sender<Status>,
+        smol::channel::Receiver<Status>,
+    ),
     produce: impl FnOnce(StreamWriter) -> F,
 ) -> Response<Body>
 where
@@ -122,6 +141,7 @@ where
         frames: frames.clone(),
         json,
         counters,
+        refusal,
     });
     if let Some(counters) = counters {
         counters.started();
@@ -129,12 +149,18 @@ where
     crate::runtime::spawn(async move {
         // The handler ends the stream, or the client's requests do (`refused`: one that the
         // member cannot take ends the call with that status, as grpc-go's Recv error does).
-        let ended = smol::future::or(async { handler.await.map_err(|Gone| None) }, async {
-            match refused.recv().await {
-                Ok(status) => Err(Some(status)),
-                Err(_) => std::future::pending().await,
-            }
-        })
+        let ended = smol::future::or(
+            async {
+                // A handler that refused the call said with which status.
+                handler.await.map_err(|Gone| refused.try_recv().ok())
+            },
+            async {
+                match refused.recv().await {
+                    Ok(status) => Err(Some(status)),
+                    Err(_) => std::future::pending().await,
+                }
+            },
+        )
         .await;
         let code = match &ended {
             Ok(()) => 0,

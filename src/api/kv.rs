@@ -89,8 +89,14 @@ pub async fn delete_range(
         .await
 }
 
+/// Txns nested inside a txn, at most. prost decodes messages up to 100 levels deep; each
+/// nested txn takes two (TxnRequest, RequestOp) and a proposal wraps the request once more, so
+/// a deeper txn would decode here but not when its committed entry is applied. etcd takes up to
+/// --max-txn-ops levels; deeper than this we answer as etcd does past its own limit.
+pub(crate) const MAX_TXN_NESTING: usize = 48;
+
 pub async fn txn(api: &Api, request: TxnRequest) -> Result<TxnResponse, Status> {
-    check_txn(&request, api.limits.max_txn_ops)?;
+    check_txn(&request, api.limits.max_txn_ops, MAX_TXN_NESTING)?;
     check_no_duplicate_keys(&request.success)?;
     check_no_duplicate_keys(&request.failure)?;
     let request = InternalRaftRequest {
@@ -110,19 +116,23 @@ pub async fn compact(api: &Api, request: CompactionRequest) -> Result<Compaction
         .await
 }
 
-/// The applied response of the expected kind, with the member's full header.
-/// etcd's checkTxnRequest: op counts, empty keys, and every op of both branches.
-fn check_txn(request: &TxnRequest, max_ops: usize) -> Result<(), Status> {
+pub(crate) fn too_many_ops() -> Status {
+    Status::new(
+        Code::InvalidArgument,
+        "etcdserver: too many operations in txn request",
+    )
+}
+
+/// etcd's checkTxnRequest: op counts (a nested txn gets what its parent left of the budget),
+/// empty keys, and every op of both branches; `nesting_left`: how many more levels may nest.
+fn check_txn(request: &TxnRequest, max_ops: usize, nesting_left: usize) -> Result<(), Status> {
     let ops = request
         .compare
         .len()
         .max(request.success.len())
         .max(request.failure.len());
     if ops > max_ops {
-        return Err(Status::new(
-            Code::InvalidArgument,
-            "etcdserver: too many operations in txn request",
-        ));
+        return Err(too_many_ops());
     }
     for compare in &request.compare {
         check_interval(&compare.key, &compare.range_end)?;
@@ -132,7 +142,10 @@ fn check_txn(request: &TxnRequest, max_ops: usize) -> Result<(), Status> {
             Some(Request::RequestRange(r)) => check_interval(&r.key, &r.range_end)?,
             Some(Request::RequestPut(r)) => check_put(r)?,
             Some(Request::RequestDeleteRange(r)) => check_interval(&r.key, &r.range_end)?,
-            Some(Request::RequestTxn(r)) => check_txn(r, max_ops - ops)?,
+            Some(Request::RequestTxn(r)) => {
+                let nesting_left = nesting_left.checked_sub(1).ok_or_else(too_many_ops)?;
+                check_txn(r, max_ops - ops, nesting_left)?
+            }
             None => {
                 return Err(Status::new(
                     Code::InvalidArgument,
@@ -216,4 +229,58 @@ fn collect_writes(ops: &[RequestOp]) -> Result<(HashSet<Vec<u8>>, Vec<Interval>)
         }
     }
     Ok((puts, deletes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    /// A txn with `nested` txns inside it, one in another, the innermost putting one key.
+    fn nested_txn(nested: usize) -> TxnRequest {
+        let put = Request::RequestPut(PutRequest {
+            key: b"k".to_vec(),
+            ..PutRequest::default()
+        });
+        let mut txn = TxnRequest {
+            success: vec![RequestOp { request: Some(put) }],
+            ..TxnRequest::default()
+        };
+        for _ in 0..nested {
+            txn = TxnRequest {
+                success: vec![RequestOp {
+                    request: Some(Request::RequestTxn(txn)),
+                }],
+                ..TxnRequest::default()
+            };
+        }
+        txn
+    }
+
+    #[test]
+    fn every_txn_the_api_accepts_decodes_again_at_apply() {
+        let deepest = nested_txn(MAX_TXN_NESTING);
+        assert_eq!(check_txn(&deepest, 128, MAX_TXN_NESTING), Ok(()));
+        let proposal = InternalRaftRequest {
+            txn: Some(deepest),
+            ..InternalRaftRequest::default()
+        };
+        assert!(InternalRaftRequest::decode(proposal.encode_to_vec().as_slice()).is_ok());
+        let deeper = nested_txn(MAX_TXN_NESTING + 1);
+        assert_eq!(
+            check_txn(&deeper, 128, MAX_TXN_NESTING),
+            Err(too_many_ops())
+        );
+    }
+
+    #[test]
+    fn nesting_spends_the_op_budget_as_etcd_counts_it() {
+        // etcd takes 127 nested one-op txns at --max-txn-ops 128 and refuses 128; with a
+        // budget of 10 it refuses the tenth level.
+        assert_eq!(check_txn(&nested_txn(9), 10, MAX_TXN_NESTING), Ok(()));
+        assert_eq!(
+            check_txn(&nested_txn(10), 10, MAX_TXN_NESTING),
+            Err(too_many_ops())
+        );
+    }
 }

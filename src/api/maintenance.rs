@@ -2,7 +2,7 @@
 //! answered from this member's own state.
 
 use super::grpc::{Gone, StreamWriter};
-use super::{Api, Status};
+use super::{Api, Code, Status};
 use crate::mvcc::KvError;
 use crate::pb::etcdserverpb::{
     AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest,
@@ -131,6 +131,10 @@ enum Dumped {
 
 /// Maintenance.Snapshot: a consistent copy of this member's store as a backup (see
 /// mvcc/snapshot.rs), read from one LMDB read transaction on a thread of its own.
+/// Maintenance.Snapshot streams served at once by a member.
+const MAX_SNAPSHOT_STREAMS: usize = 4;
+static SNAPSHOT_STREAMS: smol::lock::Semaphore = smol::lock::Semaphore::new(MAX_SNAPSHOT_STREAMS);
+
 pub async fn snapshot(
     api: Arc<Api>,
     requests: Receiver<SnapshotRequest>,
@@ -141,6 +145,14 @@ pub async fn snapshot(
     if requests.recv().await.is_err() {
         return Ok(());
     }
+    // Each stream reads the store on a thread of its own, from a read transaction that keeps
+    // the pages it sees from being reused: a few at a time.
+    let Some(_slot) = SNAPSHOT_STREAMS.try_acquire() else {
+        return Err(writer.refuse(Status::new(
+            Code::ResourceExhausted,
+            format!("etcdserver: too many snapshots in progress on this member (at most {MAX_SNAPSHOT_STREAMS}); try again when one has finished"),
+        )));
+    };
     let (chunks, received) = smol::channel::bounded(4);
     let store = api.store.clone();
     std::thread::spawn(move || {

@@ -68,6 +68,10 @@ pub struct Api {
     pub size: SizeGauge,
 }
 
+/// Committed entries this member may be behind in applying before it refuses new proposals
+/// (etcd's maxGapBetweenApplyAndCommitIndex).
+const MAX_APPLY_BACKLOG: u64 = 5000;
+
 /// How stale the store size the quota check uses may be.
 const SIZE_MEASURE_INTERVAL_MS: u64 = 100;
 
@@ -173,6 +177,10 @@ impl Api {
             return Err(Status::request_too_large());
         }
         self.refuse_learner()?;
+        let status = &self.raft.status;
+        if status.commit_index() > status.applied_index() + MAX_APPLY_BACKLOG {
+            return Err(crate::raft::RaftError::TooManyRequests.into());
+        }
         if crate::apply::adds_data(&request)
             && self.size.in_use(&self.store)? > self.limits.quota_bytes
         {
@@ -258,6 +266,10 @@ where
     Fut: Future<Output = Result<Resp, Status>>,
 {
     let request = Req::decode(request).map_err(|e| {
+        // Only txns nest; one nested deeper than prost decodes is past etcd's op budget too.
+        if e.to_string().contains("recursion limit reached") {
+            return kv::too_many_ops();
+        }
         Status::new(
             Code::Internal,
             format!("grpc: error unmarshalling request: {e}"),
@@ -363,8 +375,8 @@ where
 {
     let counters = crate::metrics::grpc_method(method);
     let (refusal, refused) = smol::channel::bounded(1);
-    let requests = grpc::decoded::<Req>(requests, counters, refusal);
-    grpc::server_stream(json, counters, refused, |writer| {
+    let requests = grpc::decoded::<Req>(requests, counters, refusal.clone());
+    grpc::server_stream(json, counters, (refusal, refused), |writer| {
         handler(api, requests, writer)
     })
 }

@@ -103,6 +103,9 @@ impl From<KvError> for Status {
                 "etcdserver: mvcc: database space exceeded",
             ),
             KvError::Member(e) => Status::from(e),
+            KvError::Unapplicable(reason) => {
+                Status::new(Code::InvalidArgument, format!("etcdserver: {reason}"))
+            }
             KvError::Storage(e) => {
                 Status::new(Code::Internal, format!("etcdserver: storage error: {e}"))
             }
@@ -144,6 +147,10 @@ impl From<RaftError> for Status {
         match error {
             RaftError::Timeout => Status::new(Code::Unavailable, "etcdserver: request timed out"),
             RaftError::Stopped => Status::new(Code::Unavailable, "etcdserver: server stopped"),
+            RaftError::NoLeader => Status::new(Code::Unavailable, "etcdserver: no leader"),
+            RaftError::TooManyRequests => {
+                Status::new(Code::ResourceExhausted, "etcdserver: too many requests")
+            }
         }
     }
 }

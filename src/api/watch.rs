@@ -21,6 +21,9 @@ const NO_WATCH: i64 = -1;
 /// Changes read from the log per step, so a far-behind watcher does not hold a read
 /// transaction (and LMDB pages) for long; whole revisions are never split.
 const CHANGES_PER_STEP: usize = 1000;
+/// Watches one stream may hold; a create beyond this is answered created and canceled.
+const MAX_WATCHERS_PER_STREAM: usize = 10_000;
+
 pub async fn watch(
     api: Arc<Api>,
     requests: Receiver<WatchRequest>,
@@ -103,7 +106,15 @@ impl Stream {
                 let current = self.revision();
                 let requested = create.watch_id;
                 let duplicate = requested != 0 && self.watchers.iter().any(|w| w.id == requested);
-                let id = if duplicate {
+                let refusal = if duplicate {
+                    "mvcc: duplicate watch ID provided on the WatchStream".to_string()
+                } else if self.watchers.len() >= MAX_WATCHERS_PER_STREAM {
+                    format!("etcdserver: too many watches on this stream (at most {MAX_WATCHERS_PER_STREAM})")
+                } else {
+                    String::new()
+                };
+                let refused = !refusal.is_empty();
+                let id = if refused {
                     NO_WATCH
                 } else if requested != 0 {
                     requested
@@ -113,19 +124,15 @@ impl Stream {
                     }
                     self.next_id
                 };
-                if !duplicate {
+                if !refused {
                     self.watchers.push(Watcher::new(id, &create, current));
                 }
                 self.send(WatchResponse {
                     header: self.api.header(current),
                     watch_id: id,
                     created: true,
-                    canceled: duplicate,
-                    cancel_reason: if duplicate {
-                        "mvcc: duplicate watch ID provided on the WatchStream".to_string()
-                    } else {
-                        String::new()
-                    },
+                    canceled: refused,
+                    cancel_reason: refusal,
                     ..WatchResponse::default()
                 })
                 .await

@@ -45,6 +45,8 @@ pub enum KvError {
     NoSpace,
     /// A membership change etcd would refuse.
     Member(crate::raft::membership::MemberError),
+    /// A committed entry that this member cannot apply (it is skipped on every member alike).
+    Unapplicable(String),
     Storage(heed::Error),
 }
 

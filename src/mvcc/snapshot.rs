@@ -43,17 +43,8 @@ pub fn inspect_backup(mut input: impl Read) -> Result<BackupStatus, String> {
         keys: 0,
     };
     let (mut key, mut value) = (Vec::new(), Vec::new());
-    let mut table = [0u8; 1];
-    loop {
-        match input.read_exact(&mut table) {
-            Ok(()) if table[0] == PADDING => return Ok(status),
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(status),
-            Err(e) => return Err(e.to_string()),
-        }
-        read_field(&mut input, &mut key)?;
-        read_field(&mut input, &mut value)?;
-        match table[0] {
+    while let Some(table) = next_record(&mut input, &mut key, &mut value)? {
+        match table {
             1 => status.keys += 1,
             5 if key == super::META_REVISION.as_bytes() => {
                 let bytes: [u8; 8] = value
@@ -66,6 +57,54 @@ pub fn inspect_backup(mut input: impl Read) -> Result<BackupStatus, String> {
             other => return Err(format!("unknown table number {other} in the backup")),
         }
     }
+    Ok(status)
+}
+
+/// Reads a whole dump received from a peer without writing anything: every record is of a
+/// known table, the layout is this build's, and the dump holds the store at `index`.
+pub fn check_dump(mut input: impl Read, index: u64) -> Result<(), String> {
+    let (mut key, mut value) = (Vec::new(), Vec::new());
+    let (mut applied, mut format) = (None, None);
+    while let Some(table) = next_record(&mut input, &mut key, &mut value)? {
+        match table {
+            5 if key == META_APPLIED_INDEX.as_bytes() => applied = Some(value.clone()),
+            5 if key == super::META_FORMAT.as_bytes() => format = Some(value.clone()),
+            1..=7 => {}
+            other => return Err(format!("unknown table number {other} in the snapshot")),
+        }
+    }
+    if format.as_deref() != Some(super::FORMAT) {
+        return Err("the snapshot is not in this build's store layout".to_string());
+    }
+    let applied = applied
+        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+        .map(u64::from_be_bytes)
+        .ok_or("the snapshot has no applied index")?;
+    if applied != index {
+        return Err(format!(
+            "the snapshot holds entry {applied}, but its message says {index}"
+        ));
+    }
+    Ok(())
+}
+
+/// The next record of a dump into `key` and `value`: its table number, or None at the end
+/// (the end of the input, or the padding of a backup).
+fn next_record(
+    input: &mut impl Read,
+    key: &mut Vec<u8>,
+    value: &mut Vec<u8>,
+) -> Result<Option<u8>, String> {
+    let mut table = [0u8; 1];
+    match input.read_exact(&mut table) {
+        Ok(()) if table[0] == PADDING => return Ok(None),
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    }
+    read_field(input, key)?;
+    read_field(input, value)?;
+    Ok(Some(table[0]))
 }
 
 /// Where a dump stands: the raft entry it reflects and the raft configuration at that entry.
@@ -196,21 +235,11 @@ impl Store {
             let table = self.table(number).expect("TABLES lists known tables");
             table.clear(txn).map_err(|e| e.to_string())?;
         }
-        let mut header = [0u8; 5];
-        let mut key = Vec::new();
-        let mut value = Vec::new();
-        loop {
-            match input.read_exact(&mut header[..1]) {
-                Ok(()) if header[0] == PADDING => break,
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-                Err(e) => return Err(e.to_string()),
-            }
+        let (mut key, mut value) = (Vec::new(), Vec::new());
+        while let Some(number) = next_record(&mut input, &mut key, &mut value)? {
             let table = self
-                .table(header[0])
-                .ok_or_else(|| format!("unknown table number {} in snapshot", header[0]))?;
-            read_field(&mut input, &mut key)?;
-            read_field(&mut input, &mut value)?;
+                .table(number)
+                .ok_or_else(|| format!("unknown table number {number} in snapshot"))?;
             table.put(txn, &key, &value).map_err(|e| e.to_string())?;
         }
         self.check_format(txn)?;
@@ -226,11 +255,20 @@ fn read_field(input: &mut impl Read, buffer: &mut Vec<u8>) -> Result<(), String>
         .read_exact(&mut length)
         .map_err(|e| format!("snapshot record cut short: {e}"))?;
     let length = u32::from_le_bytes(length) as usize;
-    buffer.resize(length, 0);
-    input
-        .read_exact(buffer)
-        .map_err(|e| format!("snapshot record cut short: {e}"))
+    // Grown as the bytes arrive: a damaged length costs what the input holds, not 4 GiB.
+    buffer.clear();
+    while buffer.len() < length {
+        let start = buffer.len();
+        buffer.resize(length.min(start + FIELD_CHUNK_BYTES), 0);
+        input
+            .read_exact(&mut buffer[start..])
+            .map_err(|e| format!("snapshot record cut short: {e}"))?;
+    }
+    Ok(())
 }
+
+/// A record's key or value is read this much at a time.
+const FIELD_CHUNK_BYTES: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub enum DumpError<E> {

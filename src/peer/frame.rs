@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! hello   8 bytes magic "etcdrs/1" | u64 BE cluster ID | u64 BE sender ID | u64 BE receiver ID
-//! answer  1 byte: 0 accepted, 1 other cluster, 2 other member (then the receiver closes)
+//! answer  1 byte: 0 accepted, 1 other cluster, 2 other member, 3 sender not a member (then
+//!         the receiver closes)
 //! frames  u8 kind | u32 LE payload length | payload
 //!           kind 1: raft Message (protobuf)
 //!           kind 2: a chunk of a snapshot's store dump (after a kind-1 MsgSnapshot)
@@ -26,6 +27,8 @@ pub const HELLO_BYTES: usize = 32;
 pub const ACCEPTED: u8 = 0;
 pub const OTHER_CLUSTER: u8 = 1;
 pub const OTHER_MEMBER: u8 = 2;
+/// The sender is not a member of the receiver's cluster (as the receiver knows it).
+pub const NOT_MEMBER: u8 = 3;
 
 pub const KIND_MESSAGE: u8 = 1;
 pub const KIND_SNAPSHOT_CHUNK: u8 = 2;
@@ -38,6 +41,10 @@ pub const KIND_ANSWER: u8 = 6;
 /// A frame claiming more than this is damage or abuse, not data (raft messages are capped at
 /// 1 MiB of entries, one entry at --max-request-bytes, snapshot chunks at 1 MiB).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
+/// A payload is read this much at a time, so a length claimed but never sent costs nothing.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// A reused payload buffer that grew beyond this for one large frame is given back.
+const RETAINED_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hello {
@@ -107,7 +114,59 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             format!("peer frame of {length} bytes is larger than any frame"),
         ));
     }
-    payload.resize(length, 0);
-    reader.read_exact(payload).await?;
+    if payload.capacity() > RETAINED_BUFFER_BYTES {
+        *payload = Vec::new();
+    }
+    payload.clear();
+    while payload.len() < length {
+        let start = payload.len();
+        payload.resize(length.min(start + READ_CHUNK_BYTES), 0);
+        reader.read_exact(&mut payload[start..]).await?;
+    }
     Ok(Some(header[0]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claimed_length_is_not_allocated_before_its_bytes_arrive() {
+        // A header claiming the largest frame, followed by 10 bytes and the end of the stream.
+        let mut wire = vec![KIND_MESSAGE];
+        wire.extend_from_slice(&(MAX_FRAME_BYTES as u32).to_le_bytes());
+        wire.extend_from_slice(&[7; 10]);
+        let mut payload = Vec::new();
+        let result = smol::block_on(read_frame(&mut wire.as_slice(), &mut payload));
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        assert!(
+            payload.capacity() <= READ_CHUNK_BYTES,
+            "{}",
+            payload.capacity()
+        );
+    }
+
+    #[test]
+    fn frames_read_back_as_written() {
+        let mut wire = Vec::new();
+        let big = vec![5u8; 3 * READ_CHUNK_BYTES + 17];
+        smol::block_on(write_frame(&mut wire, KIND_SNAPSHOT_CHUNK, &big)).unwrap();
+        smol::block_on(write_frame(&mut wire, KIND_MESSAGE, b"raft")).unwrap();
+        let mut reader = wire.as_slice();
+        let mut payload = Vec::new();
+        let kind = smol::block_on(read_frame(&mut reader, &mut payload)).unwrap();
+        assert_eq!(
+            (kind, payload.len()),
+            (Some(KIND_SNAPSHOT_CHUNK), big.len())
+        );
+        let kind = smol::block_on(read_frame(&mut reader, &mut payload)).unwrap();
+        assert_eq!(
+            (kind, payload.as_slice()),
+            (Some(KIND_MESSAGE), &b"raft"[..])
+        );
+        assert_eq!(
+            smol::block_on(read_frame(&mut reader, &mut payload)).unwrap(),
+            None
+        );
+    }
 }

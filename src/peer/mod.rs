@@ -47,6 +47,18 @@ pub struct PeerContext {
     pub events: Sender<PeerEvent>,
     /// Where received snapshots are spooled before raft installs them.
     pub snapshot_dir: PathBuf,
+    /// The members the transport talks to (as the raft thread last set them): streams from
+    /// anyone else are refused, as etcd refuses a sender it does not know.
+    pub members: std::sync::RwLock<std::collections::HashSet<u64>>,
+}
+
+impl PeerContext {
+    pub fn is_member(&self, id: u64) -> bool {
+        self.members
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(&id)
+    }
 }
 
 struct Peer {
@@ -71,6 +83,12 @@ impl Transport {
     /// Makes the set of streams match the cluster's members (ID, peer URLs); this member is
     /// skipped. A removed member's stream ends when its queue is dropped.
     pub fn set_members(&mut self, members: &[(u64, Vec<String>)]) {
+        *self
+            .context
+            .members
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            members.iter().map(|(id, _)| *id).collect();
         let own = self.context.member_id;
         self.peers.retain(|id, peer| {
             members

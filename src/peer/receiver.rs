@@ -21,6 +21,12 @@ use std::time::Duration;
 
 /// A TLS handshake and hello slower than this is dropped.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Open peer connections per listener (each member keeps a raft stream, and opens a snapshot
+/// or query connection now and then); more wait in the kernel's accept queue.
+const MAX_PEER_CONNECTIONS: usize = 256;
+
+/// Refused peers, written at most every few seconds (anyone can knock on a peer port).
+static REFUSED: crate::logging::Throttled = crate::logging::Throttled::new();
 
 pub struct PeerListener {
     url: Url,
@@ -39,14 +45,17 @@ pub async fn bind(url: &Url, tls: Option<Arc<ServerConfig>>) -> Result<PeerListe
 
 pub async fn serve(listener: PeerListener, context: Arc<PeerContext>) {
     log::info!("serving peer traffic on {}", listener.url);
+    let permits = Arc::new(smol::lock::Semaphore::new(MAX_PEER_CONNECTIONS));
     loop {
+        let permit = permits.acquire_arc().await;
         match listener.tcp.accept().await {
             Ok((stream, address)) => {
                 let context = context.clone();
                 let tls = listener.tls.clone();
                 crate::runtime::spawn(async move {
+                    let _permit = permit;
                     if let Err(e) = connection(stream, tls, &context).await {
-                        log::warn!("peer connection from {address}: {e}");
+                        REFUSED.warn(|| format!("peer connection from {address}: {e}"));
                     }
                 });
             }
@@ -100,6 +109,8 @@ where
         frame::OTHER_CLUSTER
     } else if hello.to != context.member_id {
         frame::OTHER_MEMBER
+    } else if !context.is_member(hello.from) {
+        frame::NOT_MEMBER
     } else {
         frame::ACCEPTED
     };
@@ -118,6 +129,12 @@ where
         return Err(format!(
             "member {:x} addressed member {:x}, but this is {:x}; refused",
             hello.from, hello.to, context.member_id
+        ));
+    }
+    if answer == frame::NOT_MEMBER {
+        return Err(format!(
+            "{:x} is not a member of cluster {:x} (as this member knows it); refused",
+            hello.from, context.cluster_id
         ));
     }
     let mut reader = futures_lite::io::BufReader::new(stream);
@@ -229,7 +246,19 @@ async fn receive_snapshot<R: AsyncRead + Unpin>(
         .snapshot_dir
         .join(format!("{index:016x}-{sequence}.spool"));
     let traffic = crate::metrics::peer(message.from);
-    let result = spool(reader, payload, &path, &traffic).await;
+    let mut result = spool(reader, payload, &path, &traffic).await;
+    if result.is_ok() {
+        // Raft takes a snapshot as soon as it sees the message: what it would install must be
+        // a whole, matching dump, or a bad peer could make the install fail half-way.
+        let file = path.clone();
+        result = smol::unblock(move || {
+            let reader =
+                std::fs::File::open(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            crate::mvcc::snapshot::check_dump(std::io::BufReader::new(reader), index)
+        })
+        .await
+        .map_err(|e| format!("snapshot from member {:x} refused: {e}", message.from));
+    }
     if result.is_err() {
         let _ = smol::fs::remove_file(&path).await;
     }

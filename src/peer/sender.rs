@@ -158,6 +158,10 @@ pub(super) async fn open(
             hello.cluster_id
         )),
         frame::OTHER_MEMBER => Err(format!("the member there is not {:x}", hello.to)),
+        frame::NOT_MEMBER => Err(format!(
+            "the member there does not know {:x} as a member of the cluster (yet)",
+            hello.from
+        )),
         other => Err(format!("unexpected answer {other} to hello")),
     }
 }

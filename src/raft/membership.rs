@@ -51,9 +51,9 @@ pub fn validate_conf_change(
     let existing = members.iter().find(|m| m.id == change.node_id);
     match change.get_change_type() {
         ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
-            let Ok(member) = Member::decode(change.context.as_ref()) else {
-                return Ok(());
-            };
+            let member = Member::decode(change.context.as_ref()).map_err(|e| {
+                KvError::Unapplicable(format!("the member in a configuration change: {e}"))
+            })?;
             let is_promotion = change.get_change_type() == ConfChangeType::AddNode
                 && existing.is_some_and(|m| m.is_learner);
             if is_promotion {

@@ -3,6 +3,7 @@
 //! progress from `RaftStatus`.
 
 mod checkpointer;
+mod inbound;
 mod leases;
 mod log_writer;
 mod logger;
@@ -32,23 +33,30 @@ pub enum RaftError {
     Timeout,
     /// The raft thread has stopped (etcd: "etcdserver: server stopped").
     Stopped,
+    /// No leader is known and as many requests as may wait for one are waiting.
+    NoLeader,
+    /// More is waiting for raft (or for apply) than this member takes on.
+    TooManyRequests,
 }
+
+/// Where the answer to a proposal goes once it is applied (or raft refused it).
+pub type ProposalReply = Sender<Result<ApplyResult, RaftError>>;
 
 pub enum Command {
     /// Replicate and apply a request; the answer comes once it is applied on this member.
     Propose {
         request: Box<InternalRaftRequest>,
-        reply: Sender<ApplyResult>,
+        reply: ProposalReply,
     },
     /// Wait until this member has applied everything committed when the read arrived.
     ReadBarrier { reply: reads::ReadReply },
     /// Change the raft configuration; the answer comes once the change is applied here.
     ChangeMembers {
         change: MemberChange,
-        reply: Sender<ApplyResult>,
+        reply: ProposalReply,
     },
     /// Keep a lease alive: the leader restarts its clock; a follower proposes a renewal.
-    LeaseKeepAlive { id: i64, reply: Sender<ApplyResult> },
+    LeaseKeepAlive { id: i64, reply: ProposalReply },
     /// Seconds a lease has left by this member's clock (None: unknown lease).
     LeaseRemaining { id: i64, reply: Sender<Option<i64>> },
     /// Forward a question to the leader (None: this member leads, or no leader is known).
@@ -152,7 +160,8 @@ impl RaftHandle {
                 },
                 answer,
             )
-            .await;
+            .await
+            .and_then(|answer| answer);
         PROPOSALS_PENDING.add(-1);
         if result.is_err() {
             PROPOSALS_FAILED.add(1);
@@ -164,7 +173,7 @@ impl RaftHandle {
     pub async fn change_members(&self, change: MemberChange) -> Result<ApplyResult, RaftError> {
         let (reply, answer) = smol::channel::bounded(1);
         self.wait(Command::ChangeMembers { change, reply }, answer)
-            .await
+            .await?
     }
 
     /// Moves leadership to `target` and waits until it leads.
@@ -178,7 +187,7 @@ impl RaftHandle {
     pub async fn lease_keep_alive(&self, id: i64) -> Result<ApplyResult, RaftError> {
         let (reply, answer) = smol::channel::bounded(1);
         self.wait(Command::LeaseKeepAlive { id, reply }, answer)
-            .await
+            .await?
     }
 
     /// The leader's answer to `query`; None when this member is the leader or none is known.

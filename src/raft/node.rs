@@ -2,14 +2,15 @@
 //! loop, in raft-rs's order so it can be checked step by step against its examples.
 
 use super::checkpointer::Checkpointer;
+use super::inbound;
 use super::leases::LeaseClock;
 use super::log_writer::{self, LogEvent, LogOp};
 use super::logger::raft_logger;
 use super::membership;
 use super::membership::MemberError;
 use super::reads::ReadBatcher;
-use super::{Command, MemberChange, RaftHandle, RaftStatus};
-use crate::apply::{self, Applied, ApplyResult};
+use super::{Command, MemberChange, ProposalReply, RaftError, RaftHandle, RaftStatus};
+use crate::apply::{self, Applied};
 use crate::mvcc::checkpoint::Candidate;
 use crate::mvcc::{KvError, Store};
 use crate::pb::etcdserverpb::{
@@ -38,6 +39,14 @@ const MAX_COMMANDS_PER_TURN: usize = 1024;
 /// log rather than from a snapshot (etcd's SnapshotCatchUpEntries); never more than
 /// --snapshot-count.
 const SNAPSHOT_CATCH_UP_ENTRIES: u64 = 5000;
+/// Requests (and membership changes) that may wait for a leader to be known; beyond this they
+/// are answered "no leader" at once.
+const MAX_WAITING_FOR_LEADER: usize = 4096;
+/// Bytes of proposed entries the leader lets wait for commitment (raft-rs drops proposals
+/// beyond it; they are answered "too many requests").
+const MAX_UNCOMMITTED_BYTES: u64 = 256 * 1024 * 1024;
+/// Bytes of committed entries handed to one apply (one store transaction).
+const MAX_COMMITTED_BYTES_PER_READY: u64 = 16 * 1024 * 1024;
 /// How often the store is flushed and checkpointed (mvcc/checkpoint.rs) while it changes; after
 /// a power loss at most this much of the WAL is replayed.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
@@ -69,7 +78,7 @@ struct Node {
     store: Arc<Store>,
     status: Arc<RaftStatus>,
     /// Requests proposed by this member, by header ID, waiting for their apply.
-    waiters: HashMap<u64, Sender<ApplyResult>>,
+    waiters: HashMap<u64, ProposalReply>,
     /// Proposals that arrived while no leader was known.
     unproposed: Vec<InternalRaftRequest>,
     unproposed_changes: Vec<ConfChange>,
@@ -150,6 +159,8 @@ pub fn start(
         applied,
         max_size_per_msg: 1024 * 1024,
         max_inflight_msgs: 256,
+        max_uncommitted_size: MAX_UNCOMMITTED_BYTES,
+        max_committed_size_per_ready: MAX_COMMITTED_BYTES_PER_READY,
         pre_vote: true,
         check_quorum: true,
         ..raft::Config::default()
@@ -439,7 +450,7 @@ impl Node {
         }
     }
 
-    fn lease_keep_alive(&mut self, id: i64, reply: Sender<ApplyResult>) {
+    fn lease_keep_alive(&mut self, id: i64, reply: ProposalReply) {
         if !self.is_leader() {
             // Only the leader's clock counts: the renewal travels to it through the log.
             let request = InternalRaftRequest {
@@ -469,7 +480,7 @@ impl Node {
             Ok(None) => Err(KvError::LeaseNotFound),
             Err(e) => Err(e),
         };
-        let _ = reply.try_send(answer);
+        let _ = reply.try_send(Ok(answer));
     }
 
     /// The leader restarts lease clocks when it takes over and revokes what has expired.
@@ -533,9 +544,9 @@ impl Node {
                     });
                 crate::runtime::spawn(async move {
                     let answer = match applied_in_time.await {
-                        Some(Ok(_)) => Answer::Done,
-                        Some(Err(error)) => refused(error),
-                        None => refused(KvError::Member(MemberError::NotLeader)),
+                        Some(Ok(Ok(_))) => Answer::Done,
+                        Some(Ok(Err(error))) => refused(error),
+                        Some(Err(_)) | None => refused(KvError::Member(MemberError::NotLeader)),
                     };
                     let _ = reply.send(answer).await;
                 });
@@ -682,6 +693,14 @@ impl Node {
                 let spooled = (message.get_msg_type() == MessageType::MsgSnapshot)
                     .then(|| message.get_snapshot().data.clone());
                 let (from, kind) = (message.from, message.get_msg_type());
+                if let Some(reason) = inbound::refusal(&self.raw.raft, &message) {
+                    static DROPPED: crate::logging::Throttled = crate::logging::Throttled::new();
+                    DROPPED.warn(|| format!("raft: dropped {kind:?} from {from:x}: {reason}"));
+                    if let Some(data) = spooled {
+                        let _ = std::fs::remove_file(String::from_utf8_lossy(&data).as_ref());
+                    }
+                    return;
+                }
                 if let Err(e) = self.raw.step(*message) {
                     log::debug!("raft: dropped {kind:?} from {from:x}: {e}");
                 }
@@ -829,6 +848,10 @@ impl Node {
     fn handle(&mut self, command: Command) {
         match command {
             Command::Propose { mut request, reply } => {
+                if let Some(refusal) = self.refuse_waiting(self.unproposed.len()) {
+                    let _ = reply.try_send(Err(refusal));
+                    return;
+                }
                 let id = self.next_request_id;
                 self.next_request_id += 1;
                 request.header = Some(RequestHeader {
@@ -838,8 +861,17 @@ impl Node {
                 self.waiters.insert(id, reply);
                 self.unproposed.push(*request);
             }
-            Command::ReadBarrier { reply } => self.reads.queue(reply),
+            Command::ReadBarrier { reply } => {
+                if let Some(refusal) = self.refuse_waiting(self.reads.queued()) {
+                    let _ = reply.try_send(Err(refusal));
+                    return;
+                }
+                self.reads.queue(reply)
+            }
             Command::ChangeMembers { change, reply } => match self.conf_change(change) {
+                Ok(_) if self.refuse_waiting(self.unproposed_changes.len()).is_some() => {
+                    let _ = reply.try_send(Err(RaftError::NoLeader));
+                }
                 Ok(mut conf_change) => {
                     conf_change.id = self.next_request_id;
                     self.next_request_id += 1;
@@ -847,7 +879,7 @@ impl Node {
                     self.unproposed_changes.push(conf_change);
                 }
                 Err(refusal) => {
-                    let _ = reply.try_send(Err(refusal));
+                    let _ = reply.try_send(Ok(Err(refusal)));
                 }
             },
             Command::AskLeader { query, reply } => {
@@ -869,6 +901,26 @@ impl Node {
             Command::LeaseRemaining { id, reply } => {
                 let _ = reply.try_send(self.leases.remaining(id));
             }
+        }
+    }
+
+    /// Whether one more request may join `waiting` others: while no leader is known they wait
+    /// for one, up to MAX_WAITING_FOR_LEADER.
+    fn refuse_waiting(&self, waiting: usize) -> Option<RaftError> {
+        (self.raw.raft.leader_id == 0 && waiting >= MAX_WAITING_FOR_LEADER)
+            .then_some(RaftError::NoLeader)
+    }
+
+    /// A proposal raft dropped: it waits again during a leadership transfer; otherwise the
+    /// leader has as much uncommitted as it takes, and the proposer hears so.
+    fn dropped(&mut self, request: InternalRaftRequest) {
+        if self.raw.raft.lead_transferee.is_some() || self.raw.raft.leader_id == 0 {
+            self.unproposed.push(request);
+            return;
+        }
+        let id = request.header.map_or(0, |h| h.id);
+        if let Some(reply) = self.waiters.remove(&id) {
+            let _ = reply.try_send(Err(RaftError::TooManyRequests));
         }
     }
 
@@ -914,7 +966,7 @@ impl Node {
         for request in unproposed {
             let data = request.encode_to_vec();
             if self.raw.propose(vec![], data).is_err() {
-                self.unproposed.push(request);
+                self.dropped(request);
             }
         }
         let unproposed = std::mem::take(&mut self.unproposed_changes);
@@ -1031,10 +1083,13 @@ impl Node {
             match entry.get_entry_type() {
                 EntryType::EntryNormal if entry.data.is_empty() => {}
                 EntryType::EntryNormal => {
-                    let request =
-                        InternalRaftRequest::decode(entry.data.as_ref()).map_err(|e| {
-                            Fatal::Wal(format!("entry {} is not a request: {e}", entry.index))
-                        })?;
+                    let request = match decode_request(entry) {
+                        Ok(request) => request,
+                        Err((id, refusal)) => {
+                            answers.push((id, Err(refusal)));
+                            continue;
+                        }
+                    };
                     let result = apply::apply(&store, &mut txn, &request);
                     if let Err(KvError::Storage(e)) = result {
                         return Err(Fatal::Store(KvError::Storage(e)));
@@ -1066,10 +1121,8 @@ impl Node {
                     let id = request.header.map(|h| h.id).unwrap_or(0);
                     answers.push((id, result));
                 }
-                EntryType::EntryConfChange => {
-                    let mut change = ConfChange::parse_from_bytes(&entry.data).map_err(|e| {
-                        Fatal::Wal(format!("entry {} is not a conf change: {e}", entry.index))
-                    })?;
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    let mut change = decode_conf_change(entry);
                     let verdict = membership::validate_conf_change(&store, &txn, &change);
                     if let Err(KvError::Storage(e)) = verdict {
                         return Err(Fatal::Store(KvError::Storage(e)));
@@ -1095,12 +1148,6 @@ impl Node {
                     }
                     answers.push((change.id, verdict.map(|()| Applied::Members)));
                 }
-                EntryType::EntryConfChangeV2 => {
-                    return Err(Fatal::Wal(format!(
-                        "entry {} is a joint conf change, which is not supported",
-                        entry.index
-                    )));
-                }
             }
         }
         store.set_applied(&mut txn, last, last_term)?;
@@ -1114,10 +1161,61 @@ impl Node {
         }
         for (id, result) in answers {
             if let Some(reply) = self.waiters.remove(&id) {
-                let _ = reply.try_send(result);
+                let _ = reply.try_send(Ok(result));
             }
         }
         self.reads.release(last);
         Ok(())
     }
+}
+
+/// The request in a normal entry, or, for one that cannot be decoded (a client's request that
+/// only decodes at the API, a damaged or foreign entry), the refusal its proposer gets. Every
+/// member decodes the same bytes the same way, so every member skips it alike.
+fn decode_request(entry: &Entry) -> Result<InternalRaftRequest, (u64, KvError)> {
+    InternalRaftRequest::decode(entry.data.as_ref()).map_err(|error| {
+        crate::metrics::REFUSED_ENTRIES.add(1);
+        log::warn!(
+            "apply: entry {} is not a request this member can apply ({error}); skipped, its proposer is answered with an error",
+            entry.index
+        );
+        (
+            proposer_id(&entry.data),
+            KvError::Unapplicable(format!("the request could not be decoded: {error}")),
+        )
+    })
+}
+
+/// The header ID of an encoded InternalRaftRequest that does not decode as a whole, read
+/// without descending into its other fields (0 when even that fails).
+fn proposer_id(data: &[u8]) -> u64 {
+    use crate::schema::{decode, fields_of, Value};
+    let fields = fields_of("etcdserverpb.InternalRaftRequest");
+    let Some(header) = fields.iter().position(|f| f.name == "header") else {
+        return 0;
+    };
+    match decode(fields, data).swap_remove(header).pop() {
+        Some(Value::Bytes(bytes)) => RequestHeader::decode(bytes).map_or(0, |h| h.id),
+        _ => 0,
+    }
+}
+
+/// The conf change in an entry; one that cannot be decoded, and the joint changes (V2) this
+/// member never proposes, become an empty change, which raft applies as a no-op (as etcd
+/// applies a refused change).
+fn decode_conf_change(entry: &Entry) -> ConfChange {
+    let decoded = match entry.get_entry_type() {
+        EntryType::EntryConfChange => {
+            ConfChange::parse_from_bytes(&entry.data).map_err(|e| e.to_string())
+        }
+        _ => Err("joint configuration changes are not supported".to_string()),
+    };
+    decoded.unwrap_or_else(|error| {
+        crate::metrics::REFUSED_ENTRIES.add(1);
+        log::warn!(
+            "apply: entry {} is not a configuration change this member can apply ({error}); applied as a no-op",
+            entry.index
+        );
+        ConfChange::default()
+    })
 }

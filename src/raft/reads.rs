@@ -36,6 +36,11 @@ impl ReadBatcher {
         self.queued.push(reply);
     }
 
+    /// Reads waiting for the next round.
+    pub fn queued(&self) -> usize {
+        self.queued.len()
+    }
+
     /// Starts a round for the queued reads (or repeats a stale one) when a leader is known.
     pub fn start_round<S: Storage>(&mut self, node: &mut RawNode<S>, has_leader: bool) {
         if !has_leader {

@@ -3,7 +3,9 @@
 //! ("http://127.0.0.1:2379"). Go's gRPC server ignores it; the h2 crate refuses the stream as
 //! malformed. This reader sits between the socket and hyper and rewrites such an authority in
 //! HEADERS frames to "http:x@127.0.0.1:2379": a valid authority of the same length, so the HPACK
-//! dynamic tables of client and server stay the same size. Everything else passes untouched.
+//! dynamic tables of client and server stay the same size. Everything else passes untouched, as
+//! it arrives: only a HEADERS frame no larger than the server's frame limit is held until whole
+//! (h2 refuses larger frames), and only a short authority is decoded.
 
 use smol::io::{AsyncRead, AsyncWrite};
 use std::io;
@@ -18,6 +20,12 @@ const FLAG_PADDED: u8 = 0x8;
 const FLAG_PRIORITY: u8 = 0x20;
 /// HPACK static table index of `:authority`.
 const AUTHORITY_INDEX: usize = 1;
+/// The largest HEADERS frame held back to be rewritten: the SETTINGS_MAX_FRAME_SIZE the server
+/// announces (h2 answers a larger frame with FRAME_SIZE_ERROR, so it passes through to h2).
+pub const MAX_REWRITTEN_FRAME_BYTES: usize = 16 * 1024;
+/// An authority value longer than this (encoded) is not a host and port: it is left to h2
+/// undecoded, so a huge Huffman-coded value costs nothing here.
+const MAX_AUTHORITY_BYTES: usize = 255;
 
 /// RFC 7541 Appendix B codes (code, length in bits) of the printable ASCII symbols 0x20..=0x7e,
 /// the only ones an authority can hold.
@@ -121,12 +129,15 @@ const PRINTABLE_CODES: [(u32, u8); 95] = [
 
 pub struct AuthorityFix<S> {
     inner: S,
-    /// Bytes from the client that do not yet form a whole frame.
+    /// Bytes from the client not yet passed on: at most a frame header and one HEADERS frame
+    /// no larger than MAX_REWRITTEN_FRAME_BYTES, plus one read.
     pending: Vec<u8>,
     /// Bytes ready for hyper, from `ready_at` on.
     ready: Vec<u8>,
     ready_at: usize,
     preface_seen: bool,
+    /// Payload bytes of the current frame still to pass through untouched.
+    passing: usize,
 }
 
 impl<S> AuthorityFix<S> {
@@ -137,10 +148,12 @@ impl<S> AuthorityFix<S> {
             ready: Vec::new(),
             ready_at: 0,
             preface_seen: false,
+            passing: 0,
         }
     }
 
-    /// Moves every complete frame from `pending` to `ready`, rewriting HEADERS frames.
+    /// Moves what may go on from `pending` to `ready`: frames as they arrive, and small HEADERS
+    /// frames once whole, rewritten.
     fn process(&mut self) {
         if !self.preface_seen {
             if self.pending.len() < PREFACE_BYTES {
@@ -149,19 +162,33 @@ impl<S> AuthorityFix<S> {
             self.ready.extend(self.pending.drain(..PREFACE_BYTES));
             self.preface_seen = true;
         }
-        while self.pending.len() >= FRAME_HEADER_BYTES {
+        loop {
+            if self.passing > 0 {
+                let count = self.passing.min(self.pending.len());
+                self.ready.extend(self.pending.drain(..count));
+                self.passing -= count;
+                if self.passing > 0 {
+                    return;
+                }
+            }
+            if self.pending.len() < FRAME_HEADER_BYTES {
+                return;
+            }
             let length =
                 u32::from_be_bytes([0, self.pending[0], self.pending[1], self.pending[2]]) as usize;
+            let rewritable =
+                self.pending[3] == FRAME_HEADERS && length <= MAX_REWRITTEN_FRAME_BYTES;
+            if !rewritable {
+                self.ready.extend(self.pending.drain(..FRAME_HEADER_BYTES));
+                self.passing = length;
+                continue;
+            }
             if self.pending.len() < FRAME_HEADER_BYTES + length {
                 return;
             }
             let frame: Vec<u8> = self.pending.drain(..FRAME_HEADER_BYTES + length).collect();
-            if frame[3] == FRAME_HEADERS {
-                self.ready
-                    .extend(rewrite_headers_frame(&frame).unwrap_or(frame));
-            } else {
-                self.ready.extend(frame);
-            }
+            self.ready
+                .extend(rewrite_headers_frame(&frame).unwrap_or(frame));
         }
     }
 }
@@ -368,7 +395,7 @@ fn rewrite_block(block: &[u8]) -> Option<Vec<u8>> {
             index == AUTHORITY_INDEX
         };
         let value_used = string_bytes(&block[cursor..])?;
-        let fixed = if name_is_authority {
+        let fixed = if name_is_authority && value_used <= MAX_AUTHORITY_BYTES {
             fixed_authority(&read_string(&block[cursor..])?.0)
         } else {
             None
@@ -389,6 +416,65 @@ fn rewrite_block(block: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Everything `fix` passes on from `input`, fed in pieces of `step` bytes.
+    fn passed(input: &[u8], step: usize) -> (Vec<u8>, AuthorityFix<()>) {
+        let mut fix = AuthorityFix::new(());
+        for piece in input.chunks(step) {
+            fix.pending.extend_from_slice(piece);
+            fix.process();
+        }
+        (std::mem::take(&mut fix.ready), fix)
+    }
+
+    fn frame(kind: u8, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut frame = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        frame.extend_from_slice(&[kind, flags, 0, 0, 0, 1]);
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    #[test]
+    fn frames_pass_as_they_arrive_and_only_small_headers_wait() {
+        let mut input = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        // The start of a 16 MiB DATA frame: passed on at once, never held.
+        input.extend(frame(0x0, 0, &[]));
+        input[PREFACE_BYTES..PREFACE_BYTES + 3].copy_from_slice(&[0xff, 0xff, 0xff]);
+        input.extend_from_slice(&[9u8; 100_000]);
+        let (out, fix) = passed(&input, 4096);
+        assert_eq!(out, input);
+        assert_eq!(fix.pending.len(), 0);
+        assert_eq!(fix.passing, 0xff_ffff - 100_000);
+    }
+
+    #[test]
+    fn an_oversized_headers_frame_passes_to_h2_unbuffered() {
+        let mut input = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        let mut header = frame(FRAME_HEADERS, FLAG_END_HEADERS, &[]);
+        header[..3].copy_from_slice(&(15u32 << 20).to_be_bytes()[1..]);
+        input.extend(header);
+        input.extend_from_slice(&[0x41; 50_000]);
+        let (out, fix) = passed(&input, 1000);
+        assert_eq!(out, input);
+        assert!(fix.pending.is_empty());
+    }
+
+    #[test]
+    fn a_long_authority_is_not_decoded() {
+        let mut block = vec![0x41];
+        let long = format!("http://{}", "a".repeat(4000));
+        write_string(&mut block, long.as_bytes());
+        assert!(rewrite_block(&block).is_none());
+        let (out, _) = passed(
+            &[
+                b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".as_slice(),
+                &frame(FRAME_HEADERS, FLAG_END_HEADERS, &block),
+            ]
+            .concat(),
+            7,
+        );
+        assert!(out.ends_with(&block));
+    }
 
     #[test]
     fn url_authority_becomes_a_valid_authority_of_the_same_length() {

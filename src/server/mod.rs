@@ -140,6 +140,7 @@ pub fn run(config: Config) -> Result<(), String> {
         store: store.clone(),
         events: peer_events,
         snapshot_dir,
+        members: Default::default(),
     });
     let hub = Arc::new(crate::watch::Hub::default());
     let raft = raft::start(

@@ -128,7 +128,8 @@ impl Member {
         self.wait_healthy();
     }
 
-    fn launch(&mut self) {
+    /// Starts the process again with the same flags (after kill), without waiting.
+    pub fn launch(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -219,6 +220,16 @@ pub fn http_get(address: &str, path: &str) -> Option<String> {
     response
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_string())
+}
+
+/// POSTs `body` to the JSON gateway's /v3/`path` on `member` (curl); the answer's body.
+pub fn post_gateway(member: &Member, path: &str, body: &str) -> String {
+    let output = Command::new("curl")
+        .args(["-s", "--max-time", "5", "-X", "POST", "--data-binary", body])
+        .arg(format!("{}/v3/{path}", member.client_url))
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Runs a program with optional stdin, returning its output (never hangs: etcdctl has its own

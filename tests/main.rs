@@ -1,0 +1,30 @@
+//! The integration tests, one binary: real processes on 127.0.0.x, real clients (tests/common).
+//! Each module is one area; cargo links this once and runs every module's tests in parallel.
+
+mod common;
+
+mod alarm;
+mod binary_keys;
+mod boot;
+mod check_perf;
+mod cluster;
+mod cluster_compare;
+mod config_errors;
+mod ctl_differential;
+mod differential;
+mod durability;
+mod gateway;
+mod hardening;
+mod image;
+mod lease;
+mod lock;
+mod metrics;
+mod mirror;
+mod notify;
+mod pki;
+mod release;
+mod snapshot;
+mod stream_errors;
+mod tls;
+mod watch;
+mod watch_fragment;
