@@ -352,6 +352,22 @@ fn find_flag(name: &str) -> Option<Kind> {
         .map(|(_, kind, _)| *kind)
 }
 
+fn read_config_file(path: &str) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| ConfigError(format!("--config-file: cannot read {path}: {e}"));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut text = String::new();
+    file.take(MAX_CONFIG_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(cannot)?;
+    if text.len() as u64 > MAX_CONFIG_FILE_BYTES {
+        return error(format!(
+            "--config-file {path}: larger than {MAX_CONFIG_FILE_BYTES} bytes; not a configuration file"
+        ));
+    }
+    Ok(text)
+}
+
 /// Go's flag syntax: one or two dashes, `=value` or the next argument, booleans never take the
 /// next argument, parsing stops at `--`, and a positional argument is an error (as in etcd).
 fn parse_flags(args: &[String]) -> Result<BTreeMap<String, String>, ConfigError> {
@@ -414,9 +430,11 @@ fn parse_env(env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     values
 }
 
+/// A configuration file larger than this is not one (say, --config-file /dev/zero).
+const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
+
 fn parse_toml_file(path: &str) -> Result<BTreeMap<String, String>, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError(format!("--config-file: cannot read {path}: {e}")))?;
+    let text = read_config_file(path)?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         ConfigError(format!("--config-file {path}: {}", e.message()))
     })?;
@@ -837,5 +855,34 @@ mod tests {
             err.0.contains("--cert-file, --key-file) must be provided"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn fuzz_flags_and_environment() {
+        // Arguments separated by NUL; a line starting with ETCD_ is an environment variable.
+        let seeds = [
+            b"--name\0master\0--initial-cluster=master=http://localhost:2380\0--listen-client-urls\0https://10.0.0.1:2379,http://127.0.0.1:2379\0--heartbeat-interval=100\0--election-timeout\x001000".to_vec(),
+            b"-snapshot-count=5\0--client-cert-auth\0--cert-file=/x\0--key-file=/y\0ETCD_DATA_DIR=/tmp/x\0ETCD_MAX_TXN_OPS=3".to_vec(),
+            b"--experimental-lease-checkpoint-interval=1m30s\0--quota-backend-bytes\x008589934592\0--\0stray".to_vec(),
+        ];
+        crate::fuzz::run("flags", &seeds, |bytes| {
+            let text = String::from_utf8_lossy(bytes);
+            let (mut args, mut env) = (Vec::new(), BTreeMap::new());
+            for part in text.split('\0') {
+                match part
+                    .strip_prefix("ETCD_")
+                    .and_then(|rest| rest.split_once('='))
+                {
+                    Some((name, value)) => {
+                        env.insert(format!("ETCD_{name}"), value.to_string());
+                    }
+                    // Files are read by the test of --config-file, not from random paths.
+                    None if part.contains("config-file") => {}
+                    None => args.push(part.to_string()),
+                }
+            }
+            env.remove("ETCD_CONFIG_FILE");
+            let _ = parse(&args, &env);
+        });
     }
 }

@@ -11,6 +11,9 @@ mod bench;
 mod client;
 mod config;
 mod ctl;
+mod disk;
+#[cfg(test)]
+mod fuzz;
 mod golang;
 mod ids;
 mod logging;

@@ -32,6 +32,10 @@ impl Gauge {
     pub fn add(&self, n: i64) {
         self.0.fetch_add(n, Ordering::Relaxed);
     }
+
+    pub fn set(&self, n: u64) {
+        self.0.store(n as i64, Ordering::Relaxed);
+    }
 }
 
 /// prometheus.ExponentialBuckets(start, 2, N) with etcd's start values.
@@ -118,6 +122,8 @@ pub static PROPOSALS_PENDING: Gauge = Gauge(AtomicI64::new(0));
 pub static PROPOSALS_FAILED: Counter = Counter::new();
 /// Committed entries skipped because they could not be applied (ours; etcd has no such family).
 pub static REFUSED_ENTRIES: Counter = Counter::new();
+/// 1 while a write waits for disk space (ours).
+pub static DISK_FULL: Gauge = Gauge(AtomicI64::new(0));
 /// etcd: ExponentialBuckets(0.001, 2, 14) for both disk histograms.
 pub static WAL_FSYNC: Histogram = Histogram::new(0.001);
 pub static BACKEND_COMMIT: Histogram = Histogram::new(0.001);
@@ -316,6 +322,15 @@ pub fn render(now: &Snapshot) -> String {
         REFUSED_ENTRIES.get(),
     );
     add("etcdrs_server_apply_refused_entries_total", text);
+    let mut text = String::new();
+    single(
+        &mut text,
+        "etcdrs_disk_full",
+        "gauge",
+        "Whether a write is waiting for disk space. 1 while writes are refused for it, 0 otherwise.",
+        DISK_FULL.0.load(Ordering::Relaxed),
+    );
+    add("etcdrs_disk_full", text);
     let mut text = String::new();
     family(
         &mut text,

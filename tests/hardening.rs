@@ -597,3 +597,132 @@ fn snapshot_streams_and_watches_are_bounded() {
     );
     assert_eq!(etcdctl_put(&member, "w"), "OK");
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped (None when this process may not
+/// mount, i.e. is not root).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .ok()?;
+        status.success().then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the file system holding `path` with one file, to the last byte it takes.
+fn fill(path: &Path) {
+    let mut file = std::fs::File::create(path).unwrap();
+    let block = vec![0u8; 1 << 20];
+    while file.write_all(&block).is_ok() {}
+    let mut byte = [0u8; 1];
+    while file.write_all(&byte).is_ok() {
+        byte[0] = 1;
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_writes_keeps_serving_reads_and_loses_nothing() {
+    let dir = temp_dir("hardening-disk-full");
+    let Some(disk) = SmallDisk::mount(&dir.join("disk"), "64m") else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let data_dir = disk.0.join("data");
+    let args = single_member_args("full", "127.0.0.142", 2379, 2380, &data_dir, "http");
+    let mut member = Member::start(
+        &our_binary(),
+        args,
+        "http://127.0.0.142:2379",
+        &dir.join("m"),
+    );
+    let rt = runtime();
+    let mut client = rt
+        .block_on(Client::connect([member.client_url.as_str()], None))
+        .unwrap();
+    let value = "v".repeat(32 * 1024);
+    let mut acked = Vec::new();
+    for i in 0..100 {
+        let key = format!("before/{i}");
+        rt.block_on(client.put(key.clone(), value.clone(), None))
+            .unwrap();
+        acked.push(key);
+    }
+    fill(&disk.0.join("filler"));
+    // Writes go on until the member finds the disk full; then it refuses them.
+    let mut refusal = None;
+    for i in 0..2000 {
+        let key = format!("during/{i}");
+        let put = rt.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(15),
+                client.put(key.clone(), value.clone(), None),
+            )
+            .await
+        });
+        match put {
+            Ok(Ok(_)) => acked.push(key),
+            Ok(Err(etcd_client::Error::GRpcStatus(status)))
+                if status.message() == "etcdserver: mvcc: database space exceeded" =>
+            {
+                refusal = Some(status.code() as i32);
+                break;
+            }
+            // In flight when the disk filled: it may or may not be applied later.
+            Ok(Err(_)) | Err(_) => {}
+        }
+    }
+    assert_eq!(
+        refusal,
+        Some(8),
+        "ResourceExhausted:\n{}",
+        member.log_text()
+    );
+    assert_running(&mut member);
+    // Reads and health go on.
+    let first = rt
+        .block_on(client.get(
+            "before/0",
+            Some(etcd_client::GetOptions::new().with_serializable()),
+        ))
+        .unwrap();
+    assert_eq!(first.kvs()[0].value().len(), value.len());
+    let health = common::http_get("127.0.0.142:2379", "/health").unwrap();
+    assert!(health.contains("\"health\":\"false\""), "{health}");
+    let metrics = common::http_get("127.0.0.142:2379", "/metrics").unwrap();
+    assert!(metrics.contains("etcdrs_disk_full 1\n"));
+    assert!(
+        member.log_text().contains("disk full: the "),
+        "{}",
+        member.log_text()
+    );
+
+    std::fs::remove_file(disk.0.join("filler")).unwrap();
+    wait_until("writes taken again", Duration::from_secs(30), || {
+        rt.block_on(client.put("after", "free", None)).is_ok()
+    });
+    acked.push("after".to_string());
+    member.kill();
+    member.restart();
+    let mut client = rt
+        .block_on(Client::connect([member.client_url.as_str()], None))
+        .unwrap();
+    for key in &acked {
+        let got = rt.block_on(client.get(key.as_str(), None)).unwrap();
+        assert_eq!(got.kvs().len(), 1, "acknowledged {key} is lost");
+    }
+    drop(member);
+}

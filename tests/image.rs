@@ -124,6 +124,28 @@ fn seed_images_hold_the_seed_layout_and_are_reproducible() {
     ] {
         assert!(unit.lines().any(|l| l == line), "unit lacks {line:?}");
     }
+    // The unit is hardened: systemd's own exposure score, at most 2.0 ("OK").
+    let analysis = run(
+        "systemd-analyze",
+        &[
+            "security".into(),
+            "--offline=true".into(),
+            extract
+                .join("etc/systemd/system/etcd.service")
+                .display()
+                .to_string(),
+        ],
+        &[],
+        None,
+    );
+    let report = String::from_utf8_lossy(&analysis.stdout);
+    let score: f64 = report
+        .lines()
+        .find_map(|l| l.split("exposure level for etcd.service: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in:\n{report}"));
+    assert!(score <= 2.0, "exposure {score}:\n{report}");
     let toml = std::fs::read_to_string(extract.join("etc/etcd/etcd.toml")).unwrap();
     assert!(toml.contains("name = \"node1\""));
     assert!(toml.contains("listen-peer-urls = \"https://10.140.0.3:2380\""));

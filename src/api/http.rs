@@ -171,12 +171,13 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
 /// a quorum read through raft, so a member cut off from the majority, or one whose leader has
 /// just died, reports unhealthy.
 async fn health(api: &Api) -> Response<Body> {
-    // etcd 3.4 also reports unhealthy while any alarm is raised.
-    let alarmed = api
-        .store
-        .read_txn()
-        .and_then(|txn| api.store.alarms(&txn))
-        .map_or(true, |alarms| !alarms.is_empty());
+    // etcd 3.4 also reports unhealthy while any alarm is raised; we do while the disk is full.
+    let alarmed = api.raft.status.disk.is_full()
+        || api
+            .store
+            .read_txn()
+            .and_then(|txn| api.store.alarms(&txn))
+            .map_or(true, |alarms| !alarms.is_empty());
     if !alarmed && can_serve(api).await {
         json(StatusCode::OK, "{\"health\":\"true\"}".to_string())
     } else {

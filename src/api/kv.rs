@@ -283,4 +283,48 @@ mod tests {
             Err(too_many_ops())
         );
     }
+
+    #[test]
+    fn fuzz_txn_requests() {
+        let put = |key: &[u8]| RequestOp {
+            request: Some(Request::RequestPut(PutRequest {
+                key: key.to_vec(),
+                value: b"v".to_vec(),
+                ..PutRequest::default()
+            })),
+        };
+        let seeds = [
+            nested_txn(3).encode_to_vec(),
+            TxnRequest {
+                compare: vec![crate::pb::etcdserverpb::Compare {
+                    key: b"a".to_vec(),
+                    range_end: b"b".to_vec(),
+                    ..Default::default()
+                }],
+                success: vec![put(b"a"), put(b"b")],
+                failure: vec![RequestOp {
+                    request: Some(Request::RequestDeleteRange(DeleteRangeRequest {
+                        key: b"a".to_vec(),
+                        range_end: vec![0],
+                        ..Default::default()
+                    })),
+                }],
+            }
+            .encode_to_vec(),
+        ];
+        crate::fuzz::run("txn requests", &seeds, |bytes| {
+            if let Ok(request) = TxnRequest::decode(bytes) {
+                if check_txn(&request, 128, MAX_TXN_NESTING).is_ok() {
+                    let _ = check_no_duplicate_keys(&request.success);
+                    let proposal = InternalRaftRequest {
+                        txn: Some(request),
+                        ..InternalRaftRequest::default()
+                    };
+                    // What the API accepts must decode again at apply.
+                    let encoded = proposal.encode_to_vec();
+                    assert!(InternalRaftRequest::decode(encoded.as_slice()).is_ok());
+                }
+            }
+        });
+    }
 }

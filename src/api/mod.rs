@@ -178,6 +178,10 @@ impl Api {
         }
         self.refuse_learner()?;
         let status = &self.raft.status;
+        if status.disk.is_full() {
+            // Nothing more goes into a log that cannot be written; clientv3 knows this answer.
+            return Err(crate::mvcc::KvError::NoSpace.into());
+        }
         if status.commit_index() > status.applied_index() + MAX_APPLY_BACKLOG {
             return Err(crate::raft::RaftError::TooManyRequests.into());
         }

@@ -59,6 +59,7 @@ pub fn apply(store: &Store, txn: &mut RwTxn, request: &InternalRaftRequest) -> A
     if let Some(alarm) = &request.alarm {
         return apply_alarm(store, txn, alarm).map(Applied::Alarm);
     }
+    check_keys(request)?;
     if let Some(put_request) = &request.put {
         return finish_write(store, txn, |w| put(w, put_request)).map(Applied::Put);
     }
@@ -101,6 +102,49 @@ pub fn apply(store: &Store, txn: &mut RwTxn, request: &InternalRaftRequest) -> A
     }
     log::warn!("apply: ignoring a request of a kind this member does not know");
     Ok(Applied::Internal)
+}
+
+/// Refuses, before anything is written, a request with a key the store cannot hold. The API
+/// refuses such keys first; a committed entry (from an older build, or damaged) may still
+/// carry one, and it must be answered, not make the store fail half-way.
+fn check_keys(request: &InternalRaftRequest) -> Result<(), KvError> {
+    if let Some(put) = &request.put {
+        check_key(&put.key)?;
+    }
+    if let Some(delete) = &request.delete_range {
+        check_key(&delete.key)?;
+    }
+    if let Some(txn) = &request.txn {
+        check_txn_keys(txn)?;
+    }
+    Ok(())
+}
+
+fn check_txn_keys(txn: &crate::pb::etcdserverpb::TxnRequest) -> Result<(), KvError> {
+    use crate::pb::etcdserverpb::request_op::Request;
+    for compare in &txn.compare {
+        check_key(&compare.key)?;
+    }
+    for op in txn.success.iter().chain(&txn.failure) {
+        match &op.request {
+            Some(Request::RequestRange(r)) => check_key(&r.key)?,
+            Some(Request::RequestPut(r)) => check_key(&r.key)?,
+            Some(Request::RequestDeleteRange(r)) => check_key(&r.key)?,
+            Some(Request::RequestTxn(nested)) => check_txn_keys(nested)?,
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+fn check_key(key: &[u8]) -> Result<(), KvError> {
+    if key.is_empty() || key.len() > crate::mvcc::MAX_KEY_BYTES {
+        return Err(KvError::Unapplicable(format!(
+            "a key of {} bytes cannot be stored",
+            key.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Requests etcd refuses while NOSPACE is raised: puts, txns that put, lease grants.
@@ -276,4 +320,119 @@ fn compact(
     Ok(CompactionResponse {
         header: header(store.current_revision(txn)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb::etcdserverpb::{
+        request_op, Compare, LeaseRenewRequest, MemberAttributesRequest, RequestOp, TxnRequest,
+    };
+    use prost::Message;
+
+    #[test]
+    fn fuzz_apply_of_committed_requests() {
+        let dir = std::env::temp_dir().join(format!("apply-fuzz-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir, 1 << 30).unwrap();
+        // Some state for the requests to meet: keys, a lease, history.
+        let mut txn = store.write_txn().unwrap();
+        for (i, key) in [&b"a"[..], b"b", b"c"].iter().enumerate() {
+            let request = InternalRaftRequest {
+                put: Some(PutRequest {
+                    key: key.to_vec(),
+                    value: vec![b'v'; i],
+                    ..PutRequest::default()
+                }),
+                ..InternalRaftRequest::default()
+            };
+            apply(&store, &mut txn, &request).unwrap();
+        }
+        store.put_lease(&mut txn, 7, 60).unwrap();
+        txn.commit().unwrap();
+        let request = |r: InternalRaftRequest| r.encode_to_vec();
+        let put = |key: &[u8], lease: i64| PutRequest {
+            key: key.to_vec(),
+            value: b"x".to_vec(),
+            lease,
+            prev_kv: true,
+            ..PutRequest::default()
+        };
+        let seeds = [
+            request(InternalRaftRequest {
+                put: Some(put(b"a", 7)),
+                ..Default::default()
+            }),
+            request(InternalRaftRequest {
+                delete_range: Some(DeleteRangeRequest {
+                    key: b"a".to_vec(),
+                    range_end: vec![0],
+                    prev_kv: true,
+                }),
+                ..Default::default()
+            }),
+            request(InternalRaftRequest {
+                txn: Some(TxnRequest {
+                    compare: vec![Compare {
+                        key: b"b".to_vec(),
+                        ..Compare::default()
+                    }],
+                    success: vec![RequestOp {
+                        request: Some(request_op::Request::RequestPut(put(b"b", 0))),
+                    }],
+                    failure: vec![RequestOp {
+                        request: Some(request_op::Request::RequestRange(
+                            crate::pb::etcdserverpb::RangeRequest {
+                                key: b"a".to_vec(),
+                                range_end: b"z".to_vec(),
+                                revision: 2,
+                                ..Default::default()
+                            },
+                        )),
+                    }],
+                }),
+                ..Default::default()
+            }),
+            request(InternalRaftRequest {
+                compaction: Some(CompactionRequest {
+                    revision: 3,
+                    physical: false,
+                }),
+                ..Default::default()
+            }),
+            request(InternalRaftRequest {
+                lease_revoke: Some(LeaseRevokeRequest { id: 7 }),
+                lease_renew: Some(LeaseRenewRequest { id: 7 }),
+                ..Default::default()
+            }),
+            request(InternalRaftRequest {
+                lease_grant: Some(LeaseGrantRequest { ttl: 10, id: 8 }),
+                ..Default::default()
+            }),
+            request(InternalRaftRequest {
+                alarm: Some(AlarmRequest {
+                    action: 1,
+                    member_id: 1,
+                    alarm: 1,
+                }),
+                member_attributes: Some(MemberAttributesRequest {
+                    member_id: 1,
+                    name: "m".into(),
+                    client_urls: vec!["http://x".into()],
+                }),
+                ..Default::default()
+            }),
+        ];
+        crate::fuzz::run("apply", &seeds, |bytes| {
+            let Ok(request) = InternalRaftRequest::decode(bytes) else {
+                return;
+            };
+            // Whatever a committed entry holds, applying it answers; only storage may fail.
+            let mut txn = store.write_txn().unwrap();
+            if let Err(KvError::Storage(e)) = apply(&store, &mut txn, &request) {
+                panic!("storage error {e}");
+            }
+            drop(txn);
+        });
+    }
 }

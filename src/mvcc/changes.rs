@@ -2,8 +2,8 @@
 //! table, and the version of a key just before a change (for prev_kv).
 
 use super::keys::{history_key, history_start, Revision};
-use super::range::decode_kv;
-use super::{KvError, Store, KIND_DELETE};
+use super::range::{decode_kv, stored_change};
+use super::{KvError, Store};
 use crate::pb::mvccpb::KeyValue;
 use heed::RoTxn;
 use std::ops::Bound;
@@ -36,7 +36,8 @@ impl Store {
         let mut changes: Vec<Change> = Vec::new();
         for item in self.revisions.range(txn, &bounds)? {
             let (key, value) = item?;
-            let revision = Revision::from_bytes(key);
+            let revision = Revision::from_bytes("revisions", key, key)?;
+            let (is_put, kv) = stored_change(key, value)?;
             if changes.len() >= max_changes
                 && changes
                     .last()
@@ -46,8 +47,8 @@ impl Store {
             }
             changes.push(Change {
                 revision,
-                is_delete: value[0] == KIND_DELETE,
-                kv: decode_kv(&value[1..]),
+                is_delete: !is_put,
+                kv: decode_kv("revisions", key, kv)?,
             });
         }
         Ok(changes)
@@ -67,11 +68,15 @@ impl Store {
             return Ok(None);
         };
         let (history, _) = item?;
-        let earlier = Revision::from_bytes(&history[history.len() - 16..]);
-        let Some(value) = self.revisions.get(txn, &earlier.to_bytes())? else {
+        let (_, earlier) = super::keys::split_history_key(history)?;
+        let key = earlier.to_bytes();
+        let Some(value) = self.revisions.get(txn, &key)? else {
             return Ok(None); // compacted away
         };
-        Ok((value[0] != KIND_DELETE).then(|| decode_kv(&value[1..])))
+        match stored_change(&key, value)? {
+            (true, kv) => Ok(Some(decode_kv("revisions", &key, kv)?)),
+            (false, _) => Ok(None),
+        }
     }
 }
 

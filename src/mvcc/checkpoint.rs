@@ -40,6 +40,14 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
     move |e| format!("{}: {e}", path.display())
 }
 
+/// Why a checkpoint could not be written.
+#[derive(Debug)]
+pub struct CheckpointFailure {
+    pub message: String,
+    /// For lack of disk space: the previous checkpoint stands, and a later one may succeed.
+    pub no_space: bool,
+}
+
 /// A state of the store about to become a checkpoint: pinned, with its meta pages read.
 pub struct Candidate {
     pin: Pin,
@@ -69,10 +77,11 @@ impl Store {
     /// Flushes the store (everything committed so far, the candidate's pages included), then
     /// records the candidate durably. Safe to run on another thread while the writer commits.
     /// Returns the pin to keep until the next checkpoint is written.
-    pub fn write_checkpoint(&self, candidate: Candidate) -> Result<Pin, String> {
-        self.env
-            .force_sync()
-            .map_err(|e| format!("flushing the store: {e}"))?;
+    pub fn write_checkpoint(&self, candidate: Candidate) -> Result<Pin, CheckpointFailure> {
+        self.env.force_sync().map_err(|e| CheckpointFailure {
+            no_space: crate::disk::is_store_no_space(&e),
+            message: format!("flushing the store: {e}"),
+        })?;
         let mut file = format!("{HEADER}{}\n{}\n", boot_id(), candidate.applied).into_bytes();
         file.extend_from_slice(&candidate.meta_pages);
         file.extend_from_slice(&crc32c::crc32c(&file).to_le_bytes());
@@ -85,7 +94,10 @@ impl Store {
             std::fs::rename(&temporary, &path)?;
             std::fs::File::open(&self.dir)?.sync_all()
         };
-        write().map_err(io_error(&path))?;
+        write().map_err(|e| CheckpointFailure {
+            no_space: crate::disk::is_no_space(&e),
+            message: io_error(&path)(e),
+        })?;
         Ok(candidate.pin)
     }
 }

@@ -16,15 +16,17 @@ impl Revision {
         bytes
     }
 
-    pub fn from_bytes(bytes: &[u8]) -> Revision {
-        assert_eq!(bytes.len(), 16, "a revision key is 16 bytes");
-        let word = |range: std::ops::Range<usize>| {
-            u64::from_be_bytes(bytes[range].try_into().expect("8 bytes")) as i64
-        };
-        Revision {
-            main: word(0..8),
-            sub: word(8..16),
+    /// The revision in a stored key of `table` (`key`: the whole key, for the error).
+    pub fn from_bytes(table: &str, key: &[u8], bytes: &[u8]) -> Result<Revision, heed::Error> {
+        if bytes.len() != REVISION_BYTES {
+            return Err(super::damaged(table, key, "no revision in the key"));
         }
+        let (main, sub) = bytes.split_at(8);
+        let word = |half: &[u8]| u64::from_be_bytes(half.try_into().unwrap_or_default()) as i64;
+        Ok(Revision {
+            main: word(main),
+            sub: word(sub),
+        })
     }
 }
 
@@ -50,9 +52,12 @@ const REVISION_BYTES: usize = 16;
 pub const MAX_KEY_BYTES: usize = 511 - REVISION_BYTES;
 
 /// Splits a history key into (user key, revision).
-pub fn split_history_key(bytes: &[u8]) -> (Vec<u8>, Revision) {
+pub fn split_history_key(bytes: &[u8]) -> Result<(Vec<u8>, Revision), heed::Error> {
     let (key, revision) = split(bytes);
-    (key.to_vec(), Revision::from_bytes(revision))
+    Ok((
+        key.to_vec(),
+        Revision::from_bytes("history", bytes, revision)?,
+    ))
 }
 
 fn split(bytes: &[u8]) -> (&[u8], &[u8]) {
@@ -87,7 +92,7 @@ mod tests {
         keys.sort_by(|a, b| <HistoryOrder as heed::Comparator>::compare(a, b));
         let decoded: Vec<(Vec<u8>, i64)> = keys
             .iter()
-            .map(|k| split_history_key(k))
+            .map(|k| split_history_key(k).unwrap())
             .map(|(key, r)| (key, r.main))
             .collect();
         let expected: Vec<(Vec<u8>, i64)> = vec![

@@ -21,10 +21,12 @@ fn attachment(id: i64, key: &[u8]) -> Vec<u8> {
 impl Store {
     /// The lease's granted TTL in seconds, if it exists.
     pub fn lease_ttl(&self, txn: &RoTxn, id: i64) -> Result<Option<i64>, KvError> {
+        let key = id_bytes(id);
         Ok(self
             .leases
-            .get(txn, &id_bytes(id))?
-            .map(|ttl| i64::from_be_bytes(ttl.try_into().expect("TTLs are 8 bytes"))))
+            .get(txn, &key)?
+            .map(|ttl| super::stored_u64("leases", &key, ttl).map(|ttl| ttl as i64))
+            .transpose()?)
     }
 
     pub fn put_lease(&self, txn: &mut RwTxn, id: i64, ttl: i64) -> Result<(), KvError> {
@@ -36,9 +38,11 @@ impl Store {
         let mut all = Vec::new();
         for item in self.leases.iter(txn)? {
             let (id, ttl) = item?;
+            let parsed = super::stored_u64("leases", id, id);
             all.push((
-                i64::from_be_bytes(id.try_into().expect("IDs are 8 bytes")),
-                i64::from_be_bytes(ttl.try_into().expect("TTLs are 8 bytes")),
+                parsed.map_err(|_| super::damaged("leases", id, "the key is not a lease ID"))?
+                    as i64,
+                super::stored_u64("leases", id, ttl)? as i64,
             ));
         }
         Ok(all)

@@ -50,6 +50,35 @@ pub enum KvError {
     Storage(heed::Error),
 }
 
+/// A stored record without the layout this build writes: damage on disk, reported with where
+/// it is (a read answers it as a storage error; apply stops the member on it).
+pub(crate) fn damaged(table: &str, key: &[u8], what: &str) -> heed::Error {
+    let place = if key.is_empty() {
+        format!("table {table}")
+    } else {
+        format!("table {table}, key \"{}\"", key.escape_ascii())
+    };
+    heed::Error::Decoding(format!("the store is damaged: {place}: {what}").into())
+}
+
+/// A stored 8-byte big-endian integer.
+pub(crate) fn stored_u64(table: &str, key: &[u8], value: &[u8]) -> Result<u64, heed::Error> {
+    value
+        .try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| damaged(table, key, &format!("{} bytes where 8 belong", value.len())))
+}
+
+impl std::fmt::Display for KvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KvError::Storage(heed::Error::Decoding(e)) => write!(f, "{e}"),
+            KvError::Storage(e) => write!(f, "{e}"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
 impl From<heed::Error> for KvError {
     fn from(error: heed::Error) -> KvError {
         KvError::Storage(error)
@@ -176,10 +205,10 @@ impl Store {
     }
 
     fn meta_u64(&self, txn: &RoTxn, name: &str) -> Result<Option<u64>, heed::Error> {
-        Ok(self
-            .meta
+        self.meta
             .get(txn, name)?
-            .map(|bytes| u64::from_be_bytes(bytes.try_into().expect("meta integers are 8 bytes"))))
+            .map(|bytes| stored_u64("meta", name.as_bytes(), bytes))
+            .transpose()
     }
 
     fn put_meta_u64(&self, txn: &mut RwTxn, name: &str, value: u64) -> Result<(), heed::Error> {
@@ -239,12 +268,17 @@ impl Store {
         let Some(bytes) = self.meta.get(txn, META_ALARMS)? else {
             return Ok(Vec::new());
         };
+        if bytes.len() % 12 != 0 {
+            let what = format!("{} bytes, not a multiple of 12", bytes.len());
+            return Err(damaged("meta", META_ALARMS.as_bytes(), &what));
+        }
         Ok(bytes
             .chunks_exact(12)
             .map(|c| {
+                let (member, alarm) = c.split_at(8);
                 (
-                    u64::from_be_bytes(c[..8].try_into().expect("8 bytes")),
-                    i32::from_be_bytes(c[8..].try_into().expect("4 bytes")),
+                    u64::from_be_bytes(member.try_into().unwrap_or_default()),
+                    i32::from_be_bytes(alarm.try_into().unwrap_or_default()),
                 )
             })
             .collect())
@@ -295,5 +329,53 @@ impl Store {
     /// Bytes of pages in use (etcd's dbSizeInUse).
     pub fn size_in_use_bytes(&self) -> Result<u64, heed::Error> {
         self.env.non_free_pages_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(name: &str) -> Store {
+        let dir = std::env::temp_dir().join(format!("mvcc-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Store::open(&dir, 1 << 20).unwrap()
+    }
+
+    fn error_text<T>(result: Result<T, KvError>) -> String {
+        match result {
+            Ok(_) => "no error".to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn damaged_records_are_errors_that_say_where() {
+        let store = store("damaged");
+        let mut txn = store.write_txn().unwrap();
+        let mut writer = Writer::new(&store, &mut txn).unwrap();
+        writer.put(b"key", b"value".to_vec(), 0).unwrap();
+        writer.put(b"other", b"value".to_vec(), 0).unwrap();
+        writer.finish().unwrap();
+        store.current.put(&mut txn, b"key", b"\xff\xff").unwrap();
+        store.meta.put(&mut txn, META_REVISION, b"short").unwrap();
+        store
+            .leases
+            .put(&mut txn, &7i64.to_be_bytes(), b"x")
+            .unwrap();
+        txn.commit().unwrap();
+        let txn = store.read_txn().unwrap();
+        let options = RangeOptions {
+            limit: 0,
+            revision: 0,
+            count_only: false,
+        };
+        assert!(error_text(store.range(&txn, b"key", b"", &options, 2))
+            .starts_with("the store is damaged: table current, key \"key\": not a key-value"));
+        assert_eq!(
+            store.current_revision(&txn).unwrap_err().to_string(),
+            "error while decoding: the store is damaged: table meta, key \"revision\": 5 bytes where 8 belong"
+        );
+        assert!(error_text(store.leases(&txn)).contains("table leases"));
     }
 }

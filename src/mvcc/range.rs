@@ -56,8 +56,41 @@ impl<'a> Interval<'a> {
     }
 }
 
-pub(super) fn decode_kv(bytes: &[u8]) -> KeyValue {
-    KeyValue::decode(bytes).expect("stored key-values are valid protobuf")
+/// A stored mvccpb.KeyValue (`table` and `key` say where, for the error).
+pub(super) fn decode_kv(table: &str, key: &[u8], bytes: &[u8]) -> Result<KeyValue, heed::Error> {
+    KeyValue::decode(bytes)
+        .map_err(|e| super::damaged(table, key, &format!("not a key-value: {e}")))
+}
+
+/// A value of the `revisions` table: (is it a put, the stored KeyValue's bytes).
+pub(super) fn stored_change<'a>(
+    key: &[u8],
+    value: &'a [u8],
+) -> Result<(bool, &'a [u8]), heed::Error> {
+    match value.split_first() {
+        Some((&KIND_PUT, kv)) => Ok((true, kv)),
+        Some((&super::KIND_DELETE, kv)) => Ok((false, kv)),
+        _ => Err(super::damaged("revisions", key, "no change kind")),
+    }
+}
+
+impl Store {
+    /// The change stored at `revision`, which the history says exists.
+    pub(super) fn change_at<'t>(
+        &self,
+        txn: &'t RoTxn,
+        revision: Revision,
+    ) -> Result<(bool, &'t [u8]), heed::Error> {
+        let key = revision.to_bytes();
+        let value = self.revisions.get(txn, &key)?.ok_or_else(|| {
+            super::damaged(
+                "revisions",
+                &key,
+                "missing, though the history points at it",
+            )
+        })?;
+        stored_change(&key, value)
+    }
 }
 
 impl Store {
@@ -93,19 +126,22 @@ impl Store {
         if interval.is_empty() {
             return Ok(result);
         }
-        let mut take = |kv: &dyn Fn() -> KeyValue| {
+        let mut take = |table: &str, key: &[u8], value: &[u8]| -> Result<(), heed::Error> {
             result.count += 1;
             if !options.count_only && (options.limit == 0 || result.kvs.len() < options.limit) {
-                result.kvs.push(kv());
+                result.kvs.push(decode_kv(table, key, value)?);
             }
+            Ok(())
         };
         if revision == view_revision {
             for item in self.current.range(txn, &interval.bounds())? {
-                let (_, value) = item?;
-                take(&|| decode_kv(value));
+                let (key, value) = item?;
+                take("current", key, value)?;
             }
         } else {
-            self.for_each_at(txn, &interval, revision, |value| take(&|| decode_kv(value)))?;
+            self.for_each_at(txn, &interval, revision, |key, value| {
+                take("revisions", key, value)
+            })?;
         }
         Ok(result)
     }
@@ -116,7 +152,7 @@ impl Store {
         txn: &RoTxn,
         interval: &Interval,
         revision: i64,
-        mut visit: impl FnMut(&[u8]),
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), heed::Error>,
     ) -> Result<(), KvError> {
         let (start, end) = match *interval {
             Interval::Single(key) => {
@@ -137,20 +173,17 @@ impl Store {
         let mut group: Option<(Vec<u8>, Option<Revision>)> = None;
         let mut emit = |best: Option<Revision>| -> Result<(), KvError> {
             if let Some(best) = best {
-                let value = self
-                    .revisions
-                    .get(txn, &best.to_bytes())?
-                    .expect("history points at a stored revision");
-                if value[0] == KIND_PUT {
-                    visit(&value[1..]);
+                if let (true, kv) = self.change_at(txn, best)? {
+                    visit(&best.to_bytes(), kv)?;
                 }
             }
             Ok(())
         };
         for item in self.history.range(txn, &bounds)? {
             let (history_key, _) = item?;
-            let (prefix, revision_bytes) = history_key.split_at(history_key.len() - 16);
-            let candidate = Revision::from_bytes(revision_bytes);
+            let (prefix, revision_bytes) =
+                history_key.split_at(history_key.len().saturating_sub(16));
+            let candidate = Revision::from_bytes("history", history_key, revision_bytes)?;
             let same_key = matches!(&group, Some((key, _)) if key.as_slice() == prefix);
             if !same_key {
                 if let Some((_, best)) = group.take() {

@@ -62,7 +62,8 @@ impl<'s, 't, 'e> Writer<'s, 't, 'e> {
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, KvError> {
-        Ok(self.store.current.get(self.txn, key)?.map(decode_kv))
+        let value = self.store.current.get(self.txn, key)?;
+        Ok(value.map(|v| decode_kv("current", key, v)).transpose()?)
     }
 
     pub fn range(
@@ -117,7 +118,8 @@ impl<'s, 't, 'e> Writer<'s, 't, 'e> {
         }
         let mut deleted = Vec::new();
         for item in self.store.current.range(self.txn, &interval.bounds())? {
-            deleted.push(decode_kv(item?.1));
+            let (key, value) = item?;
+            deleted.push(decode_kv("current", key, value)?);
         }
         for kv in &deleted {
             let revision = self.next_revision();
@@ -161,11 +163,7 @@ impl Store {
                      doomed: &mut Vec<(Vec<u8>, Revision)>|
          -> Result<(), KvError> {
             if let Some((_, newest)) = group.last() {
-                let value = self
-                    .revisions
-                    .get(txn, &newest.to_bytes())?
-                    .expect("history points at a stored revision");
-                let keep_newest = value[0] == KIND_PUT;
+                let (keep_newest, _) = self.change_at(txn, *newest)?;
                 let cut = group.len() - usize::from(keep_newest);
                 doomed.extend(group.drain(..cut));
             }
@@ -174,7 +172,7 @@ impl Store {
         };
         for item in self.history.iter(txn)? {
             let (history_key, _) = item?;
-            let (key, candidate) = split_history_key(history_key);
+            let (key, candidate) = split_history_key(history_key)?;
             if group.first().is_some_and(|(k, _)| *k != key) {
                 flush(&mut group, &mut doomed)?;
             }

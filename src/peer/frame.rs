@@ -169,4 +169,35 @@ mod tests {
             None
         );
     }
+
+    #[test]
+    fn fuzz_peer_frames() {
+        let mut seed = Vec::new();
+        smol::block_on(async {
+            write_frame(&mut seed, KIND_MESSAGE, b"\x08\x03\x10\x01")
+                .await
+                .unwrap();
+            write_frame(&mut seed, KIND_SNAPSHOT_CHUNK, &[1; 100])
+                .await
+                .unwrap();
+            write_frame(&mut seed, KIND_SNAPSHOT_END, &[0; 4])
+                .await
+                .unwrap();
+        });
+        let hello = Hello {
+            cluster_id: 1,
+            from: 2,
+            to: 3,
+        }
+        .encode()
+        .to_vec();
+        crate::fuzz::run("peer frames", &[seed, hello], |bytes| {
+            if bytes.len() >= HELLO_BYTES && &bytes[..8] == MAGIC {
+                let _ = Hello::decode(bytes[8..HELLO_BYTES].try_into().unwrap());
+            }
+            let mut reader = bytes;
+            let mut payload = Vec::new();
+            while let Ok(Some(_)) = smol::block_on(read_frame(&mut reader, &mut payload)) {}
+        });
+    }
 }

@@ -2,6 +2,7 @@
 //! pins a state and reads its meta pages; this thread flushes the store and records the
 //! checkpoint, holding the previous checkpoint's pin until the new one is durable.
 
+use crate::disk::{DiskSpace, Writer};
 use crate::mvcc::checkpoint::{Candidate, Pin};
 use crate::mvcc::Store;
 use smol::channel::{Receiver, Sender};
@@ -22,7 +23,7 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub fn start(store: Arc<Store>) -> Result<Checkpointer, String> {
+    pub fn start(store: Arc<Store>, disk: Arc<DiskSpace>) -> Result<Checkpointer, String> {
         let (jobs, receiver) = smol::channel::unbounded::<Job>();
         let (report_failure, failure) = smol::channel::bounded(1);
         let durable = Arc::new(AtomicU64::new(0));
@@ -39,13 +40,20 @@ impl Checkpointer {
                         _held = Some(pin);
                         durable_thread.store(applied, Ordering::Release);
                     });
+                    // Without room the previous checkpoint stays (still pinned, still what a
+                    // reboot rewinds to) and a later one is tried.
+                    let no_space = matches!(&result, Err(f) if f.no_space);
+                    disk.set(Writer::Checkpoint, no_space);
                     busy_thread.store(false, Ordering::Release);
+                    let result = result.map_err(|f| f.message);
                     if let Some(done) = job.done {
                         let _ = done.send_blocking(result.clone());
                     }
                     if let Err(e) = result {
-                        let _ = report_failure.try_send(e);
-                        return;
+                        if !no_space {
+                            let _ = report_failure.try_send(e);
+                            return;
+                        }
                     }
                 }
             })

@@ -3,9 +3,11 @@
 //! each Append is reported back by its raft Ready number once it is on disk (raft-rs's async
 //! ready: only then may messages that depend on it go out and may raft count it as persisted).
 
-use crate::wal::Wal;
+use crate::disk::{DiskSpace, Writer};
+use crate::wal::{Wal, WalError};
 use raft::eraftpb::{Entry, HardState};
 use smol::channel::{Receiver, Sender};
+use std::sync::Arc;
 
 pub enum LogOp {
     Append {
@@ -28,33 +30,31 @@ pub enum LogEvent {
     Failed(String),
 }
 
-/// Starts the writer thread; it ends when `ops` closes or a write fails.
-pub fn start(mut wal: Wal) -> Result<(Sender<LogOp>, Receiver<LogEvent>), String> {
+/// Starts the writer thread; it ends when `ops` closes or a write fails for another reason
+/// than a full disk (which it waits out, `disk` telling the rest of the member).
+pub fn start(
+    mut wal: Wal,
+    disk: Arc<DiskSpace>,
+) -> Result<(Sender<LogOp>, Receiver<LogEvent>), String> {
     // Unbounded on purpose: the raft thread must never block on its own log; how much can be
-    // outstanding is bounded by raft (inflight messages, proposal batch size).
+    // outstanding is bounded by raft (inflight messages, proposal batch size) and, while the
+    // disk is full, by the API refusing writes.
     let (ops, receiver) = smol::channel::unbounded::<LogOp>();
     let (events, event_receiver) = smol::channel::unbounded();
     std::thread::Builder::new()
         .name("wal".to_string())
         .spawn(move || {
             while let Ok(op) = receiver.recv_blocking() {
-                let result = match op {
-                    LogOp::Append {
-                        number,
-                        entries,
-                        hard_state,
-                    } => wal
-                        .append(&entries, hard_state.as_ref())
-                        .map(|()| Some(number)),
-                    LogOp::InstallSnapshot {
-                        index,
-                        term,
-                        hard_state,
-                    } => wal
-                        .install_snapshot(index, term, &hard_state)
-                        .map(|()| None),
-                    LogOp::Compact { applied } => wal.compact(applied).map(|()| None),
+                let result = loop {
+                    match run(&mut wal, &op) {
+                        Err(e) if e.is_no_space() => {
+                            disk.set(Writer::Wal, true);
+                            std::thread::sleep(crate::disk::RETRY_INTERVAL);
+                        }
+                        result => break result,
+                    }
                 };
+                disk.set(Writer::Wal, false);
                 match result {
                     Ok(Some(number)) => {
                         let _ = events.send_blocking(LogEvent::Persisted(number));
@@ -69,4 +69,25 @@ pub fn start(mut wal: Wal) -> Result<(Sender<LogOp>, Receiver<LogEvent>), String
         })
         .map_err(|e| format!("starting the wal thread: {e}"))?;
     Ok((ops, event_receiver))
+}
+
+/// Does `op`; for an append, answers its Ready number. Safe to repeat after a failure.
+fn run(wal: &mut Wal, op: &LogOp) -> Result<Option<u64>, WalError> {
+    match op {
+        LogOp::Append {
+            number,
+            entries,
+            hard_state,
+        } => wal
+            .append(entries, hard_state.as_ref())
+            .map(|()| Some(*number)),
+        LogOp::InstallSnapshot {
+            index,
+            term,
+            hard_state,
+        } => wal
+            .install_snapshot(*index, *term, hard_state)
+            .map(|()| None),
+        LogOp::Compact { applied } => wal.compact(*applied).map(|()| None),
+    }
 }

@@ -33,11 +33,19 @@ fn refuse<T>(error: MemberError) -> Result<T, KvError> {
 
 /// Every member, in member ID order.
 pub fn list(store: &Store, txn: &RoTxn) -> Result<Vec<Member>, KvError> {
-    Ok(store
+    store
         .members(txn)?
         .iter()
-        .filter_map(|bytes| Member::decode(bytes.as_slice()).ok())
-        .collect())
+        .map(|bytes| stored_member(bytes))
+        .collect()
+}
+
+/// A record of the members table.
+fn stored_member(bytes: &[u8]) -> Result<Member, KvError> {
+    Member::decode(bytes).map_err(|e| {
+        let what = format!("not a member: {e}");
+        KvError::Storage(crate::mvcc::damaged("members", &[], &what))
+    })
 }
 
 /// etcd's ValidateConfigurationChange, run at apply so every member decides the same. A
@@ -144,13 +152,14 @@ pub fn apply_conf_change(
 ) -> Result<(), KvError> {
     match change.get_change_type() {
         ConfChangeType::AddNode | ConfChangeType::AddLearnerNode if !change.context.is_empty() => {
-            let member = Member::decode(change.context.as_ref())
-                .map_err(|e| KvError::Storage(heed::Error::Decoding(Box::new(e))))?;
+            let member = Member::decode(change.context.as_ref()).map_err(|e| {
+                KvError::Unapplicable(format!("the member in a configuration change: {e}"))
+            })?;
             let merged = match store.member(txn, member.id)? {
                 // Promotion of a learner: the record stays, only the flag changes.
                 Some(bytes) => Member {
                     is_learner: member.is_learner,
-                    ..Member::decode(bytes.as_slice()).expect("stored members are valid protobuf")
+                    ..stored_member(&bytes)?
                 },
                 None => member,
             };
@@ -183,7 +192,7 @@ pub fn apply_attributes(
         );
         return Ok(());
     };
-    let mut member = Member::decode(bytes.as_slice()).expect("stored members are valid protobuf");
+    let mut member = stored_member(&bytes)?;
     member.name = attributes.name.clone();
     member.client_ur_ls = attributes.client_urls.clone();
     store.put_member(txn, member.id, &member.encode_to_vec())?;

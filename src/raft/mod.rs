@@ -90,6 +90,8 @@ pub struct RaftStatus {
     commit_index: AtomicU64,
     applied_index: AtomicU64,
     is_learner: AtomicBool,
+    /// Which writers wait for disk space (the API refuses writes meanwhile).
+    pub disk: Arc<crate::disk::DiskSpace>,
 }
 
 impl RaftStatus {

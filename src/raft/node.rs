@@ -105,9 +105,15 @@ struct Node {
     next_lease_checkpoint: Instant,
     /// Whether this member led at the last look (a new leader restarts the lease clocks).
     was_leader: bool,
-    /// The applied index of the last checkpoint requested, and when.
-    checkpoint_requested: u64,
+    /// When the last checkpoint was requested.
     checkpointed_at: Instant,
+    /// Committed entries waiting for disk space to be applied, oldest first; while any wait,
+    /// newer ones queue behind them.
+    unapplied: Vec<Entry>,
+    /// When to try applying `unapplied` again.
+    apply_retry_at: Instant,
+    /// The last conf-change entry handed to raft: a retried apply does not hand it twice.
+    conf_given_to_raft: u64,
 }
 
 /// Opens the WAL (writing the bootstrap entries on a new data dir), rebuilds raft's state and
@@ -189,8 +195,8 @@ pub fn start(
     });
     status.applied_index.store(applied, Ordering::Release);
     let (handle, commands) = RaftHandle::new(status.clone(), bootstrap.election_timeout);
-    let (log, log_events) = log_writer::start(wal)?;
-    let checkpointer = Checkpointer::start(store.clone())?;
+    let (log, log_events) = log_writer::start(wal, status.disk.clone())?;
+    let checkpointer = Checkpointer::start(store.clone(), status.disk.clone())?;
     let started_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -221,8 +227,10 @@ pub fn start(
         leases: LeaseClock::default(),
         next_lease_checkpoint: Instant::now(),
         was_leader: false,
-        checkpoint_requested: 0,
         checkpointed_at: Instant::now(),
+        unapplied: Vec::new(),
+        apply_retry_at: Instant::now(),
+        conf_given_to_raft: 0,
     };
     let mut node = node;
     node.checkpoint_now()
@@ -320,7 +328,7 @@ impl std::fmt::Display for Fatal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Fatal::Wal(message) => write!(f, "log: {message}"),
-            Fatal::Store(error) => write!(f, "store: {error:?}"),
+            Fatal::Store(error) => write!(f, "store: {error}"),
             Fatal::Checkpoint(error) => write!(f, "checkpoint: {error}"),
             Fatal::Raft(error) => write!(f, "raft: {error}"),
         }
@@ -436,6 +444,7 @@ impl Node {
             self.on_leadership();
             let has_leader = self.raw.raft.leader_id != 0;
             self.reads.start_round(&mut self.raw, has_leader);
+            self.retry_unapplied()?;
             self.on_ready()?;
             self.tend_leases()?;
             self.maybe_checkpoint()?;
@@ -731,7 +740,6 @@ impl Node {
             .store
             .checkpoint_candidate()
             .map_err(Fatal::Checkpoint)?;
-        self.checkpoint_requested = candidate.applied;
         self.checkpointed_at = Instant::now();
         Ok(candidate)
     }
@@ -750,7 +758,10 @@ impl Node {
         if let Some(error) = self.checkpointer.failure() {
             return Err(Fatal::Checkpoint(error));
         }
-        if self.status.applied_index() > self.checkpoint_requested
+        // Compared with the durable checkpoint, so one that failed for lack of space is tried
+        // again.
+        let durable = self.checkpointer.durable.load(Ordering::Acquire);
+        if self.status.applied_index() > durable
             && self.checkpointed_at.elapsed() >= CHECKPOINT_INTERVAL
             && !self.checkpointer.is_busy()
         {
@@ -1002,8 +1013,8 @@ impl Node {
         if !ready.snapshot().is_empty() {
             self.install_snapshot(ready.snapshot())?;
         }
-        // 3. Apply committed entries (they are on a quorum's disks, maybe not yet on ours).
-        self.apply(ready.take_committed_entries())?;
+        // 3. Apply committed entries (raft-rs hands out only what is on our disk too).
+        self.apply_committed(ready.take_committed_entries())?;
         // 4 + 5. New entries and the hard state go to raft's log now and to the WAL thread,
         // whose fdatasync overlaps the next apply.
         let entries = ready.take_entries();
@@ -1069,17 +1080,58 @@ impl Node {
         self.status.is_learner.store(is_learner, Ordering::Release);
     }
 
+    /// Applies committed entries, in order: behind any that wait for disk space, and kept to be
+    /// tried again if the store has no room for them.
+    fn apply_committed(&mut self, entries: Vec<Entry>) -> Result<(), Fatal> {
+        if !self.unapplied.is_empty() {
+            self.unapplied.extend(entries);
+            return Ok(());
+        }
+        match self.apply(&entries) {
+            Err(Fatal::Store(KvError::Storage(e))) if crate::disk::is_store_no_space(&e) => {
+                self.status.disk.set(crate::disk::Writer::Store, true);
+                self.unapplied = entries;
+                self.apply_retry_at = Instant::now() + crate::disk::RETRY_INTERVAL;
+                Ok(())
+            }
+            result => result,
+        }
+    }
+
+    /// Tries the entries that waited for disk space again, once it is time to.
+    fn retry_unapplied(&mut self) -> Result<(), Fatal> {
+        if self.unapplied.is_empty() || Instant::now() < self.apply_retry_at {
+            return Ok(());
+        }
+        let entries = std::mem::take(&mut self.unapplied);
+        self.apply_committed(entries)?;
+        if self.unapplied.is_empty() {
+            self.status.disk.set(crate::disk::Writer::Store, false);
+            self.advance_apply();
+        }
+        Ok(())
+    }
+
     /// Applies committed entries in one store transaction together with the applied index, then
-    /// answers the waiting requests and released reads.
-    fn apply(&mut self, entries: Vec<Entry>) -> Result<(), Fatal> {
+    /// answers the waiting requests and released reads. If the transaction cannot commit,
+    /// nothing of it happened (raft's configuration aside, which `conf_given_to_raft` keeps
+    /// from being changed twice).
+    fn apply(&mut self, entries: &[Entry]) -> Result<(), Fatal> {
         let Some((last, last_term)) = entries.last().map(|e| (e.index, e.term)) else {
             return Ok(());
         };
+        let applied = self.status.applied_index();
+        if entries[0].index != applied + 1 {
+            return Err(Fatal::Wal(format!(
+                "apply: committed entries start at {}, but the store has applied up to {applied}",
+                entries[0].index
+            )));
+        }
         let mut membership_changed = false;
         let store = self.store.clone();
         let mut txn = store.write_txn()?;
         let mut answers = Vec::new();
-        for entry in &entries {
+        for entry in entries {
             match entry.get_entry_type() {
                 EntryType::EntryNormal if entry.data.is_empty() => {}
                 EntryType::EntryNormal => {
@@ -1131,7 +1183,12 @@ impl Node {
                         // Refused: raft applies it as a no-op, as etcd does.
                         change.node_id = 0;
                     }
-                    let conf_state = self.raw.apply_conf_change(&change)?;
+                    let conf_state = if entry.index > self.conf_given_to_raft {
+                        self.conf_given_to_raft = entry.index;
+                        self.raw.apply_conf_change(&change)?
+                    } else {
+                        self.raw.raft.prs().conf().to_conf_state()
+                    };
                     store.set_conf_state(
                         &mut txn,
                         &conf_state.write_to_bytes().expect("conf state encodes"),

@@ -41,6 +41,18 @@ pub enum WalError {
         offset: u64,
         reason: String,
     },
+    /// Entries handed to `append` that would leave a gap in the log (a bug, never written).
+    Gap {
+        after: u64,
+        first: u64,
+    },
+}
+
+impl WalError {
+    /// The write failed for lack of disk space: worth retrying once space is freed.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, WalError::Io(_, e) if crate::disk::is_no_space(e))
+    }
 }
 
 impl std::fmt::Display for WalError {
@@ -58,6 +70,10 @@ impl std::fmt::Display for WalError {
                     file.display()
                 )
             }
+            WalError::Gap { after, first } => write!(
+                f,
+                "wal: refusing to append entries from index {first} to a log that ends at {after}"
+            ),
         }
     }
 }
@@ -89,6 +105,11 @@ pub struct Wal {
     segment_bytes: u64,
     /// The newest hard state written, rewritten at the head of each new segment.
     hard_state: Option<HardState>,
+    /// The current segment still needs that hard state at its head (written with the next
+    /// records, so a failed write is simply written again).
+    head_pending: bool,
+    /// The index of the last entry in the log (or of the snapshot it starts after).
+    last_index: u64,
     /// Reused encoding buffer so a batch is one write call.
     buffer: Vec<u8>,
 }
@@ -166,6 +187,13 @@ impl Wal {
             segments,
             segment_bytes: last_data_end,
             hard_state: replayed.hard_state.clone(),
+            head_pending: false,
+            last_index: replayed
+                .entries
+                .last()
+                .map(|e| e.index)
+                .or(replayed.snapshot.map(|(index, _)| index))
+                .unwrap_or(0),
             buffer: Vec::new(),
         };
         Ok((wal, replayed))
@@ -180,6 +208,16 @@ impl Wal {
         if entries.is_empty() && hard_state.is_none() {
             return Ok(());
         }
+        // Raft may replace a tail of the log, never skip past its end or leave holes.
+        let contiguous = entries.windows(2).all(|w| w[1].index == w[0].index + 1);
+        if let Some(first) = entries.first() {
+            if !contiguous || (self.last_index > 0 && first.index > self.last_index + 1) {
+                return Err(WalError::Gap {
+                    after: self.last_index,
+                    first: first.index,
+                });
+            }
+        }
         self.buffer.clear();
         for entry in entries {
             let payload = entry.write_to_bytes().expect("raft entry encodes");
@@ -193,6 +231,9 @@ impl Wal {
             segment.max_index = segment.max_index.max(last.index);
         }
         self.write_buffer()?;
+        if let Some(last) = entries.last() {
+            self.last_index = last.index;
+        }
         if self.segment_bytes >= SEGMENT_SIZE_BYTES {
             self.start_segment()?;
         }
@@ -225,6 +266,7 @@ impl Wal {
         encode_record(&mut self.buffer, RECORD_SNAPSHOT, &marker);
         self.encode_hard_state(hard_state);
         self.write_buffer()?;
+        self.last_index = index;
         self.remove_oldest(self.segments.len() - 1)
     }
 
@@ -242,26 +284,47 @@ impl Wal {
         self.hard_state = Some(hard_state.clone());
     }
 
+    /// Writes `buffer` after the segment's records and syncs it. Safe to call again after an
+    /// error: nothing counts as written until the sync succeeded.
     fn write_buffer(&mut self) -> Result<(), WalError> {
         use std::os::unix::fs::FileExt;
         let sequence = self.segments.last().expect("at least one segment").sequence;
         let path = segment_path(&self.dir, sequence);
-        let end = self.segment_bytes + self.buffer.len() as u64;
+        let mut records = Vec::new();
+        if self.head_pending {
+            if let Some(hard_state) = &self.hard_state {
+                let payload = hard_state
+                    .write_to_bytes()
+                    .expect("raft hard state encodes");
+                encode_record(&mut records, RECORD_HARD_STATE, &payload);
+            }
+        }
+        let records = if records.is_empty() {
+            &self.buffer
+        } else {
+            records.extend_from_slice(&self.buffer);
+            &records
+        };
+        let end = self.segment_bytes + records.len() as u64;
         if end > self.allocated {
+            // Room is made (and made durable) on its own, so that running out of space shows
+            // here, before any record is written, and never in the record's own sync.
             let grow = (end - self.allocated).next_multiple_of(PREALLOCATE_BYTES);
             let zeros = vec![0u8; grow as usize];
             self.file
                 .write_all_at(&zeros, self.allocated)
+                .and_then(|()| self.file.sync_data())
                 .map_err(io_error(&path))?;
             self.allocated += grow;
         }
         self.file
-            .write_all_at(&self.buffer, self.segment_bytes)
+            .write_all_at(records, self.segment_bytes)
             .map_err(io_error(&path))?;
         let started = std::time::Instant::now();
         self.file.sync_data().map_err(io_error(&path))?;
         crate::metrics::WAL_FSYNC.observe(started.elapsed());
         self.segment_bytes = end;
+        self.head_pending = false;
         Ok(())
     }
 
@@ -269,7 +332,9 @@ impl Wal {
     fn start_segment(&mut self) -> Result<(), WalError> {
         // The closed segment gives back its unused room (if this is lost in a crash, its zero
         // tail reads as the end of its records).
-        let _ = self.file.set_len(self.segment_bytes);
+        if self.file.set_len(self.segment_bytes).is_ok() {
+            self.allocated = self.segment_bytes;
+        }
         let sequence = self.segments.last().expect("at least one segment").sequence + 1;
         let path = segment_path(&self.dir, sequence);
         self.file = OpenOptions::new()
@@ -286,12 +351,9 @@ impl Wal {
             max_index: 0,
         });
         self.segment_bytes = 0;
-        if let Some(hard_state) = self.hard_state.clone() {
-            self.buffer.clear();
-            self.encode_hard_state(&hard_state);
-            self.write_buffer()?;
-        }
-        Ok(())
+        self.head_pending = true;
+        self.buffer.clear();
+        self.write_buffer()
     }
 
     fn remove_oldest(&mut self, count: usize) -> Result<(), WalError> {
@@ -584,6 +646,24 @@ mod tests {
     }
 
     #[test]
+    fn appends_that_would_leave_a_gap_are_refused() {
+        let dir = temp_dir("gap");
+        write_three(&dir);
+        let (mut wal, _) = Wal::open(&dir).unwrap();
+        assert!(matches!(
+            wal.append(&[entry(5, 1, b"x")], None),
+            Err(WalError::Gap { after: 3, first: 5 })
+        ));
+        assert!(matches!(
+            wal.append(&[entry(4, 1, b"x"), entry(6, 1, b"y")], None),
+            Err(WalError::Gap { .. })
+        ));
+        // Replacing the tail is what raft does after a leader change.
+        wal.append(&[entry(2, 2, b"z")], None).unwrap();
+        wal.append(&[entry(3, 2, b"w")], None).unwrap();
+    }
+
+    #[test]
     fn snapshot_marker_voids_earlier_entries() {
         let dir = temp_dir("snapshot");
         let (mut wal, _) = Wal::open(&dir).unwrap();
@@ -602,5 +682,37 @@ mod tests {
         let got: Vec<u64> = replayed.entries.iter().map(|e| e.index).collect();
         assert_eq!(got, vec![11]);
         assert_eq!(replayed.hard_state.unwrap().commit, 10);
+    }
+
+    #[test]
+    fn fuzz_wal_segments() {
+        let dir = temp_dir("fuzz");
+        let (mut wal, _) = Wal::open(&dir).unwrap();
+        let state = HardState {
+            term: 2,
+            vote: 1,
+            commit: 2,
+            ..Default::default()
+        };
+        wal.append(&[entry(1, 1, b"a"), entry(2, 2, b"bb")], Some(&state))
+            .unwrap();
+        wal.install_snapshot(5, 2, &state).unwrap();
+        wal.append(&[entry(6, 2, b"c")], None).unwrap();
+        drop(wal);
+        let seeds: Vec<Vec<u8>> = list_segments(&dir)
+            .unwrap()
+            .iter()
+            .map(|sequence| {
+                let bytes = std::fs::read(segment_path(&dir, *sequence)).unwrap();
+                let end = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+                bytes[..(end + 64).min(bytes.len())].to_vec()
+            })
+            .collect();
+        crate::fuzz::run("wal segments", &seeds, |bytes| {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(segment_path(&dir, 1), bytes).unwrap();
+            let _ = Wal::open(&dir);
+        });
     }
 }
