@@ -200,6 +200,7 @@ pub struct Snapshot {
     pub db_size: u64,
     pub db_in_use: u64,
     pub keys: u64,
+    pub compact_revision: i64,
     pub server_version: &'static str,
 }
 
@@ -228,6 +229,14 @@ pub fn render(now: &Snapshot) -> String {
             "etcd_debugging_mvcc_keys_total",
             "Total number of keys.",
             now.keys,
+        ),
+    );
+    add(
+        "etcd_debugging_mvcc_compact_revision",
+        gauge(
+            "etcd_debugging_mvcc_compact_revision",
+            "The revision of the last compaction in store.",
+            now.compact_revision.max(0) as u64,
         ),
     );
     add(

@@ -48,7 +48,7 @@ fn bad_flags_name_the_problem_and_touch_nothing() {
             "etcd: --listen-client-urls: URL scheme must be http or https: \"127.0.0.1:2379\"",
         ),
         (
-            args(&["--data-dir", &data, "--listen-client-urls", "http://example.com:2379"]),
+            args(&["--data-dir", &data, "--listen-client-urls", "http://example.com:2379", "--advertise-client-urls", "http://example.com:2379"]),
             "etcd: --listen-client-urls: expected IP in URL for binding (http://example.com:2379)",
         ),
         (
@@ -56,12 +56,18 @@ fn bad_flags_name_the_problem_and_touch_nothing() {
             "etcd: --cert-file: cannot read /nonexistent/kubernetes.pem: No such file or directory (os error 2)",
         ),
         (
-            args(&["--data-dir", &data, "--listen-client-urls", "https://127.0.0.1:2379"]),
+            args(&["--data-dir", &data, "--listen-client-urls", "https://127.0.0.1:2379", "--advertise-client-urls", "https://127.0.0.1:2379"]),
             "etcd: TLS key/cert (--cert-file, --key-file) must be provided for client url https://127.0.0.1:2379 with HTTPS scheme",
         ),
         (args(&["--data-dir", &data, "--heartbeat-interval", "fast"]), "etcd: invalid value \"fast\" for flag -heartbeat-interval: parse error"),
         (args(&["--data-dir", &data, "--initial-cluster-state", "old"]), "etcd: invalid value \"old\" for flag -initial-cluster-state: must be 'new' or 'existing'"),
         (args(&["--data-dir", &data, "stray"]), "etcd: 'stray' is not a valid flag"),
+        (
+            args(&["--data-dir", &data, "--listen-client-urls", "http://127.0.0.1:2379"]),
+            "etcd: --advertise-client-urls is required when --listen-client-urls is set explicitly",
+        ),
+        (args(&["--data-dir", &data, "--auto-compaction-mode", "hourly"]), "etcd: unknown auto-compaction-mode \"hourly\""),
+        (args(&["--data-dir", &data, "--proxy", "on"]), "etcd: --proxy=on: this etcd has no v2 proxy mode; run the member itself (--proxy=off) or a TCP load balancer"),
     ];
     for (arguments, expected) in cases {
         let (code, stderr) = run_with(&arguments);

@@ -14,6 +14,7 @@ mod ctl_differential;
 mod differential;
 mod durability;
 mod fault_campaign;
+mod flags;
 mod gateway;
 mod hardening;
 mod image;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// etcd's CORS headers (its default --cors is "*"), on every plain HTTP answer of the client
 /// port.
-pub fn allow_any_origin(headers: &mut http::HeaderMap) {
+pub fn allow_origin(headers: &mut http::HeaderMap, origin: &str) {
     use http::HeaderValue;
     headers.insert(
         "access-control-allow-headers",
@@ -19,7 +19,53 @@ pub fn allow_any_origin(headers: &mut http::HeaderMap) {
         "access-control-allow-methods",
         HeaderValue::from_static("POST, GET, OPTIONS, PUT, DELETE"),
     );
-    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    if let Ok(origin) = HeaderValue::from_str(origin) {
+        headers.insert("access-control-allow-origin", origin);
+    }
+}
+
+/// The host a request is for, without the port (Go's httputil.GetHostname).
+pub fn hostname<B>(request: &Request<B>) -> String {
+    let host = request
+        .uri()
+        .host()
+        .map(str::to_string)
+        .or_else(|| {
+            request
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    match host.strip_prefix('[').and_then(|rest| rest.split_once(']')) {
+        Some((ipv6, _)) => ipv6.to_string(),
+        None => host.split(':').next().unwrap_or_default().to_string(),
+    }
+}
+
+/// etcd's answer to a plain-HTTP request for a host not in --host-whitelist (DNS rebinding,
+/// CVE-2018-5702): 421 and its explanation.
+pub fn host_not_whitelisted(host: &str) -> Response<Body> {
+    static REFUSED: crate::logging::Throttled = crate::logging::Throttled::new();
+    REFUSED.warn(|| {
+        format!("rejecting HTTP request to prevent DNS rebinding attacks (host {host:?})")
+    });
+    let text = format!(
+        "\netcd received your request, but the Host header was unrecognized.\n\nTo fix this, choose one of the following options:\n- Enable TLS, then any HTTPS request will be allowed.\n- Add the hostname you want to use to the whitelist in settings.\n  - e.g. etcd --host-whitelist {host:?}\n\nThis requirement has been added to help prevent \"DNS Rebinding\" attacks (CVE-2018-5702).\n\n"
+    );
+    let mut response = Response::new(Body::full(text));
+    *response.status_mut() = StatusCode::from_u16(421).expect("421 is a status");
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        "x-content-type-options",
+        http::HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 pub async fn handle<B>(api: &Api, request: &Request<B>) -> Response<Body> {
@@ -40,12 +86,17 @@ pub async fn handle<B>(api: &Api, request: &Request<B>) -> Response<Body> {
         ("GET", "/readyz") => readyz(api).await,
         ("GET", "/metrics") => metrics(api),
         ("GET", "/v2/members/leader") => v2_leader(api),
-        _ => Response::builder()
-            .status(StatusCode::NOT_FOUND)
-            .header("content-type", "text/plain; charset=utf-8")
-            .body(Body::full("404 page not found\n"))
-            .expect("static response parts"),
+        _ => not_found(),
     }
+}
+
+/// Go's http.NotFound.
+pub fn not_found() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::NOT_FOUND)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(Body::full("404 page not found\n"))
+        .expect("static response parts")
 }
 
 /// A string as Go's encoding/json writes it.
@@ -137,13 +188,14 @@ async fn readyz(api: &Api) -> Response<Body> {
 /// Prometheus text format, with etcd's metric names for what this member measures.
 fn metrics(api: &Api) -> Response<Body> {
     let status = &api.raft.status;
-    let (db_size, db_in_use, keys) = match api.store.read_txn() {
+    let (db_size, db_in_use, keys, compact_revision) = match api.store.read_txn() {
         Ok(txn) => (
             api.store.size_bytes().unwrap_or(0),
             api.store.size_in_use_bytes().unwrap_or(0),
             api.store.key_count(&txn).unwrap_or(0),
+            api.store.compact_revision(&txn).ok().flatten().unwrap_or(0),
         ),
-        Err(_) => (0, 0, 0),
+        Err(_) => (0, 0, 0, 0),
     };
     let leader = status.leader_id();
     let body = crate::metrics::render(&crate::metrics::Snapshot {
@@ -155,6 +207,7 @@ fn metrics(api: &Api) -> Response<Body> {
         db_size,
         db_in_use,
         keys,
+        compact_revision,
         server_version: crate::version::SERVER_VERSION,
     });
     Response::builder()

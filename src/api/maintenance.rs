@@ -3,7 +3,6 @@
 
 use super::grpc::{Gone, StreamWriter};
 use super::{Api, Code, Status};
-use crate::mvcc::KvError;
 use crate::pb::etcdserverpb::{
     AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest,
     HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest, MoveLeaderResponse,
@@ -52,25 +51,11 @@ pub async fn move_leader(
 
 /// The hash of this member's keyspace at a revision (0: now), to compare members.
 pub async fn hash_kv(api: &Api, request: HashKvRequest) -> Result<HashKvResponse, Status> {
-    let store = &api.store;
-    let txn = store.read_txn()?;
-    let current = store.current_revision(&txn)?;
-    let compacted = store.compact_revision(&txn)?.unwrap_or(0);
-    let revision = if request.revision > 0 {
-        request.revision
-    } else {
-        current
-    };
-    if revision > current {
-        return Err(KvError::FutureRevision.into());
-    }
-    if revision < compacted {
-        return Err(KvError::Compacted.into());
-    }
+    let (_, hashed) = api.store.hash_kv_at(request.revision)?;
     Ok(HashKvResponse {
-        header: api.header(current),
-        hash: store.hash_kv(&txn, revision)?,
-        compact_revision: compacted,
+        header: api.header(hashed.current_revision),
+        hash: hashed.hash,
+        compact_revision: hashed.compact_revision,
     })
 }
 

@@ -56,6 +56,22 @@ pub struct Limits {
     pub election_timeout: std::time::Duration,
     /// --quota-backend-bytes: beyond this the NOSPACE alarm is raised.
     pub quota_bytes: u64,
+    /// --strict-reconfig-check: refuse member changes that would leave too few started members.
+    pub strict_reconfig_check: bool,
+}
+
+/// Who may use the plain-HTTP endpoints: --cors origins and --host-whitelist hosts (an empty
+/// list or "*" allows any).
+#[derive(Default)]
+pub struct Access {
+    pub cors: Vec<String>,
+    pub host_whitelist: Vec<String>,
+}
+
+impl Access {
+    fn allows(list: &[String], name: &str) -> bool {
+        list.is_empty() || list.iter().any(|entry| entry == "*" || entry == name)
+    }
 }
 
 /// Everything a request handler needs.
@@ -66,6 +82,7 @@ pub struct Api {
     /// Wakes watch streams after commits.
     pub hub: Arc<crate::watch::Hub>,
     pub size: SizeGauge,
+    pub access: Access,
 }
 
 /// Committed entries this member may be behind in applying before it refuses new proposals
@@ -197,23 +214,47 @@ impl Api {
 
 /// Serves one HTTP request: gRPC by path, the JSON gateway under /v3/, anything else as plain
 /// HTTP.
+/// A --listen-metrics-urls listener's requests: /metrics and /health, as etcd serves there.
+pub async fn metrics_route(api: &Api, request: &Request<Incoming>) -> Response<Body> {
+    match (request.method().as_str(), request.uri().path()) {
+        ("GET", "/metrics" | "/health") => http::handle(api, request).await,
+        _ => http::not_found(),
+    }
+}
+
+/// `secure`: the connection is TLS (the host whitelist guards only plain HTTP, as in etcd).
 pub async fn route(
     api: Arc<Api>,
     request: Request<Incoming>,
+    secure: bool,
 ) -> Result<Response<Body>, Infallible> {
     let is_grpc = request
         .headers()
         .get(::http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
     if !is_grpc {
+        let host = http::hostname(&request);
+        if !secure && !Access::allows(&api.access.host_whitelist, &host) {
+            return Ok(http::host_not_whitelisted(&host));
+        }
+        let origin = request
+            .headers()
+            .get(::http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let to_gateway =
             gateway::serves(request.uri().path()) && request.method() != ::http::Method::OPTIONS;
         let mut response = if to_gateway {
-            gateway::handle(api, request).await
+            gateway::handle(api.clone(), request).await
         } else {
             http::handle(&api, &request).await
         };
-        http::allow_any_origin(response.headers_mut());
+        let cors = &api.access.cors;
+        if Access::allows(cors, "*") {
+            http::allow_origin(response.headers_mut(), "*");
+        } else if let Some(origin) = origin.filter(|o| Access::allows(cors, o)) {
+            http::allow_origin(response.headers_mut(), &origin);
+        }
         return Ok(response);
     }
     let path = request.uri().path().to_string();

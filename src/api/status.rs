@@ -21,6 +21,7 @@ pub enum Code {
     Unimplemented = 12,
     Internal = 13,
     Unavailable = 14,
+    DataLoss = 15,
 }
 
 /// gRPC's names of its status codes, by number (as grpc-go prints them).
@@ -56,6 +57,7 @@ impl Code {
             Code::Unimplemented,
             Code::Internal,
             Code::Unavailable,
+            Code::DataLoss,
         ]
         .into_iter()
         .find(|code| *code as u32 == number)
@@ -102,6 +104,7 @@ impl From<KvError> for Status {
                 Code::ResourceExhausted,
                 "etcdserver: mvcc: database space exceeded",
             ),
+            KvError::Corrupt => Status::new(Code::DataLoss, "etcdserver: corrupt cluster"),
             KvError::Member(e) => Status::from(e),
             KvError::Unapplicable(reason) => {
                 Status::new(Code::InvalidArgument, format!("etcdserver: {reason}"))

@@ -47,12 +47,13 @@ pub(crate) fn header(revision: i64) -> Option<ResponseHeader> {
 
 /// Applies one client or internal request inside the batch's write transaction.
 pub fn apply(store: &Store, txn: &mut RwTxn, request: &InternalRaftRequest) -> ApplyResult {
-    if adds_data(request)
-        && store
-            .alarms(txn)?
-            .iter()
-            .any(|(_, a)| *a == AlarmType::Nospace as i32)
-    {
+    let alarms = store.alarms(txn)?;
+    let raised = |alarm: AlarmType| alarms.iter().any(|(_, a)| *a == alarm as i32);
+    if raised(AlarmType::Corrupt) && writes(request) {
+        // etcd's corrupt applier: a corrupt cluster takes no more writes.
+        return Err(KvError::Corrupt);
+    }
+    if adds_data(request) && raised(AlarmType::Nospace) {
         // etcd's capped applier: with NOSPACE raised only what frees space applies.
         return Err(KvError::NoSpace);
     }
@@ -145,6 +146,16 @@ fn check_key(key: &[u8]) -> Result<(), KvError> {
         )));
     }
     Ok(())
+}
+
+/// Requests etcd's corrupt applier refuses: everything that changes keys or leases.
+fn writes(request: &InternalRaftRequest) -> bool {
+    request.put.is_some()
+        || request.delete_range.is_some()
+        || request.txn.is_some()
+        || request.compaction.is_some()
+        || request.lease_grant.is_some()
+        || request.lease_revoke.is_some()
 }
 
 /// Requests etcd refuses while NOSPACE is raised: puts, txns that put, lease grants.

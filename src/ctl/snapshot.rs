@@ -193,6 +193,7 @@ pub fn restore(ctl: &mut Ctl) -> Outcome {
             "--initial-advertise-peer-urls",
             ctl.string("initial-advertise-peer-urls"),
         ),
+        ("--wal-dir", ctl.string("wal-dir")),
     ];
     let args: Vec<String> = flags.iter().map(|(f, v)| format!("{f}={v}")).collect();
     let config = match crate::config::parse(&args, &Default::default()) {
@@ -200,8 +201,7 @@ pub fn restore(ctl: &mut Ctl) -> Outcome {
         Ok(_) => return Err(fail(EXIT_BAD_ARGS, "unexpected restore flags")),
         Err(error) => return Err(fail(EXIT_BAD_ARGS, error.to_string())),
     };
-    let wal_dir = ctl.string("wal-dir");
-    let written = write_restored(&config, body, &wal_dir);
+    let written = write_restored(&config, body);
     if let Err(error) = written {
         let _ = std::fs::remove_dir_all(&data_dir);
         return Err(fail(EXIT_ERROR, error));
@@ -209,11 +209,7 @@ pub fn restore(ctl: &mut Ctl) -> Outcome {
     Ok(())
 }
 
-fn write_restored(
-    config: &crate::config::Config,
-    backup: &[u8],
-    wal_dir: &str,
-) -> Result<(), String> {
+fn write_restored(config: &crate::config::Config, backup: &[u8]) -> Result<(), String> {
     use crate::server::identity;
     use protobuf::Message as _;
     use raft::eraftpb::{ConfState, HardState};
@@ -258,12 +254,8 @@ fn write_restored(
     };
     store.sync().map_err(store_error)?;
     // The log starts after the backup's last entry: raft begins from the store as a snapshot.
-    let wal_path = if wal_dir.is_empty() {
-        member_dir.join("wal")
-    } else {
-        std::path::PathBuf::from(wal_dir)
-    };
-    let (mut wal, _) = crate::wal::Wal::open(&wal_path).map_err(|e| e.to_string())?;
+    let (mut wal, _) =
+        crate::wal::Wal::open(&identity::wal_dir(config)).map_err(|e| e.to_string())?;
     let hard_state = HardState {
         term,
         commit: applied,

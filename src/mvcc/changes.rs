@@ -80,7 +80,37 @@ impl Store {
     }
 }
 
+/// A member's HashKV at a revision: what the corruption checks compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvHash {
+    pub hash: u32,
+    pub compact_revision: i64,
+    /// The member's current revision when it computed the hash.
+    pub current_revision: i64,
+}
+
 impl Store {
+    /// HashKV at `revision` (0: the current one), refused as etcd refuses a revision that is
+    /// compacted or still to come.
+    pub fn hash_kv_at(&self, revision: i64) -> Result<(i64, KvHash), KvError> {
+        let txn = self.read_txn()?;
+        let current = self.current_revision(&txn)?;
+        let compacted = self.compact_revision(&txn)?.unwrap_or(0);
+        let revision = if revision > 0 { revision } else { current };
+        if revision > current {
+            return Err(KvError::FutureRevision);
+        }
+        if revision < compacted {
+            return Err(KvError::Compacted);
+        }
+        let hash = KvHash {
+            hash: self.hash_kv(&txn, revision)?,
+            compact_revision: compacted,
+            current_revision: current,
+        };
+        Ok((revision, hash))
+    }
+
     /// etcd's HashKV: a CRC32C over every stored change up to `revision` (the whole event log
     /// left after compaction). Members that applied the same entries give the same hash; a
     /// member whose store differs (corruption) does not.

@@ -10,7 +10,7 @@ mod range;
 pub mod snapshot;
 mod write;
 
-pub use changes::Change;
+pub use changes::{Change, KvHash};
 pub use keys::MAX_KEY_BYTES;
 pub use range::{RangeOptions, RangeResult};
 pub use write::Writer;
@@ -43,6 +43,8 @@ pub enum KvError {
     LeaseExists,
     /// A NOSPACE alarm is raised: writes that add data are refused until it is disarmed.
     NoSpace,
+    /// A CORRUPT alarm is raised: writes are refused (etcd's "corrupt cluster").
+    Corrupt,
     /// A membership change etcd would refuse.
     Member(crate::raft::membership::MemberError),
     /// A committed entry that this member cannot apply (it is skipped on every member alike).

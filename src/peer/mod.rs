@@ -116,6 +116,11 @@ impl Transport {
         }
     }
 
+    /// The other members this transport talks to.
+    pub fn member_ids(&self) -> Vec<u64> {
+        self.peers.keys().copied().collect()
+    }
+
     /// Asks peer `to` a question (None: no such peer); the future runs on its own task.
     pub fn ask(
         &self,

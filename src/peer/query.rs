@@ -16,6 +16,8 @@ pub const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1
 pub enum Query {
     LeaseRemaining(i64),
     Promote(u64),
+    /// The member's HashKV at a revision (any member answers; the corruption checks ask).
+    HashKv(i64),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +25,7 @@ pub enum Answer {
     /// Seconds left by the leader's clock (None: no such lease).
     Remaining(Option<i64>),
     Done,
+    Hashed(crate::mvcc::KvHash),
     /// Refused, with the gRPC code and message the client should see.
     Refused {
         code: u32,
@@ -35,6 +38,7 @@ impl Query {
         let (kind, value) = match self {
             Query::LeaseRemaining(id) => (1u8, *id as u64),
             Query::Promote(id) => (2u8, *id),
+            Query::HashKv(revision) => (3u8, *revision as u64),
         };
         let mut out = vec![kind];
         out.extend_from_slice(&value.to_le_bytes());
@@ -49,6 +53,7 @@ impl Query {
         match bytes[0] {
             1 => Ok(Query::LeaseRemaining(value as i64)),
             2 => Ok(Query::Promote(value)),
+            3 => Ok(Query::HashKv(value as i64)),
             other => Err(format!("unknown query kind {other}")),
         }
     }
@@ -64,6 +69,13 @@ impl Answer {
                 out
             }
             Answer::Done => vec![3],
+            Answer::Hashed(hashed) => {
+                let mut out = vec![5];
+                out.extend_from_slice(&hashed.hash.to_le_bytes());
+                out.extend_from_slice(&hashed.compact_revision.to_le_bytes());
+                out.extend_from_slice(&hashed.current_revision.to_le_bytes());
+                out
+            }
             Answer::Refused { code, message } => {
                 let mut out = vec![4, *code as u8];
                 out.extend_from_slice(message.as_bytes());
@@ -80,6 +92,14 @@ impl Answer {
                 .map(|v| Answer::Remaining(Some(i64::from_le_bytes(v.try_into().expect("8")))))
                 .ok_or_else(|| "a remaining-TTL answer is 9 bytes".to_string()),
             Some(3) => Ok(Answer::Done),
+            Some(5) if bytes.len() == 21 => {
+                let word = |at: usize| i64::from_le_bytes(bytes[at..at + 8].try_into().expect("8"));
+                Ok(Answer::Hashed(crate::mvcc::KvHash {
+                    hash: u32::from_le_bytes(bytes[1..5].try_into().expect("4")),
+                    compact_revision: word(5),
+                    current_revision: word(13),
+                }))
+            }
             Some(4) if bytes.len() >= 2 => Ok(Answer::Refused {
                 code: u32::from(bytes[1]),
                 message: String::from_utf8_lossy(&bytes[2..]).into_owned(),
@@ -127,13 +147,22 @@ mod tests {
 
     #[test]
     fn queries_and_answers_round_trip() {
-        for query in [Query::LeaseRemaining(-5), Query::Promote(u64::MAX)] {
+        for query in [
+            Query::LeaseRemaining(-5),
+            Query::Promote(u64::MAX),
+            Query::HashKv(77),
+        ] {
             assert_eq!(Query::decode(&query.encode()), Ok(query));
         }
         for answer in [
             Answer::Remaining(None),
             Answer::Remaining(Some(42)),
             Answer::Done,
+            Answer::Hashed(crate::mvcc::KvHash {
+                hash: 0xdead_beef,
+                compact_revision: 5,
+                current_revision: 9,
+            }),
             Answer::Refused {
                 code: 9,
                 message:

@@ -151,6 +151,24 @@ where
         traffic.received_bytes.fetch_add(bytes, Ordering::Relaxed);
         if kind == frame::KIND_QUERY {
             let query = super::query::Query::decode(&payload)?;
+            if let super::query::Query::HashKv(revision) = query {
+                // Any member answers from its own store, off the executor's threads.
+                let store = context.store.clone();
+                let answer = smol::unblock(move || match store.hash_kv_at(revision) {
+                    Ok((_, hashed)) => super::Answer::Hashed(hashed),
+                    Err(error) => {
+                        let status = crate::api::Status::from(error);
+                        super::Answer::Refused {
+                            code: status.code as u32,
+                            message: status.message,
+                        }
+                    }
+                })
+                .await;
+                return super::query::answer(reader.get_mut(), &answer)
+                    .await
+                    .map_err(|e| e.to_string());
+            }
             let (reply, answer) = smol::channel::bounded(1);
             context
                 .events

@@ -3,6 +3,7 @@
 //! progress from `RaftStatus`.
 
 mod checkpointer;
+mod compactor;
 mod inbound;
 mod leases;
 mod log_writer;
@@ -10,6 +11,7 @@ mod logger;
 pub mod membership;
 mod node;
 mod reads;
+mod recovery;
 
 pub use node::{start, Bootstrap};
 
@@ -63,6 +65,11 @@ pub enum Command {
     AskLeader {
         query: crate::peer::Query,
         reply: Sender<Option<Result<crate::peer::Answer, String>>>,
+    },
+    /// Ask every other member (each on a connection of its own); the answers by member ID.
+    AskMembers {
+        query: crate::peer::Query,
+        reply: Sender<Vec<(u64, Result<crate::peer::Answer, String>)>>,
     },
     /// Hand leadership to another voter (this member must be the leader).
     MoveLeader {
@@ -199,6 +206,16 @@ impl RaftHandle {
     ) -> Result<Option<Result<crate::peer::Answer, String>>, RaftError> {
         let (reply, answer) = smol::channel::bounded(1);
         self.wait(Command::AskLeader { query, reply }, answer).await
+    }
+
+    /// Every other member's answer to `query`.
+    pub async fn ask_members(
+        &self,
+        query: crate::peer::Query,
+    ) -> Result<Vec<(u64, Result<crate::peer::Answer, String>)>, RaftError> {
+        let (reply, answer) = smol::channel::bounded(1);
+        self.wait(Command::AskMembers { query, reply }, answer)
+            .await
     }
 
     pub async fn lease_remaining(&self, id: i64) -> Result<Option<i64>, RaftError> {

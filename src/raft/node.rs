@@ -2,6 +2,7 @@
 //! loop, in raft-rs's order so it can be checked step by step against its examples.
 
 use super::checkpointer::Checkpointer;
+use super::compactor::Compactor;
 use super::inbound;
 use super::leases::LeaseClock;
 use super::log_writer::{self, LogEvent, LogOp};
@@ -47,9 +48,6 @@ const MAX_WAITING_FOR_LEADER: usize = 4096;
 const MAX_UNCOMMITTED_BYTES: u64 = 256 * 1024 * 1024;
 /// Bytes of committed entries handed to one apply (one store transaction).
 const MAX_COMMITTED_BYTES_PER_READY: u64 = 16 * 1024 * 1024;
-/// How often the store is flushed and checkpointed (mvcc/checkpoint.rs) while it changes; after
-/// a power loss at most this much of the WAL is replayed.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Who this member is and how a new cluster starts.
 pub struct Bootstrap {
@@ -67,6 +65,21 @@ pub struct Bootstrap {
     pub snapshot_count: u64,
     /// --experimental-enable-lease-checkpoint: the leader replicates remaining TTLs this often.
     pub lease_checkpoint_interval: Option<Duration>,
+    /// --pre-vote.
+    pub pre_vote: bool,
+    /// --initial-election-tick-advance: a new cluster's members elect a leader one tick after
+    /// starting instead of a whole election timeout.
+    pub initial_election_tick_advance: bool,
+    /// --backend-batch-interval and --backend-batch-limit: the store is checkpointed (made
+    /// durable) this often while it changes, or after this many applied entries.
+    pub checkpoint_interval: Duration,
+    pub checkpoint_entries: u64,
+    /// --auto-compaction-mode and --auto-compaction-retention.
+    pub auto_compaction: Option<crate::config::AutoCompaction>,
+    /// --experimental-warning-apply-duration: an apply slower than this is logged.
+    pub warning_apply_duration: Duration,
+    /// --force-new-cluster: start this member's data as a one-member cluster.
+    pub force_new_cluster: bool,
 }
 
 struct Node {
@@ -114,6 +127,8 @@ struct Node {
     apply_retry_at: Instant,
     /// The last conf-change entry handed to raft: a retried apply does not hand it twice.
     conf_given_to_raft: u64,
+    /// --auto-compaction-*: samples revisions; the leader proposes compactions.
+    compactor: Option<Compactor>,
 }
 
 /// Opens the WAL (writing the bootstrap entries on a new data dir), rebuilds raft's state and
@@ -154,6 +169,9 @@ pub fn start(
             snapshot: None,
         };
     }
+    if !is_new && bootstrap.force_new_cluster {
+        super::recovery::force_new_cluster(&mut wal, &mut replayed, &store, bootstrap.member_id)?;
+    }
     let (storage, applied) =
         rebuild_storage(&store, replayed).map_err(|e| format!("recovering raft state: {e}"))?;
     let election_tick = (bootstrap.election_timeout.as_millis()
@@ -167,7 +185,7 @@ pub fn start(
         max_inflight_msgs: 256,
         max_uncommitted_size: MAX_UNCOMMITTED_BYTES,
         max_committed_size_per_ready: MAX_COMMITTED_BYTES_PER_READY,
-        pre_vote: true,
+        pre_vote: bootstrap.pre_vote,
         check_quorum: true,
         ..raft::Config::default()
     };
@@ -187,6 +205,13 @@ pub fn start(
     if voters == [bootstrap.member_id] {
         // A single voter needs no election timeout to know it wins (etcd does the same).
         raw.campaign().map_err(|e| format!("starting raft: {e}"))?;
+    } else if is_new && !bootstrap.join && bootstrap.initial_election_tick_advance {
+        // A new cluster has no leader to hear from: elect one a tick after starting. (etcd
+        // also advances on restart; here a restarting member waits, so it never disrupts a
+        // running leader it has not heard from yet.)
+        for _ in 1..election_tick {
+            raw.tick();
+        }
     }
     let status = Arc::new(RaftStatus {
         member_id: bootstrap.member_id,
@@ -201,6 +226,9 @@ pub fn start(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
+    let compactor = bootstrap
+        .auto_compaction
+        .map(|mode| Compactor::new(mode, Instant::now()));
     let node = Node {
         raw,
         log,
@@ -231,6 +259,7 @@ pub fn start(
         unapplied: Vec::new(),
         apply_retry_at: Instant::now(),
         conf_given_to_raft: 0,
+        compactor,
     };
     let mut node = node;
     node.checkpoint_now()
@@ -447,6 +476,7 @@ impl Node {
             self.retry_unapplied()?;
             self.on_ready()?;
             self.tend_leases()?;
+            self.auto_compact()?;
             self.maybe_checkpoint()?;
             self.maybe_compact()?;
             self.answer_transfers();
@@ -522,6 +552,60 @@ impl Node {
         Ok(())
     }
 
+    /// What etcd logs about an applied request: a compaction done, an apply slower than
+    /// --experimental-warning-apply-duration.
+    fn report_apply(
+        &self,
+        index: u64,
+        request: &InternalRaftRequest,
+        result: &apply::ApplyResult,
+        took: Duration,
+    ) {
+        if let (Some(compaction), Ok(_)) = (&request.compaction, result) {
+            log::info!(
+                "compacted the store at revision {} (took {took:?})",
+                compaction.revision
+            );
+        }
+        let expected = self.bootstrap.warning_apply_duration;
+        if !expected.is_zero() && took > expected {
+            log::warn!(
+                "apply request took too long: entry {index} took {took:?}, expected duration {expected:?}"
+            );
+        }
+    }
+
+    /// --auto-compaction-*: the compactor samples the revision; when it is due on the leader,
+    /// the compaction goes through raft like a client's.
+    fn auto_compact(&mut self) -> Result<(), Fatal> {
+        let now = Instant::now();
+        if !self.compactor.as_ref().is_some_and(|c| c.is_due(now)) {
+            return Ok(());
+        }
+        let revision = {
+            let txn = self.store.read_txn()?;
+            self.store.current_revision(&txn)?
+        };
+        let leads = self.is_leader();
+        let Some(compactor) = self.compactor.as_mut() else {
+            return Ok(());
+        };
+        if let Some(target) = compactor.step(now, revision, leads) {
+            log::info!(
+                "starting auto compaction at revision {target} ({})",
+                compactor.describe()
+            );
+            self.propose_internal(InternalRaftRequest {
+                compaction: Some(crate::pb::etcdserverpb::CompactionRequest {
+                    revision: target,
+                    physical: false,
+                }),
+                ..InternalRaftRequest::default()
+            });
+        }
+        Ok(())
+    }
+
     /// A follower's forwarded question; only the leader answers it.
     fn answer_query(&mut self, query: Query, reply: Sender<Answer>) {
         let refused = |error: KvError| {
@@ -538,6 +622,13 @@ impl Node {
         match query {
             Query::LeaseRemaining(id) => {
                 let _ = reply.try_send(Answer::Remaining(self.leases.remaining(id)));
+            }
+            // The peer listener answers these from the store itself.
+            Query::HashKv(_) => {
+                let _ = reply.try_send(Answer::Refused {
+                    code: crate::api::Code::Unimplemented as u32,
+                    message: "HashKV queries are answered by the peer listener".to_string(),
+                });
             }
             Query::Promote(id) => {
                 let (applied, outcome) = smol::channel::bounded(1);
@@ -752,8 +843,8 @@ impl Node {
             .map_err(Fatal::Checkpoint)
     }
 
-    /// Every CHECKPOINT_INTERVAL while the store changes, a checkpoint is handed to the
-    /// checkpoint thread (one at a time).
+    /// Every --backend-batch-interval (or --backend-batch-limit entries) while the store
+    /// changes, a checkpoint is handed to the checkpoint thread (one at a time).
     fn maybe_checkpoint(&mut self) -> Result<(), Fatal> {
         if let Some(error) = self.checkpointer.failure() {
             return Err(Fatal::Checkpoint(error));
@@ -761,10 +852,10 @@ impl Node {
         // Compared with the durable checkpoint, so one that failed for lack of space is tried
         // again.
         let durable = self.checkpointer.durable.load(Ordering::Acquire);
-        if self.status.applied_index() > durable
-            && self.checkpointed_at.elapsed() >= CHECKPOINT_INTERVAL
-            && !self.checkpointer.is_busy()
-        {
+        let applied = self.status.applied_index();
+        let due = self.checkpointed_at.elapsed() >= self.bootstrap.checkpoint_interval
+            || applied >= durable + self.bootstrap.checkpoint_entries;
+        if applied > durable && due && !self.checkpointer.is_busy() {
             let candidate = self.checkpoint_candidate()?;
             self.checkpointer
                 .request(candidate)
@@ -906,6 +997,26 @@ impl Node {
                         let _ = reply.try_send(None);
                     }
                 }
+            }
+            Command::AskMembers { query, reply } => {
+                let askings: Vec<_> = self
+                    .transport
+                    .member_ids()
+                    .into_iter()
+                    .filter_map(|id| {
+                        self.transport
+                            .ask(id, query.clone())
+                            .map(|asking| (id, asking))
+                    })
+                    .map(|(id, asking)| (id, crate::runtime::task(asking)))
+                    .collect();
+                crate::runtime::spawn(async move {
+                    let mut answers = Vec::new();
+                    for (id, asking) in askings {
+                        answers.push((id, asking.await));
+                    }
+                    let _ = reply.send(answers).await;
+                });
             }
             Command::MoveLeader { target, reply } => self.move_leader(target, reply),
             Command::LeaseKeepAlive { id, reply } => self.lease_keep_alive(id, reply),
@@ -1142,7 +1253,9 @@ impl Node {
                             continue;
                         }
                     };
+                    let started = Instant::now();
                     let result = apply::apply(&store, &mut txn, &request);
+                    self.report_apply(entry.index, &request, &result, started.elapsed());
                     if let Err(KvError::Storage(e)) = result {
                         return Err(Fatal::Store(KvError::Storage(e)));
                     }

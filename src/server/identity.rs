@@ -2,7 +2,8 @@
 //! start before anything in the data dir is opened, so a unit pointed at another member's data
 //! stops with a clear error instead of joining raft under the wrong identity.
 //!
-//! `<data-dir>/member/identity`: lines `name=...`, `member_id=<hex>`, `cluster_id=<hex>`.
+//! `<data-dir>/member/identity`: lines `name=...`, `member_id=<hex>`, `cluster_id=<hex>`, and
+//! `wal_dir=<absolute path>` when the WAL lives outside the data dir (--wal-dir).
 
 use crate::config::Config;
 use crate::ids;
@@ -15,6 +16,24 @@ pub struct Identity {
     pub name: String,
     pub member_id: u64,
     pub cluster_id: u64,
+    /// --wal-dir as given when the data dir was created (None: member/wal inside it).
+    pub wal_dir: Option<PathBuf>,
+}
+
+/// Where this member's WAL is: --wal-dir, or member/wal in the data dir.
+pub fn wal_dir(config: &Config) -> PathBuf {
+    config
+        .wal_dir
+        .clone()
+        .unwrap_or_else(|| member_dir(&config.data_dir).join("wal"))
+}
+
+/// --wal-dir as recorded: absolute, so a later start from another working directory matches.
+fn recorded_wal_dir(config: &Config) -> Option<PathBuf> {
+    config
+        .wal_dir
+        .as_ref()
+        .map(|dir| std::path::absolute(dir).unwrap_or_else(|_| dir.clone()))
 }
 
 pub fn member_dir(data_dir: &Path) -> PathBuf {
@@ -78,6 +97,7 @@ pub fn load(data_dir: &Path) -> Result<Option<Identity>, String> {
         name: field("name")?.to_string(),
         member_id: hex("member_id")?,
         cluster_id: hex("cluster_id")?,
+        wal_dir: field("wal_dir").ok().map(PathBuf::from),
     }))
 }
 
@@ -94,6 +114,19 @@ pub fn resolve(config: &Config) -> Result<(Identity, bool), String> {
                 config.name
             ));
         }
+        let wanted = recorded_wal_dir(config);
+        if identity.wal_dir != wanted {
+            let place = |dir: &Option<PathBuf>| match dir {
+                Some(dir) => format!("--wal-dir {}", dir.display()),
+                None => "no --wal-dir (member/wal in the data dir)".to_string(),
+            };
+            return Err(format!(
+                "--data-dir {} keeps its WAL with {}, but this start has {}; start it with the WAL where it is",
+                config.data_dir.display(),
+                place(&identity.wal_dir),
+                place(&wanted)
+            ));
+        }
         return Ok((identity, false));
     }
     let members = initial_members(config);
@@ -107,6 +140,7 @@ pub fn resolve(config: &Config) -> Result<(Identity, bool), String> {
             name: config.name.clone(),
             member_id: own.id,
             cluster_id: ids::cluster_id(&member_ids),
+            wal_dir: recorded_wal_dir(config),
         },
         true,
     ))
@@ -123,10 +157,13 @@ pub fn create(data_dir: &Path, identity: &Identity) -> Result<(), String> {
         .map_err(|e| format!("--data-dir {}: {e}", data_dir.display()))?;
     let path = identity_file(data_dir);
     let temporary = path.with_extension("tmp");
-    let text = format!(
+    let mut text = format!(
         "name={}\nmember_id={:x}\ncluster_id={:x}\n",
         identity.name, identity.member_id, identity.cluster_id
     );
+    if let Some(dir) = &identity.wal_dir {
+        text.push_str(&format!("wal_dir={}\n", dir.display()));
+    }
     let write = || -> std::io::Result<()> {
         let mut file = std::fs::OpenOptions::new()
             .create(true)

@@ -32,8 +32,6 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Back-off after a failed accept (say, out of file descriptors), doubled up to the cap.
 const ACCEPT_BACKOFF_START: Duration = Duration::from_millis(10);
 const ACCEPT_BACKOFF_CAP: Duration = Duration::from_secs(1);
-/// HTTP/2 streams per connection: one gRPC call each; clients multiplex many calls per connection.
-const MAX_CONCURRENT_STREAMS: u32 = 4096;
 /// HTTP/2 header block limit (decoded): gRPC requests carry a few short headers; this keeps
 /// one request from costing more than a moment of CPU.
 const MAX_HEADER_LIST_BYTES: u32 = 64 * 1024;
@@ -42,6 +40,18 @@ pub struct Listener {
     url: Url,
     tcp: TcpListener,
     tls: Option<TlsAcceptor>,
+    http2: Http2Options,
+    /// A --listen-metrics-urls listener: /metrics and /health only.
+    metrics_only: bool,
+}
+
+/// HTTP/2 settings from the flags: --max-concurrent-streams (one gRPC call per stream),
+/// --grpc-keepalive-interval and --grpc-keepalive-timeout (pings to each connection).
+#[derive(Clone, Copy)]
+pub struct Http2Options {
+    pub max_concurrent_streams: u32,
+    pub keepalive_interval: Option<Duration>,
+    pub keepalive_timeout: Option<Duration>,
 }
 
 /// Binds `url` and, for https, prepares the TLS acceptor (`flag_prefix`: "" for clients,
@@ -64,12 +74,19 @@ pub async fn bind_socket(
     Ok((tcp, tls))
 }
 
-pub async fn bind(url: &Url, tls: Option<Arc<ServerConfig>>) -> Result<Listener, String> {
+pub async fn bind(
+    url: &Url,
+    tls: Option<Arc<ServerConfig>>,
+    http2: Http2Options,
+    metrics_only: bool,
+) -> Result<Listener, String> {
     let (tcp, tls) = bind_socket(url, tls, "").await?;
     Ok(Listener {
         url: url.clone(),
         tcp,
         tls,
+        http2,
+        metrics_only,
     })
 }
 
@@ -77,7 +94,12 @@ pub async fn serve(listener: Listener, api: Arc<Api>) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let unproven = Arc::new(Unproven::default());
     let mut backoff = ACCEPT_BACKOFF_START;
-    log::info!("serving client requests on {}", listener.url);
+    let what = if listener.metrics_only {
+        "metrics and health"
+    } else {
+        "client requests"
+    };
+    log::info!("serving {what} on {}", listener.url);
     loop {
         let permit = permits.acquire_arc().await;
         match listener.tcp.accept().await {
@@ -85,10 +107,14 @@ pub async fn serve(listener: Listener, api: Arc<Api>) {
                 backoff = ACCEPT_BACKOFF_START;
                 let api = api.clone();
                 let tls = listener.tls.clone();
+                let settings = Settings {
+                    http2: listener.http2,
+                    metrics_only: listener.metrics_only,
+                };
                 let (admission, evicted) = unproven.admit();
                 crate::runtime::spawn(async move {
                     let _permit = permit;
-                    let served = connection(stream, tls, api, admission.clone());
+                    let served = connection(stream, tls, api, admission.clone(), settings);
                     let evicted = async {
                         match evicted.recv().await {
                             Ok(()) => Err("closed to make room for a newer connection".to_string()),
@@ -167,11 +193,19 @@ impl Admission {
     }
 }
 
+/// What a listener's connections are served with.
+#[derive(Clone, Copy)]
+struct Settings {
+    http2: Http2Options,
+    metrics_only: bool,
+}
+
 async fn connection(
     stream: TcpStream,
     tls: Option<TlsAcceptor>,
     api: Arc<Api>,
     admission: Admission,
+    settings: Settings,
 ) -> Result<(), String> {
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     match tls {
@@ -180,13 +214,25 @@ async fn connection(
                 .await
                 .map_err(|e| format!("TLS handshake: {e}"))?;
             let is_h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-            serve_http(stream, is_h2, api, admission).await
+            let connection = Connection {
+                api,
+                admission,
+                settings,
+                secure: true,
+            };
+            connection.serve(stream, is_h2).await
         }
         None => {
             let (stream, is_h2) = with_timeout(HANDSHAKE_TIMEOUT, sniff(stream))
                 .await
                 .map_err(|e| e.to_string())?;
-            serve_http(stream, is_h2, api, admission).await
+            let connection = Connection {
+                api,
+                admission,
+                settings,
+                secure: false,
+            };
+            connection.serve(stream, is_h2).await
         }
     }
 }
@@ -257,35 +303,59 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rewound<S> {
     }
 }
 
-async fn serve_http<S>(
-    stream: S,
-    is_h2: bool,
+/// One accepted client connection, past TLS and protocol detection.
+struct Connection {
     api: Arc<Api>,
     admission: Admission,
-) -> Result<(), String>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let service = hyper::service::service_fn(move |request| {
-        admission.prove();
-        api::route(api.clone(), request)
-    });
-    let result = if is_h2 {
-        let io = smol_hyper::rt::FuturesIo::new(AuthorityFix::new(stream));
-        hyper::server::conn::http2::Builder::new(crate::runtime::HyperExecutor)
-            .timer(smol_hyper::rt::SmolTimer::new())
-            .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
-            .max_frame_size(MAX_REWRITTEN_FRAME_BYTES as u32)
-            .max_header_list_size(MAX_HEADER_LIST_BYTES)
-            .serve_connection(io, service)
-            .await
-    } else {
-        let io = smol_hyper::rt::FuturesIo::new(stream);
-        hyper::server::conn::http1::Builder::new()
-            .timer(smol_hyper::rt::SmolTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(io, service)
-            .await
-    };
-    result.map_err(|e| e.to_string())
+    settings: Settings,
+    /// TLS: the host whitelist does not apply.
+    secure: bool,
+}
+
+impl Connection {
+    async fn serve<S>(self, stream: S, is_h2: bool) -> Result<(), String>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            api,
+            admission,
+            settings,
+            secure,
+        } = self;
+        let http2 = settings.http2;
+        let service = hyper::service::service_fn(move |request| {
+            admission.prove();
+            let api = api.clone();
+            async move {
+                if settings.metrics_only {
+                    return Ok(api::metrics_route(&api, &request).await);
+                }
+                api::route(api, request, secure).await
+            }
+        });
+        let result = if is_h2 {
+            let io = smol_hyper::rt::FuturesIo::new(AuthorityFix::new(stream));
+            let mut builder =
+                hyper::server::conn::http2::Builder::new(crate::runtime::HyperExecutor);
+            builder
+                .timer(smol_hyper::rt::SmolTimer::new())
+                .max_concurrent_streams(http2.max_concurrent_streams)
+                .max_frame_size(MAX_REWRITTEN_FRAME_BYTES as u32)
+                .max_header_list_size(MAX_HEADER_LIST_BYTES)
+                .keep_alive_interval(http2.keepalive_interval);
+            if let Some(timeout) = http2.keepalive_timeout {
+                builder.keep_alive_timeout(timeout);
+            }
+            builder.serve_connection(io, service).await
+        } else {
+            let io = smol_hyper::rt::FuturesIo::new(stream);
+            hyper::server::conn::http1::Builder::new()
+                .timer(smol_hyper::rt::SmolTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(io, service)
+                .await
+        };
+        result.map_err(|e| e.to_string())
+    }
 }

@@ -3,6 +3,7 @@
 //! any moment (SIGTERM, SIGKILL) loses nothing that was answered.
 
 mod authority;
+mod corruption;
 pub mod identity;
 mod listener;
 mod notify;
@@ -62,13 +63,34 @@ async fn find_cluster(
 }
 
 pub fn run(config: Config) -> Result<(), String> {
+    for note in &config.notes {
+        log::warn!("{note}");
+    }
     let (mut identity, is_new) = identity::resolve(&config)?;
     let needs_tls = config
         .listen_client_urls
         .iter()
+        .chain(&config.listen_metrics_urls)
         .any(|u| u.scheme == Scheme::Https);
+    let provider = crate::tls::provider(&config.cipher_suites)?;
+    let hosts = |urls: &[crate::config::Url]| -> Vec<String> {
+        urls.iter()
+            .map(|u| {
+                u.host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string()
+            })
+            .collect()
+    };
+    let client_hosts = hosts(&config.listen_client_urls);
     let client_tls = if needs_tls {
-        Some(crate::tls::server_config(&config.client_tls, "")?)
+        Some(crate::tls::server_config(
+            &config.client_tls,
+            "",
+            &client_hosts,
+            &provider,
+        )?)
     } else {
         None
     };
@@ -79,9 +101,19 @@ pub fn run(config: Config) -> Result<(), String> {
         .chain(config.initial_cluster.iter().map(|(_, url)| url))
         .any(|u| u.scheme == Scheme::Https);
     let (peer_server_tls, peer_client_tls) = if peer_https {
+        let peer_hosts = hosts(&config.listen_peer_urls);
         (
-            Some(crate::tls::server_config(&config.peer_tls, "peer-")?),
-            Some(crate::tls::peer_client_config(&config.peer_tls)?),
+            Some(crate::tls::server_config(
+                &config.peer_tls,
+                "peer-",
+                &peer_hosts,
+                &provider,
+            )?),
+            Some(crate::tls::peer_client_config(
+                &config.peer_tls,
+                &peer_hosts,
+                &provider,
+            )?),
         )
     } else {
         (None, None)
@@ -98,8 +130,16 @@ pub fn run(config: Config) -> Result<(), String> {
     };
     let (listeners, peer_listeners) = smol::block_on(async {
         let mut listeners = Vec::new();
+        let http2 = listener::Http2Options {
+            max_concurrent_streams: config.max_concurrent_streams,
+            keepalive_interval: config.grpc_keepalive_interval,
+            keepalive_timeout: config.grpc_keepalive_timeout,
+        };
         for url in &config.listen_client_urls {
-            listeners.push(listener::bind(url, client_tls.clone()).await?);
+            listeners.push(listener::bind(url, client_tls.clone(), http2, false).await?);
+        }
+        for url in &config.listen_metrics_urls {
+            listeners.push(listener::bind(url, client_tls.clone(), http2, true).await?);
         }
         let mut peer_listeners = Vec::new();
         for url in &config.listen_peer_urls {
@@ -129,6 +169,13 @@ pub fn run(config: Config) -> Result<(), String> {
         election_timeout: Duration::from_millis(config.election_timeout_ms),
         snapshot_count: config.snapshot_count,
         lease_checkpoint_interval: config.lease_checkpoint_interval,
+        pre_vote: config.pre_vote,
+        initial_election_tick_advance: config.initial_election_tick_advance,
+        checkpoint_interval: config.backend_batch_interval,
+        checkpoint_entries: config.backend_batch_limit,
+        auto_compaction: config.auto_compaction,
+        warning_apply_duration: config.warning_apply_duration,
+        force_new_cluster: config.force_new_cluster,
     };
     let (peer_events, peer_event_receiver) = smol::channel::bounded(PEER_EVENT_QUEUE_LENGTH);
     let snapshot_dir = member_dir.join("snap");
@@ -144,7 +191,7 @@ pub fn run(config: Config) -> Result<(), String> {
     });
     let hub = Arc::new(crate::watch::Hub::default());
     let raft = raft::start(
-        &member_dir.join("wal"),
+        &identity::wal_dir(&config),
         store.clone(),
         bootstrap,
         Transport::new(peer_context.clone()),
@@ -167,6 +214,7 @@ pub fn run(config: Config) -> Result<(), String> {
         watch_progress_interval: config.watch_progress_interval,
         election_timeout: Duration::from_millis(config.election_timeout_ms),
         quota_bytes: config.quota_backend_bytes,
+        strict_reconfig_check: config.strict_reconfig_check,
     };
     let api = Arc::new(Api {
         store,
@@ -174,7 +222,21 @@ pub fn run(config: Config) -> Result<(), String> {
         limits,
         hub,
         size: Default::default(),
+        access: crate::api::Access {
+            cors: config.cors.clone(),
+            host_whitelist: config.host_whitelist.clone(),
+        },
     });
+    if config.initial_corrupt_check {
+        runtime::block_on(corruption::initial_check(&api.store, &api.raft))?;
+    }
+    if let Some(interval) = config.corrupt_check_interval {
+        spawn(corruption::periodic_check(
+            api.store.clone(),
+            api.raft.clone(),
+            interval,
+        ));
+    }
     for client_listener in listeners {
         spawn(listener::serve(client_listener, api.clone()));
     }

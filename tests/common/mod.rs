@@ -144,6 +144,15 @@ impl Member {
         self.child = Some(child);
     }
 
+    /// Flags for the next launch.
+    pub fn add_args(&mut self, extra: &[&str]) {
+        self.args.extend(extra.iter().map(|s| s.to_string()));
+    }
+
+    pub fn remove_args(&mut self, gone: &[&str]) {
+        self.args.retain(|a| !gone.contains(&a.as_str()));
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("member is running").id()
     }

@@ -174,7 +174,7 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
 /// grpc-gateway's HTTP status for a gRPC code.
 fn http_status(code: Code) -> StatusCode {
     match code {
-        Code::Unknown | Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
         Code::InvalidArgument | Code::OutOfRange => StatusCode::BAD_REQUEST,
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
