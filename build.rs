@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/raft_internal.proto",
         "proto/lock.proto",
         "proto/election.proto",
+        "proto/lease.proto",
     ];
     for file in std::fs::read_dir("proto")? {
         println!("cargo:rerun-if-changed={}", file?.path().display());

@@ -8,6 +8,7 @@
 mod api;
 mod apply;
 mod bench;
+mod bolt;
 mod client;
 mod config;
 mod ctl;

@@ -4,6 +4,7 @@
 mod common;
 
 mod alarm;
+mod backups;
 mod binary_keys;
 mod boot;
 mod check_perf;
@@ -21,6 +22,7 @@ mod image;
 mod lease;
 mod linearizability;
 mod lock;
+mod long_keys;
 mod metrics;
 mod mirror;
 mod notify;

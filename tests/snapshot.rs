@@ -1,11 +1,14 @@
-//! Backups: Maintenance.Snapshot saved by Debian's etcdctl and by our applet (the same bytes),
-//! read back by `snapshot status`, a damaged file refused, and a backup restored with
-//! `etcdutl snapshot restore` into a new 3-member cluster that has every key, the revision and
-//! the HashKV of the source.
+//! Backups: Maintenance.Snapshot saved by Debian's etcdctl and by our applet (the same bytes, an
+//! etcd bolt file and its SHA-256), read back by `snapshot status` (what Debian's etcdctl
+//! prints for it, in every output format), a damaged file refused at restore as etcdctl refuses
+//! it, and a backup restored with `etcdutl snapshot restore` into a new 3-member cluster that
+//! has every key, the revision and the HashKV of the source.
 
 use crate::common;
 
-use common::{etcdctl, our_binary, our_etcdctl, run, single_member_args, temp_dir, Member};
+use common::{
+    etcdctl, our_binary, our_etcdctl, revision, run, single_member_args, temp_dir, Member,
+};
 use regex::Regex;
 
 #[test]
@@ -62,49 +65,61 @@ fn snapshot_save_and_status() {
         "etcd's layout: padded, then a SHA-256"
     );
 
-    let header = etcdctl(endpoint, &[], &["get", "nothing", "-w", "json"], None);
-    let revision = Regex::new(r#""revision":(\d+)"#)
-        .unwrap()
-        .captures(&String::from_utf8_lossy(&header.stdout))
-        .unwrap()[1]
-        .to_string();
-    let status = our_etcdctl(
-        endpoint,
-        &[],
-        &[
-            "snapshot",
-            "status",
-            &ours.display().to_string(),
-            "-w",
-            "json",
-        ],
-        None,
-    );
-    let status = String::from_utf8_lossy(&status.stdout).into_owned();
-    assert!(
-        status.contains(&format!(
-            "\"revision\":{revision},\"totalKey\":100,\"totalSize\":{}}}",
-            our_bytes.len()
-        )),
-        "{status}"
-    );
+    for format in ["simple", "json", "table", "fields"] {
+        let path = ours.display().to_string();
+        let args = ["snapshot", "status", path.as_str(), "-w", format];
+        let (theirs, mine) = (
+            etcdctl(endpoint, &[], &args, None),
+            our_etcdctl(endpoint, &[], &args, None),
+        );
+        assert!(
+            theirs.status.success(),
+            "Debian's etcdctl reads our backup: {theirs:?}"
+        );
+        assert_eq!(
+            (String::from_utf8_lossy(&mine.stdout), mine.status.code()),
+            (
+                String::from_utf8_lossy(&theirs.stdout),
+                theirs.status.code()
+            ),
+            "snapshot status -w {format}"
+        );
+    }
 
     restore_into_new_cluster(&dir, &ours, endpoint);
 
+    // A flipped byte: both tools refuse to restore it, with the same words.
     let mut damaged = our_bytes.clone();
-    damaged[100] ^= 1;
+    damaged[our_bytes.len() / 2] ^= 1;
     std::fs::write(&ours, &damaged).unwrap();
-    let status = our_etcdctl(
-        endpoint,
-        &[],
-        &["snapshot", "status", &ours.display().to_string()],
-        None,
+    let refused = |program: &[&str]| {
+        let mut args: Vec<String> = program[1..].iter().map(|s| s.to_string()).collect();
+        args.extend([
+            "snapshot".to_string(),
+            "restore".into(),
+            ours.display().to_string(),
+            format!(
+                "--data-dir={}",
+                dir.join(format!("refused-{}", program.len())).display()
+            ),
+        ]);
+        let out = run(program[0], &args, &[("ETCDCTL_API", "3")], None);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    };
+    let binary = our_binary().display().to_string();
+    let theirs = refused(&[common::DEBIAN_ETCDCTL]);
+    assert!(
+        theirs.1.starts_with("Error: expected sha256 ["),
+        "{theirs:?}"
     );
-    assert_eq!(status.status.code(), Some(1));
-    assert_eq!(
-        String::from_utf8_lossy(&status.stderr),
-        "Error: snapshot file integrity check failed (sha256 mismatch)\n"
-    );
+    assert_eq!(refused(&[&binary, "ctl"]), theirs);
 }
 
 const RESTORED: [&str; 3] = ["127.0.0.87", "127.0.0.88", "127.0.0.89"];
@@ -169,15 +184,6 @@ fn restore_into_new_cluster(dir: &std::path::Path, backup: &std::path::Path, sou
         // Everything after the header: the keys with their revisions, and the count.
         text[text.find("\"kvs\"").expect("keys in the answer")..].to_string()
     };
-    let revision = |endpoint: &str| {
-        let out = etcdctl(endpoint, &[], &["get", "nothing", "-w", "json"], None);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        Regex::new(r#""revision":(\d+)"#)
-            .unwrap()
-            .captures(&text)
-            .unwrap()[1]
-            .to_string()
-    };
     let expected = keys(source);
     // HashKV: the same history, hence the same hash (how members are checked for corruption).
     let hash = |endpoint: &str| {
@@ -185,7 +191,14 @@ fn restore_into_new_cluster(dir: &std::path::Path, backup: &std::path::Path, sou
         let out = etcdctl(
             endpoint,
             &[],
-            &["endpoint", "hashkv", "--rev", &rev, "-w", "json"],
+            &[
+                "endpoint",
+                "hashkv",
+                "--rev",
+                &rev.to_string(),
+                "-w",
+                "json",
+            ],
             None,
         );
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -235,6 +248,6 @@ fn restore_into_new_cluster(dir: &std::path::Path, backup: &std::path::Path, sou
         &["put", "after", "restore", "-w", "json"],
         None,
     );
-    let next = revision(source).parse::<i64>().unwrap() + 1;
+    let next = revision(source) + 1;
     assert!(String::from_utf8_lossy(&put.stdout).contains(&format!("\"revision\":{next},")));
 }

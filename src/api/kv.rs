@@ -10,28 +10,12 @@ use crate::pb::etcdserverpb::{
 };
 use std::collections::HashSet;
 
-/// Keys longer than the store takes are refused here, before raft, so a committed entry can
-/// never fail to apply.
-fn check_key_size(key: &[u8]) -> Result<(), Status> {
-    use crate::mvcc::MAX_KEY_BYTES;
-    if key.len() > MAX_KEY_BYTES {
-        return Err(Status::new(
-            Code::InvalidArgument,
-            format!(
-                "etcdserver: key is too large: {} bytes; this server stores keys up to {MAX_KEY_BYTES} bytes",
-                key.len()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn check_interval(key: &[u8], range_end: &[u8]) -> Result<(), Status> {
+/// etcd's only rule for a key: it is not empty (its size counts in --max-request-bytes).
+fn check_interval(key: &[u8], _range_end: &[u8]) -> Result<(), Status> {
     if key.is_empty() {
         return Err(Status::empty_key());
     }
-    check_key_size(key)?;
-    check_key_size(range_end)
+    Ok(())
 }
 
 pub async fn range(api: &Api, request: RangeRequest) -> Result<RangeResponse, Status> {

@@ -114,8 +114,65 @@ enum Dumped {
     Failed(String),
 }
 
-/// Maintenance.Snapshot: a consistent copy of this member's store as a backup (see
-/// mvcc/snapshot.rs), read from one LMDB read transaction on a thread of its own.
+/// A backup file being streamed; removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Writes the store, as of one read transaction, as an etcd backend (mvcc/backend.rs) into a
+/// scratch file next to it, then sends the file in messages; returns when all is sent or the
+/// client went away.
+fn export_backup(
+    store: &crate::mvcc::Store,
+    chunks: &smol::channel::Sender<Dumped>,
+) -> Result<(), String> {
+    use std::io::Read;
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let scratch = Scratch(store.scratch_path(&format!("backup-{sequence}.tmp")));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&scratch.0)
+        .map_err(|e| format!("{}: {e}", scratch.0.display()))?;
+    let (revision, mut file, total) = {
+        let txn = store.read_txn().map_err(|e| e.to_string())?;
+        let revision = store.current_revision(&txn).map_err(|e| e.to_string())?;
+        let (file, total) = store.export_etcd(&txn, std::io::BufWriter::new(file))?;
+        let file = file.into_inner().map_err(|e| e.to_string())?;
+        (revision, file, total)
+    };
+    use std::io::Seek;
+    file.seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| e.to_string())?;
+    if chunks
+        .send_blocking(Dumped::Start { total, revision })
+        .is_err()
+    {
+        return Ok(());
+    }
+    let mut left = total;
+    while left > 0 {
+        let mut chunk = vec![0u8; SNAPSHOT_MESSAGE_BYTES.min(left as usize)];
+        file.read_exact(&mut chunk)
+            .map_err(|e| format!("{}: {e}", scratch.0.display()))?;
+        left -= chunk.len() as u64;
+        if chunks.send_blocking(Dumped::Chunk(chunk)).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Maintenance.Snapshot: a consistent copy of this member's store as a backup in etcd's format
+/// (mvcc/backend.rs, then its SHA-256 as etcd appends it), read from one LMDB read transaction
+/// on a thread of its own.
 /// Maintenance.Snapshot streams served at once by a member.
 const MAX_SNAPSHOT_STREAMS: usize = 4;
 static SNAPSHOT_STREAMS: smol::lock::Semaphore = smol::lock::Semaphore::new(MAX_SNAPSHOT_STREAMS);
@@ -125,7 +182,7 @@ pub async fn snapshot(
     requests: Receiver<SnapshotRequest>,
     writer: StreamWriter,
 ) -> Result<(), Gone> {
-    use crate::mvcc::snapshot::{backup_padding, DumpError, SHA256_BYTES};
+    use crate::mvcc::snapshot::{backup_padding, SHA256_BYTES};
     // The request has no fields; wait for it so a client that sends nothing gets nothing.
     if requests.recv().await.is_err() {
         return Ok(());
@@ -141,18 +198,8 @@ pub async fn snapshot(
     let (chunks, received) = smol::channel::bounded(4);
     let store = api.store.clone();
     std::thread::spawn(move || {
-        let result = store.read_txn().map_err(DumpError::Store).and_then(|txn| {
-            let total = store.dump_bytes(&txn).map_err(DumpError::Store)?;
-            let revision = store.current_revision(&txn).map_err(DumpError::Store)?;
-            chunks
-                .send_blocking(Dumped::Start { total, revision })
-                .map_err(DumpError::Sink)?;
-            store.dump(&txn, SNAPSHOT_MESSAGE_BYTES, |chunk| {
-                chunks.send_blocking(Dumped::Chunk(chunk))
-            })
-        });
-        if let Err(DumpError::Store(e)) = result {
-            let _ = chunks.send_blocking(Dumped::Failed(e.to_string()));
+        if let Err(error) = export_backup(&store, &chunks) {
+            let _ = chunks.send_blocking(Dumped::Failed(error));
         }
     });
     let mut digest = ring::digest::Context::new(&ring::digest::SHA256);

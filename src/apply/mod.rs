@@ -105,9 +105,9 @@ pub fn apply(store: &Store, txn: &mut RwTxn, request: &InternalRaftRequest) -> A
     Ok(Applied::Internal)
 }
 
-/// Refuses, before anything is written, a request with a key the store cannot hold. The API
-/// refuses such keys first; a committed entry (from an older build, or damaged) may still
-/// carry one, and it must be answered, not make the store fail half-way.
+/// Refuses, before anything is written, a request with a key the store cannot hold (an empty
+/// one). The API refuses such keys first; a committed entry (from an older build, or damaged)
+/// may still carry one, and it must be answered, not make the store fail half-way.
 fn check_keys(request: &InternalRaftRequest) -> Result<(), KvError> {
     if let Some(put) = &request.put {
         check_key(&put.key)?;
@@ -139,11 +139,10 @@ fn check_txn_keys(txn: &crate::pb::etcdserverpb::TxnRequest) -> Result<(), KvErr
 }
 
 fn check_key(key: &[u8]) -> Result<(), KvError> {
-    if key.is_empty() || key.len() > crate::mvcc::MAX_KEY_BYTES {
-        return Err(KvError::Unapplicable(format!(
-            "a key of {} bytes cannot be stored",
-            key.len()
-        )));
+    if key.is_empty() {
+        return Err(KvError::Unapplicable(
+            "an empty key cannot be stored".to_string(),
+        ));
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! `snapshot save` (Maintenance.Snapshot into a file, written as etcdctl writes it: `.part`,
-//! checked, fsynced, renamed) and `snapshot status` (what a backup holds). The file is our
-//! backup format (mvcc/snapshot.rs), not a bolt database: Debian's etcdctl saves it from our
-//! server, but only our applet reads it.
+//! checked, fsynced, renamed), `snapshot status` and `snapshot restore`. A backup is etcd's
+//! bolt file with a SHA-256 trailer (what etcd and this server stream); backups made by earlier
+//! builds of this server (the store's dump, mvcc/snapshot.rs) are still read. The two are told
+//! apart by content.
 
 use super::output::Format;
 use super::{fail, Ctl, Outcome, EXIT_BAD_ARGS, EXIT_ERROR, EXIT_INTERRUPTED};
@@ -91,6 +92,18 @@ pub fn status(ctl: &mut Ctl) -> Outcome {
         ));
     };
     let data = std::fs::read(path).map_err(|e| fail(EXIT_ERROR, format!("{path}: {e}")))?;
+    if crate::bolt::looks_like_bolt(&data) {
+        let status = crate::bolt::read::Bolt::open(&data)
+            .and_then(|bolt| crate::mvcc::backend::etcd_status(&bolt))
+            .map_err(|e| {
+                fail(
+                    EXIT_ERROR,
+                    format!("snapshot file integrity check failed: {path}: {e}"),
+                )
+            })?;
+        let (hash, revision, keys, size) = status;
+        return print_status(ctl, hash, revision, keys, size);
+    }
     let body = check_backup(&data).map_err(|e| fail(EXIT_ERROR, e))?;
     let status = inspect_backup(body).map_err(|e| fail(EXIT_ERROR, format!("{path}: {e}")))?;
     let hash = crc32c::crc32c(body);
@@ -98,7 +111,35 @@ pub fn status(ctl: &mut Ctl) -> Outcome {
     print_status(ctl, hash, status.revision, status.keys, size)
 }
 
-/// The backup without its trailer, once the trailer matches.
+/// A backup without its SHA-256 trailer, checked as etcdctl checks it: the trailer must be
+/// there and match, unless --skip-hash-check (then it is cut off if it is there).
+fn backup_body(data: &[u8], skip_hash_check: bool) -> Result<&[u8], String> {
+    let has_hash = data.len() as u64 % BACKUP_ALIGN == SHA256_BYTES;
+    match (has_hash, skip_hash_check) {
+        (true, true) => Ok(&data[..data.len() - SHA256_BYTES as usize]),
+        (false, true) => Ok(data),
+        (false, false) => Err("snapshot missing hash but --skip-hash-check=false".to_string()),
+        (true, false) => {
+            let (body, trailer) = data.split_at(data.len() - SHA256_BYTES as usize);
+            let digest = ring::digest::digest(&ring::digest::SHA256, body);
+            if digest.as_ref() != trailer {
+                // Go's %v of a byte slice: [1 2 3].
+                let go = |bytes: &[u8]| {
+                    let items: Vec<String> = bytes.iter().map(u8::to_string).collect();
+                    format!("[{}]", items.join(" "))
+                };
+                return Err(format!(
+                    "expected sha256 {}, got {}",
+                    go(trailer),
+                    go(digest.as_ref())
+                ));
+            }
+            Ok(body)
+        }
+    }
+}
+
+/// Our earlier backup format without its trailer, once the trailer matches.
 fn check_backup(data: &[u8]) -> Result<&[u8], String> {
     let size = data.len() as u64;
     if size % BACKUP_ALIGN != SHA256_BYTES {
@@ -168,18 +209,7 @@ pub fn restore(ctl: &mut Ctl) -> Outcome {
         return Err(fail(EXIT_ERROR, format!("data-dir {data_dir:?} exists")));
     }
     let data = std::fs::read(path).map_err(|e| fail(EXIT_ERROR, format!("{path}: {e}")))?;
-    let body = if ctl.bool("skip-hash-check") {
-        // The trailer is still cut off when it is there; the padding ends the records anyway.
-        let size = data.len() as u64;
-        let trailer = if size % BACKUP_ALIGN == SHA256_BYTES {
-            SHA256_BYTES as usize
-        } else {
-            0
-        };
-        &data[..data.len() - trailer]
-    } else {
-        check_backup(&data).map_err(|e| fail(EXIT_ERROR, e))?
-    };
+    let body = backup_body(&data, ctl.bool("skip-hash-check")).map_err(|e| fail(EXIT_ERROR, e))?;
     // The cluster flags mean what they mean to the server: let its parser check them.
     let flags = [
         ("--name", name.clone()),
@@ -222,8 +252,13 @@ fn write_restored(config: &crate::config::Config, backup: &[u8]) -> Result<(), S
     let members = identity::initial_members(config);
     let (applied, term) = {
         let mut txn = store.write_txn().map_err(store_error)?;
-        let applied = store.load(&mut txn, backup)?;
-        let term = store.applied_term(&txn).map_err(store_error)?;
+        let applied = if crate::bolt::looks_like_bolt(backup) {
+            let bolt = crate::bolt::read::Bolt::open(backup)?;
+            store.import_etcd(&mut txn, &bolt)?.consistent_index
+        } else {
+            store.load(&mut txn, backup)?
+        };
+        let term = store.applied_term(&txn).map_err(store_error)?.max(1);
         // The old cluster's members and alarms go; the new cluster's members come in.
         let old: Vec<u64> = store
             .members(&txn)

@@ -61,8 +61,9 @@ impl Store {
         key: &[u8],
         revision: Revision,
     ) -> Result<Option<KeyValue>, KvError> {
-        let lower = history_start(key);
-        let upper = history_key(key, revision);
+        let stored = super::keys::stored_key(key);
+        let lower = history_start(&stored);
+        let upper = history_key(&stored, revision);
         let bounds = (Bound::Included(&lower[..]), Bound::Excluded(&upper[..]));
         let Some(item) = self.history.rev_range(txn, &bounds)?.next() else {
             return Ok(None);

@@ -47,9 +47,47 @@ pub fn history_start(key: &[u8]) -> Vec<u8> {
 
 const REVISION_BYTES: usize = 16;
 
-/// The longest user key the store takes: LMDB keys are at most 511 bytes, and a history key is
-/// the user key and a 16-byte revision.
-pub const MAX_KEY_BYTES: usize = 511 - REVISION_BYTES;
+/// Keys up to this long are stored as they are. A longer key is stored under its first
+/// SHORT_KEY_BYTES bytes and an 8-byte tag (the start of its SHA-256), LONG_KEY_BYTES in all,
+/// so that with the history table's 16-byte revision it fits LMDB's 511-byte keys; the whole
+/// key is in the stored value. Keys sharing their first SHORT_KEY_BYTES bytes sit together
+/// (in tag order); readers put them back in key order.
+pub const SHORT_KEY_BYTES: usize = 487;
+const TAG_BYTES: usize = 8;
+pub const LONG_KEY_BYTES: usize = SHORT_KEY_BYTES + TAG_BYTES;
+
+/// The LMDB key a user key is stored under (in `current`, `history`, `lease_keys`).
+pub fn stored_key(key: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if key.len() <= SHORT_KEY_BYTES {
+        return std::borrow::Cow::Borrowed(key);
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, key);
+    let mut stored = Vec::with_capacity(LONG_KEY_BYTES);
+    stored.extend_from_slice(&key[..SHORT_KEY_BYTES]);
+    stored.extend_from_slice(&digest.as_ref()[..TAG_BYTES]);
+    std::borrow::Cow::Owned(stored)
+}
+
+/// Whether a stored key stands for a long key (whose whole key is in its value).
+pub fn is_long(stored: &[u8]) -> bool {
+    stored.len() == LONG_KEY_BYTES
+}
+
+/// The stored keys that can hold `key` or keys after it start at its first SHORT_KEY_BYTES.
+pub fn stored_lower_bound(key: &[u8]) -> &[u8] {
+    &key[..key.len().min(SHORT_KEY_BYTES)]
+}
+
+/// The stored-key bound below which every key before `end` lies: `end` itself if it is short,
+/// else the whole group of long keys sharing its first bytes (the caller filters).
+pub fn stored_upper_bound(end: &[u8]) -> std::ops::Bound<Vec<u8>> {
+    if end.len() <= SHORT_KEY_BYTES {
+        return std::ops::Bound::Excluded(end.to_vec());
+    }
+    let mut bound = end[..SHORT_KEY_BYTES].to_vec();
+    bound.extend_from_slice(&[0xff; TAG_BYTES]);
+    std::ops::Bound::Included(bound)
+}
 
 /// Splits a history key into (user key, revision).
 pub fn split_history_key(bytes: &[u8]) -> Result<(Vec<u8>, Revision), heed::Error> {
@@ -62,6 +100,58 @@ pub fn split_history_key(bytes: &[u8]) -> Result<(Vec<u8>, Revision), heed::Erro
 
 fn split(bytes: &[u8]) -> (&[u8], &[u8]) {
     bytes.split_at(bytes.len().saturating_sub(REVISION_BYTES))
+}
+
+/// Rewrites what a store of the plain-key layout holds under keys now stored otherwise (keys
+/// of SHORT_KEY_BYTES + 1 to 495 bytes); returns how many records moved.
+pub(super) fn convert_plain_keys(
+    store: &super::Store,
+    txn: &mut heed::RwTxn,
+) -> Result<usize, heed::Error> {
+    let mut moved = 0;
+    let long_current: Vec<(Vec<u8>, Vec<u8>)> = store
+        .current
+        .iter(txn)?
+        .filter_map(|item| item.ok())
+        .filter(|(key, _)| key.len() > SHORT_KEY_BYTES)
+        .map(|(key, value)| (key.to_vec(), value.to_vec()))
+        .collect();
+    for (key, value) in long_current {
+        store.current.delete(txn, &key)?;
+        store.current.put(txn, &stored_key(&key), &value)?;
+        moved += 1;
+    }
+    let long_history: Vec<Vec<u8>> = store
+        .history
+        .iter(txn)?
+        .filter_map(|item| item.ok())
+        .map(|(key, _)| key.to_vec())
+        .filter(|key| split(key).0.len() > SHORT_KEY_BYTES)
+        .collect();
+    for key in long_history {
+        let (user_key, revision) = split_history_key(&key)?;
+        store.history.delete(txn, &key)?;
+        store
+            .history
+            .put(txn, &history_key(&stored_key(&user_key), revision), &[])?;
+        moved += 1;
+    }
+    let long_attachments: Vec<Vec<u8>> = store
+        .lease_keys
+        .iter(txn)?
+        .filter_map(|item| item.ok())
+        .map(|(key, _)| key.to_vec())
+        .filter(|key| key.len() > 8 + SHORT_KEY_BYTES)
+        .collect();
+    for key in long_attachments {
+        let (id, user_key) = key.split_at(8);
+        let mut moved_key = id.to_vec();
+        moved_key.extend_from_slice(&stored_key(user_key));
+        store.lease_keys.delete(txn, &key)?;
+        store.lease_keys.put(txn, &moved_key, user_key)?;
+        moved += 1;
+    }
+    Ok(moved)
 }
 
 /// LMDB's order of the `history` table: by user key, then by revision. (Plain byte order would

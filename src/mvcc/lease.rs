@@ -2,7 +2,7 @@
 //! When a lease expires is not stored: only the leader keeps that clock (raft/leases.rs).
 //!
 //! Tables: `leases` (lease ID i64 BE -> granted TTL i64 BE), `lease_keys` (lease ID i64 BE +
-//! user key -> empty).
+//! stored key (keys.rs) -> empty, or the whole key for a long one).
 
 use super::{KvError, Store};
 use heed::{RoTxn, RwTxn};
@@ -14,8 +14,17 @@ fn id_bytes(id: i64) -> [u8; 8] {
 
 fn attachment(id: i64, key: &[u8]) -> Vec<u8> {
     let mut bytes = id_bytes(id).to_vec();
-    bytes.extend_from_slice(key);
+    bytes.extend_from_slice(&super::keys::stored_key(key));
     bytes
+}
+
+/// What `lease_keys` holds for a key: nothing when the stored key is the key.
+fn attachment_value(key: &[u8]) -> &[u8] {
+    if super::keys::is_long(&super::keys::stored_key(key)) {
+        key
+    } else {
+        &[]
+    }
 }
 
 impl Store {
@@ -62,9 +71,19 @@ impl Store {
         );
         let mut keys = Vec::new();
         for item in self.lease_keys.range(txn, &bounds)? {
-            let (bytes, _) = item?;
-            keys.push(bytes[8..].to_vec());
+            let (bytes, whole) = item?;
+            let stored = bytes.get(8..).unwrap_or_default();
+            keys.push(
+                if super::keys::is_long(stored) {
+                    whole
+                } else {
+                    stored
+                }
+                .to_vec(),
+            );
         }
+        // Long keys sharing their first bytes are stored in tag order.
+        keys.sort();
         Ok(keys)
     }
 
@@ -92,7 +111,8 @@ impl Store {
             self.lease_keys.delete(txn, &attachment(old, key))?;
         }
         if new != 0 {
-            self.lease_keys.put(txn, &attachment(new, key), &[])?;
+            self.lease_keys
+                .put(txn, &attachment(new, key), attachment_value(key))?;
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! member's replicated metadata. The raft apply loop is the only writer; readers open their own
 //! short read transactions. Layout and invariants: ARCHITECTURE.md, "Keyspace on LMDB".
 
+pub mod backend;
 mod changes;
 pub mod checkpoint;
 mod keys;
@@ -11,7 +12,6 @@ pub mod snapshot;
 mod write;
 
 pub use changes::{Change, KvHash};
-pub use keys::MAX_KEY_BYTES;
 pub use range::{RangeOptions, RangeResult};
 pub use write::Writer;
 
@@ -100,10 +100,13 @@ const META_COMPACT_REVISION: &str = "compact_revision";
 const META_CONF_STATE: &str = "conf_state";
 const META_CLUSTER_VERSION: &str = "cluster_version";
 const META_ALARMS: &str = "alarms";
-/// The layout of the history table's keys (keys.rs); absent in stores of earlier builds, whose
-/// history keys were escaped.
+/// The layout of stored keys (keys.rs); absent in stores of the earliest builds, whose history
+/// keys were escaped (refused).
 const META_FORMAT: &str = "format";
-const FORMAT: &[u8] = b"history-key+revision";
+const FORMAT: &[u8] = b"stored-keys/2";
+/// The layout before long keys: every key stored as it is (up to 495 bytes); converted when
+/// such a store (or dump) is opened.
+const FORMAT_PLAIN_KEYS: &[u8] = b"history-key+revision";
 
 /// Values in the `revisions` table start with this byte: a put or a delete (tombstone).
 const KIND_PUT: u8 = 0;
@@ -175,22 +178,40 @@ impl Store {
             store.meta.put(&mut txn, META_FORMAT, FORMAT)?;
         }
         store
-            .check_format(&txn)
+            .check_format(&mut txn)
             .map_err(|e| heed::Error::Io(std::io::Error::other(e)))?;
         txn.commit()?;
         Ok(store)
     }
 
-    /// Refuses a store (or a loaded dump) whose history keys are laid out otherwise.
-    fn check_format(&self, txn: &RoTxn) -> Result<(), String> {
+    /// Converts a store (or a loaded dump) of the plain-key layout; refuses one of the
+    /// earliest layout.
+    fn check_format(&self, txn: &mut RwTxn) -> Result<(), String> {
         let format = self.meta.get(txn, META_FORMAT).map_err(|e| e.to_string())?;
-        if format != Some(FORMAT) {
-            return Err(format!(
+        match format {
+            Some(FORMAT) => Ok(()),
+            Some(FORMAT_PLAIN_KEYS) => {
+                let converted = keys::convert_plain_keys(self, txn).map_err(|e| e.to_string())?;
+                self.meta
+                    .put(txn, META_FORMAT, FORMAT)
+                    .map_err(|e| e.to_string())?;
+                log::warn!(
+                    "{}: converted the store to the long-key layout ({converted} records of keys longer than {} bytes rewritten)",
+                    self.dir.display(),
+                    keys::SHORT_KEY_BYTES
+                );
+                Ok(())
+            }
+            _ => Err(format!(
                 "{}: the store was written by an earlier build of this etcd (another history key layout); restore it from a backup made by this build or start a new data dir",
                 self.dir.display()
-            ));
+            )),
         }
-        Ok(())
+    }
+
+    /// A file next to the store for temporary use (a backup being streamed).
+    pub fn scratch_path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.join(name)
     }
 
     /// Flushes every commit to disk (for tools that write a store and exit).

@@ -1,7 +1,10 @@
 //! Reads: a key range at the current revision (from the `current` table) or at a past revision
 //! (from the `history` index and the `revisions` log).
 
-use super::keys::{history_key, history_start, Revision};
+use super::keys::{
+    history_key, history_start, is_long, stored_key, stored_lower_bound, stored_upper_bound,
+    Revision, SHORT_KEY_BYTES,
+};
 use super::{KvError, Store, KIND_PUT};
 use crate::pb::mvccpb::KeyValue;
 use heed::RoTxn;
@@ -43,16 +46,108 @@ impl<'a> Interval<'a> {
         }
     }
 
-    pub(super) fn bounds(&self) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
+    /// The stored keys (keys.rs) to scan: they hold every key of the interval, and, for long
+    /// keys at its ends, some outside it that `contains` then leaves out.
+    pub(super) fn stored_bounds(&self) -> (Vec<u8>, Bound<Vec<u8>>) {
         match *self {
-            Interval::Single(key) => (Bound::Included(key), Bound::Included(key)),
-            Interval::From(key) => (Bound::Included(key), Bound::Unbounded),
-            Interval::Between(key, end) => (Bound::Included(key), Bound::Excluded(end)),
+            Interval::Single(key) => {
+                let stored = stored_key(key).into_owned();
+                (stored.clone(), Bound::Included(stored))
+            }
+            Interval::From(key) => (stored_lower_bound(key).to_vec(), Bound::Unbounded),
+            Interval::Between(key, end) => {
+                (stored_lower_bound(key).to_vec(), stored_upper_bound(end))
+            }
+        }
+    }
+
+    pub(super) fn contains(&self, key: &[u8]) -> bool {
+        match *self {
+            Interval::Single(single) => key == single,
+            Interval::From(start) => key >= start,
+            Interval::Between(start, end) => key >= start && key < end,
         }
     }
 
     pub(super) fn is_empty(&self) -> bool {
         matches!(*self, Interval::Between(key, end) if end <= key)
+    }
+}
+
+/// Borrowed bounds for heed's range from owned ones.
+pub(super) fn as_slices(bounds: &(Vec<u8>, Bound<Vec<u8>>)) -> (Bound<&[u8]>, Bound<&[u8]>) {
+    (
+        Bound::Included(bounds.0.as_slice()),
+        bounds.1.as_ref().map(Vec::as_slice),
+    )
+}
+
+/// Puts stored items back in key order. LMDB gives stored keys in byte order, which is key
+/// order except among long keys sharing their first bytes (ordered by tag there): those are
+/// gathered and sorted by their whole key before they are passed on.
+pub(super) struct KeyOrder<'t> {
+    /// The first bytes the gathered long keys share.
+    prefix: Vec<u8>,
+    gathered: Vec<(Vec<u8>, &'t [u8])>,
+}
+
+impl<'t> KeyOrder<'t> {
+    pub(super) fn new() -> Self {
+        KeyOrder {
+            prefix: Vec::new(),
+            gathered: Vec::new(),
+        }
+    }
+
+    /// One stored item: its stored key, its whole key (read from the value for a long one),
+    /// its value.
+    pub(super) fn push(
+        &mut self,
+        stored: &[u8],
+        key: std::borrow::Cow<'_, [u8]>,
+        value: &'t [u8],
+        visit: &mut impl FnMut(&[u8], &'t [u8]) -> Result<(), KvError>,
+    ) -> Result<(), KvError> {
+        if !is_long(stored) {
+            self.finish(visit)?;
+            return visit(&key, value);
+        }
+        let prefix = &stored[..SHORT_KEY_BYTES];
+        if !self.gathered.is_empty() && self.prefix != prefix {
+            self.finish(visit)?;
+        }
+        if self.gathered.is_empty() {
+            self.prefix = prefix.to_vec();
+        }
+        self.gathered.push((key.into_owned(), value));
+        Ok(())
+    }
+
+    pub(super) fn finish(
+        &mut self,
+        visit: &mut impl FnMut(&[u8], &'t [u8]) -> Result<(), KvError>,
+    ) -> Result<(), KvError> {
+        self.gathered.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, value) in self.gathered.drain(..) {
+            visit(&key, value)?;
+        }
+        Ok(())
+    }
+}
+
+/// The whole key of a stored item whose value is a KeyValue: the stored key itself unless it
+/// stands for a long key.
+pub(super) fn whole_key<'k>(
+    table: &str,
+    stored: &'k [u8],
+    kv_bytes: &[u8],
+) -> Result<std::borrow::Cow<'k, [u8]>, heed::Error> {
+    if is_long(stored) {
+        Ok(std::borrow::Cow::Owned(
+            decode_kv(table, stored, kv_bytes)?.key,
+        ))
+    } else {
+        Ok(std::borrow::Cow::Borrowed(stored))
     }
 }
 
@@ -75,6 +170,22 @@ pub(super) fn stored_change<'a>(
 }
 
 impl Store {
+    /// The live version of `key`, if any. A long key's slot holding another key (two keys
+    /// whose first bytes and 8-byte tags both agree) is refused rather than taken for it.
+    pub(super) fn live(&self, txn: &RoTxn, key: &[u8]) -> Result<Option<KeyValue>, KvError> {
+        let stored = stored_key(key);
+        let Some(value) = self.current.get(txn, &stored)? else {
+            return Ok(None);
+        };
+        let kv = decode_kv("current", &stored, value)?;
+        if kv.key != key {
+            return Err(KvError::Unapplicable(
+                "the key's stored form collides with another key's; it cannot be stored".into(),
+            ));
+        }
+        Ok(Some(kv))
+    }
+
     /// The change stored at `revision`, which the history says exists.
     pub(super) fn change_at<'t>(
         &self,
@@ -126,55 +237,66 @@ impl Store {
         if interval.is_empty() {
             return Ok(result);
         }
-        let mut take = |table: &str, key: &[u8], value: &[u8]| -> Result<(), heed::Error> {
+        let mut take = |key: &[u8], value: &[u8]| -> Result<(), KvError> {
+            if !interval.contains(key) {
+                return Ok(());
+            }
             result.count += 1;
             if !options.count_only && (options.limit == 0 || result.kvs.len() < options.limit) {
-                result.kvs.push(decode_kv(table, key, value)?);
+                result.kvs.push(decode_kv("current", key, value)?);
             }
             Ok(())
         };
         if revision == view_revision {
-            for item in self.current.range(txn, &interval.bounds())? {
-                let (key, value) = item?;
-                take("current", key, value)?;
+            let bounds = interval.stored_bounds();
+            let mut order = KeyOrder::new();
+            for item in self.current.range(txn, &as_slices(&bounds))? {
+                let (stored, value) = item?;
+                let key = whole_key("current", stored, value)?;
+                order.push(stored, key, value, &mut take)?;
             }
+            order.finish(&mut take)?;
         } else {
-            self.for_each_at(txn, &interval, revision, |key, value| {
-                take("revisions", key, value)
-            })?;
+            self.for_each_at(txn, &interval, revision, &mut take)?;
         }
         Ok(result)
     }
 
-    /// Calls `visit` with the stored KeyValue of every key live in `interval` at `revision`.
-    fn for_each_at(
+    /// Calls `visit` with (key, stored KeyValue) of every key live in `interval` at
+    /// `revision`, in key order.
+    fn for_each_at<'t>(
         &self,
-        txn: &RoTxn,
+        txn: &'t RoTxn,
         interval: &Interval,
         revision: i64,
-        mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), heed::Error>,
+        visit: &mut impl FnMut(&[u8], &'t [u8]) -> Result<(), KvError>,
     ) -> Result<(), KvError> {
-        let (start, end) = match *interval {
-            Interval::Single(key) => {
-                let upper = history_key(key, Revision { main: -1, sub: -1 });
-                (history_start(key), Bound::Included(upper))
+        let (start, end) = interval.stored_bounds();
+        let start = history_start(&start);
+        // An included end stored key (one key, or a long key's group) with all its history.
+        let end = match end {
+            Bound::Included(last) => {
+                Bound::Included(history_key(&last, Revision { main: -1, sub: -1 }))
             }
-            Interval::From(key) => (history_start(key), Bound::Unbounded),
-            Interval::Between(key, end) => {
-                (history_start(key), Bound::Excluded(history_start(end)))
-            }
+            Bound::Excluded(end) => Bound::Excluded(history_start(&end)),
+            Bound::Unbounded => Bound::Unbounded,
         };
         let bounds = (
             Bound::Included(start.as_slice()),
             end.as_ref().map(Vec::as_slice),
         );
-        // History keys arrive grouped by user key, each group in revision order: remember the
-        // newest revision at or below `revision` and emit it when the group ends.
+        // History keys arrive grouped by stored key, each group in revision order: remember
+        // the newest revision at or below `revision` and pass it on when the group ends.
         let mut group: Option<(Vec<u8>, Option<Revision>)> = None;
-        let mut emit = |best: Option<Revision>| -> Result<(), KvError> {
+        let mut order = KeyOrder::new();
+        let mut emit = |stored: &[u8],
+                        best: Option<Revision>,
+                        order: &mut KeyOrder<'t>|
+         -> Result<(), KvError> {
             if let Some(best) = best {
                 if let (true, kv) = self.change_at(txn, best)? {
-                    visit(&best.to_bytes(), kv)?;
+                    let key = whole_key("revisions", stored, kv)?;
+                    order.push(stored, key, kv, visit)?;
                 }
             }
             Ok(())
@@ -186,8 +308,8 @@ impl Store {
             let candidate = Revision::from_bytes("history", history_key, revision_bytes)?;
             let same_key = matches!(&group, Some((key, _)) if key.as_slice() == prefix);
             if !same_key {
-                if let Some((_, best)) = group.take() {
-                    emit(best)?;
+                if let Some((stored, best)) = group.take() {
+                    emit(&stored, best, &mut order)?;
                 }
                 group = Some((prefix.to_vec(), None));
             }
@@ -197,9 +319,9 @@ impl Store {
                 }
             }
         }
-        if let Some((_, best)) = group {
-            emit(best)?;
+        if let Some((stored, best)) = group {
+            emit(&stored, best, &mut order)?;
         }
-        Ok(())
+        order.finish(visit)
     }
 }

@@ -82,7 +82,8 @@ pub fn check_dump(mut input: impl Read, index: u64) -> Result<(), String> {
             other => return Err(format!("unknown table number {other} in the snapshot")),
         }
     }
-    if format.as_deref() != Some(super::FORMAT) {
+    let known = [super::FORMAT, super::FORMAT_PLAIN_KEYS];
+    if !format.as_deref().is_some_and(|f| known.contains(&f)) {
         return Err("the snapshot is not in this build's store layout".to_string());
     }
     let applied = applied
@@ -190,22 +191,6 @@ impl Store {
             term: self.applied_term(txn)?,
             conf_state: self.conf_state(txn)?.unwrap_or_default(),
         })
-    }
-
-    /// How many bytes `dump` writes from `txn`.
-    pub fn dump_bytes(&self, txn: &RoTxn) -> Result<u64, heed::Error> {
-        let mut total = 0u64;
-        for number in TABLES {
-            let table = self.table(number).expect("TABLES lists known tables");
-            let counted = table.each(txn, |key, value| {
-                total += 9 + key.len() as u64 + value.len() as u64;
-                Ok::<(), std::convert::Infallible>(())
-            });
-            if let Err(DumpError::Store(e)) = counted {
-                return Err(e);
-            }
-        }
-        Ok(total)
     }
 
     /// Writes every table through `sink` in chunks of about `chunk_bytes`; stops at the first

@@ -1,8 +1,8 @@
 //! Writes: one `Writer` per applied request. Every change of a request shares one main revision
 //! (the store revision + 1) with increasing sub revisions, as in etcd's storeTxnWrite.
 
-use super::keys::{history_key, split_history_key, Revision};
-use super::range::{decode_kv, Interval};
+use super::keys::{history_key, split_history_key, stored_key, Revision};
+use super::range::{as_slices, decode_kv, Interval};
 use super::{
     KvError, RangeOptions, RangeResult, Store, KIND_DELETE, KIND_PUT, META_COMPACT_REVISION,
     META_REVISION,
@@ -62,8 +62,7 @@ impl<'s, 't, 'e> Writer<'s, 't, 'e> {
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, KvError> {
-        let value = self.store.current.get(self.txn, key)?;
-        Ok(value.map(|v| decode_kv("current", key, v)).transpose()?)
+        self.store.live(self.txn, key)
     }
 
     pub fn range(
@@ -85,7 +84,7 @@ impl<'s, 't, 'e> Writer<'s, 't, 'e> {
             .put(self.txn, &revision.to_bytes(), &value)?;
         self.store
             .history
-            .put(self.txn, &history_key(&kv.key, revision), &[])?;
+            .put(self.txn, &history_key(&stored_key(&kv.key), revision), &[])?;
         Ok(())
     }
 
@@ -103,7 +102,9 @@ impl<'s, 't, 'e> Writer<'s, 't, 'e> {
             value,
             lease,
         };
-        self.store.current.put(self.txn, key, &kv.encode_to_vec())?;
+        self.store
+            .current
+            .put(self.txn, &stored_key(key), &kv.encode_to_vec())?;
         self.record(revision, KIND_PUT, &kv)?;
         let old_lease = previous.as_ref().map_or(0, |p| p.lease);
         self.store.reattach(self.txn, key, old_lease, lease)?;
@@ -117,10 +118,16 @@ impl<'s, 't, 'e> Writer<'s, 't, 'e> {
             return Ok(Vec::new());
         }
         let mut deleted = Vec::new();
-        for item in self.store.current.range(self.txn, &interval.bounds())? {
-            let (key, value) = item?;
-            deleted.push(decode_kv("current", key, value)?);
+        let bounds = interval.stored_bounds();
+        for item in self.store.current.range(self.txn, &as_slices(&bounds))? {
+            let (stored, value) = item?;
+            let kv = decode_kv("current", stored, value)?;
+            if interval.contains(&kv.key) {
+                deleted.push(kv);
+            }
         }
+        // Keys are deleted (and get their sub-revisions) in key order, as etcd does.
+        deleted.sort_by(|a, b| a.key.cmp(&b.key));
         for kv in &deleted {
             let revision = self.next_revision();
             let tombstone = KeyValue {
@@ -128,7 +135,7 @@ impl<'s, 't, 'e> Writer<'s, 't, 'e> {
                 mod_revision: revision.main,
                 ..KeyValue::default()
             };
-            self.store.current.delete(self.txn, &kv.key)?;
+            self.store.current.delete(self.txn, &stored_key(&kv.key))?;
             self.record(revision, KIND_DELETE, &tombstone)?;
             self.store.reattach(self.txn, &kv.key, kv.lease, 0)?;
         }

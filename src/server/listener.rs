@@ -343,7 +343,9 @@ impl Connection {
                 .max_concurrent_streams(http2.max_concurrent_streams)
                 .max_frame_size(MAX_REWRITTEN_FRAME_BYTES as u32)
                 .max_header_list_size(MAX_HEADER_LIST_BYTES)
-                .keep_alive_interval(http2.keepalive_interval);
+                .keep_alive_interval(http2.keepalive_interval)
+                // grpc-go sends no Date header.
+                .auto_date_header(false);
             if let Some(timeout) = http2.keepalive_timeout {
                 builder.keep_alive_timeout(timeout);
             }

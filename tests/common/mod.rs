@@ -130,6 +130,9 @@ impl Member {
 
     /// Starts the process again with the same flags (after kill), without waiting.
     pub fn launch(&mut self) {
+        if let Some(parent) = self.log.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -328,15 +331,35 @@ pub fn start_plain_cluster(ips: &[&str], dir: &Path) -> Vec<Member> {
     start_cluster(&our_binary(), ips, dir, &[])
 }
 
-/// `program` (ours or Debian's etcd) as a cluster as [`start_plain_cluster`] describes, each
-/// member also given `extra` flags.
-pub fn start_cluster(program: &Path, ips: &[&str], dir: &Path, extra: &[&str]) -> Vec<Member> {
-    let cluster = ips
-        .iter()
+/// `--initial-cluster` for members m0, m1, ... on `ips` (peer port 2380), as
+/// [`start_cluster`] names them.
+pub fn initial_cluster(ips: &[&str]) -> String {
+    ips.iter()
         .enumerate()
         .map(|(i, ip)| format!("m{i}=http://{ip}:2380"))
         .collect::<Vec<_>>()
-        .join(",");
+        .join(",")
+}
+
+/// The store's revision in the header of a read from `endpoint` (Debian's etcdctl).
+pub fn revision(endpoint: &str) -> i64 {
+    let out = etcdctl(endpoint, &[], &["get", "nothing", "-w", "json"], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let at = text
+        .find("\"revision\":")
+        .expect("a header with a revision")
+        + 11;
+    let digits: String = text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().expect("a revision")
+}
+
+/// `program` (ours or Debian's etcd) as a cluster as [`start_plain_cluster`] describes, each
+/// member also given `extra` flags.
+pub fn start_cluster(program: &Path, ips: &[&str], dir: &Path, extra: &[&str]) -> Vec<Member> {
+    let cluster = initial_cluster(ips);
     let mut members: Vec<Member> = ips
         .iter()
         .enumerate()
