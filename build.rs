@@ -8,6 +8,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/lock.proto",
         "proto/election.proto",
         "proto/lease.proto",
+        "proto/etcdserver.proto",
+        "proto/raftpb.proto",
+        "proto/wal.proto",
     ];
     for file in std::fs::read_dir("proto")? {
         println!("cargo:rerun-if-changed={}", file?.path().display());

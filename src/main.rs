@@ -19,6 +19,7 @@ mod golang;
 mod ids;
 mod logging;
 mod metrics;
+mod migrate;
 mod mvcc;
 mod pb;
 mod peer;

@@ -16,6 +16,12 @@ pub mod etcdserverpb {
 pub mod leasepb {
     include!(concat!(env!("OUT_DIR"), "/leasepb.rs"));
 }
+pub mod raftpb {
+    include!(concat!(env!("OUT_DIR"), "/raftpb.rs"));
+}
+pub mod walpb {
+    include!(concat!(env!("OUT_DIR"), "/walpb.rs"));
+}
 pub mod v3lockpb {
     include!(concat!(env!("OUT_DIR"), "/v3lockpb.rs"));
 }

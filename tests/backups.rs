@@ -6,8 +6,8 @@
 //! next write at the next revision. python-etcd3's own snapshot check passes against ours.
 
 use crate::common::{
-    etcdctl, initial_cluster, our_binary, revision, run, start_cluster, temp_dir, DEBIAN_ETCD,
-    DEBIAN_ETCDCTL,
+    self, etcdctl, initial_cluster, our_binary, revision, run, start_cluster, temp_dir,
+    DEBIAN_ETCD, DEBIAN_ETCDCTL,
 };
 use std::path::Path;
 
@@ -28,21 +28,7 @@ fn workload(endpoint: &str) -> i64 {
     }
     let del = etcdctl(endpoint, &[], &["del", "k/1", "--prefix"], None);
     assert!(del.status.success());
-    let grant = etcdctl(endpoint, &[], &["lease", "grant", "3600"], None);
-    let lease = String::from_utf8_lossy(&grant.stdout)
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_string();
-    for i in 0..5 {
-        let put = etcdctl(
-            endpoint,
-            &[],
-            &["put", &format!("leased/{i}"), "x", "--lease", &lease],
-            None,
-        );
-        assert!(put.status.success());
-    }
+    common::leased_keys(endpoint, 5);
     let txn = etcdctl(
         endpoint,
         &[],

@@ -4,7 +4,8 @@
 //! answers and its data is whole.
 
 use crate::common::{
-    self, our_binary, single_member_args, start_plain_cluster, temp_dir, wait_until, Member,
+    self, fill, our_binary, single_member_args, start_plain_cluster, temp_dir, wait_until, Member,
+    SmallDisk,
 };
 use etcd_client::Client;
 use protobuf::Message as _;
@@ -596,42 +597,6 @@ fn snapshot_streams_and_watches_are_bounded() {
         "etcdserver: too many watches on this stream (at most 10000)"
     );
     assert_eq!(etcdctl_put(&member, "w"), "OK");
-}
-
-/// A small tmpfs mounted for one test, unmounted when dropped (None when this process may not
-/// mount, i.e. is not root).
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
-        std::fs::create_dir_all(dir).unwrap();
-        let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .ok()?;
-        status.success().then(|| SmallDisk(dir.to_path_buf()))
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
-/// Fills the file system holding `path` with one file, to the last byte it takes.
-fn fill(path: &Path) {
-    let mut file = std::fs::File::create(path).unwrap();
-    let block = vec![0u8; 1 << 20];
-    while file.write_all(&block).is_ok() {}
-    let mut byte = [0u8; 1];
-    while file.write_all(&byte).is_ok() {
-        byte[0] = 1;
-    }
 }
 
 #[test]

@@ -24,6 +24,7 @@ mod linearizability;
 mod lock;
 mod long_keys;
 mod metrics;
+mod migrate;
 mod mirror;
 mod notify;
 mod pki;

@@ -1,10 +1,14 @@
-//! `etcdctl make-mirror` through our applet, from Debian's etcd to ours (how a cluster moves
-//! over): the keys under the prefix as they were, then every later put and delete, under the
+//! `etcdctl make-mirror` both ways: through our applet from Debian's etcd to ours (how a live
+//! cluster moves over), and through Debian's etcdctl from ours to Debian's etcd (the way back):
+//! the keys under the prefix as they were, then every later put and delete, under the
 //! destination prefix.
 
 use crate::common;
 
-use common::{etcdctl, our_binary, single_member_args, temp_dir, wait_until, Member, DEBIAN_ETCD};
+use common::{
+    etcdctl, our_binary, single_member_args, temp_dir, wait_until, Member, DEBIAN_ETCD,
+    DEBIAN_ETCDCTL,
+};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -19,24 +23,38 @@ fn keys(endpoint: &str, prefix: &str) -> Vec<String> {
 
 #[test]
 fn make_mirror_copies_then_follows() {
-    let dir = temp_dir("mirror");
+    let ours = our_binary().display().to_string();
+    mirror_copies_then_follows(
+        "mirror-in",
+        (Path::new(DEBIAN_ETCD), "127.0.0.93"),
+        (&our_binary(), "127.0.0.94"),
+        &[&ours, "ctl"],
+    );
+}
+
+#[test]
+fn make_mirror_from_ours_to_etcd_copies_then_follows() {
+    mirror_copies_then_follows(
+        "mirror-out",
+        (&our_binary(), "127.0.0.196"),
+        (Path::new(DEBIAN_ETCD), "127.0.0.197"),
+        &[DEBIAN_ETCDCTL],
+    );
+}
+
+/// A member of `from` mirrored into a member of `to` (each a program and its address) by
+/// `mirror` (a program and its leading arguments).
+fn mirror_copies_then_follows(name: &str, from: (&Path, &str), to: (&Path, &str), mirror: &[&str]) {
+    let dir = temp_dir(name);
     let source_dir = dir.join("source");
     let target_dir = dir.join("target");
-    let source_args = single_member_args("src", "127.0.0.93", 2379, 2380, &source_dir, "http");
-    let _source = Member::start(
-        Path::new(DEBIAN_ETCD),
-        source_args,
-        "http://127.0.0.93:2379",
-        &source_dir,
-    );
-    let target_args = single_member_args("dst", "127.0.0.94", 2379, 2380, &target_dir, "http");
-    let _target = Member::start(
-        &our_binary(),
-        target_args,
-        "http://127.0.0.94:2379",
-        &target_dir,
-    );
-    let (source, target) = ("127.0.0.93:2379", "127.0.0.94:2379");
+    let source_args = single_member_args("src", from.1, 2379, 2380, &source_dir, "http");
+    let source_url = format!("http://{}:2379", from.1);
+    let _source = Member::start(from.0, source_args, &source_url, &source_dir);
+    let target_args = single_member_args("dst", to.1, 2379, 2380, &target_dir, "http");
+    let target_url = format!("http://{}:2379", to.1);
+    let _target = Member::start(to.0, target_args, &target_url, &target_dir);
+    let (source, target) = (&source_url[7..], &target_url[7..]);
     // 1,500 keys (more than one of the mirror's 1,000-key batches), 100 per txn.
     for batch in 0..15 {
         let puts: String = (batch * 100..batch * 100 + 100)
@@ -51,16 +69,17 @@ fn make_mirror_copies_then_follows() {
     }
     etcdctl(source, &[], &["put", "other/x", "not mirrored"], None);
 
-    let mut mirror = Command::new(our_binary())
+    let mut mirror = Command::new(mirror[0])
+        .args(&mirror[1..])
         .args([
-            "ctl",
             "--endpoints",
             source,
             "make-mirror",
             "--prefix=app/",
             "--dest-prefix=moved/",
-            "http://127.0.0.94:2379",
+            &target_url,
         ])
+        .env("ETCDCTL_API", "3")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

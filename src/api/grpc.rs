@@ -111,12 +111,24 @@ impl StreamWriter {
         Ok(())
     }
 
+    /// Waits until every message sent has been taken by the connection (or the client went
+    /// away): a handler that holds a resource for its stream (a snapshot slot) holds it until
+    /// the client has read what it was sent, not only until it was queued.
+    pub async fn delivered(&self) {
+        while !self.frames.is_empty() && !self.frames.is_closed() {
+            smol::Timer::after(DELIVERY_POLL_INTERVAL).await;
+        }
+    }
+
     /// Ends the call with `status` (the handler returns the Gone this gives).
     pub fn refuse(&self, status: Status) -> Gone {
         let _ = self.refusal.try_send(status);
         Gone
     }
 }
+
+/// How often `StreamWriter::delivered` looks whether the client has read its queued answers.
+const DELIVERY_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Answers queued for a slow client before the handler waits for it.
 const QUEUED_MESSAGES: usize = 64;

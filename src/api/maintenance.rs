@@ -133,7 +133,8 @@ fn export_backup(
     use std::io::Read;
     static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let scratch = Scratch(store.scratch_path(&format!("backup-{sequence}.tmp")));
+    let scratch =
+        Scratch(store.scratch_path(&format!("{}{sequence}.tmp", crate::mvcc::SCRATCH_PREFIX)));
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(true)
@@ -170,13 +171,13 @@ fn export_backup(
     Ok(())
 }
 
-/// Maintenance.Snapshot: a consistent copy of this member's store as a backup in etcd's format
-/// (mvcc/backend.rs, then its SHA-256 as etcd appends it), read from one LMDB read transaction
-/// on a thread of its own.
 /// Maintenance.Snapshot streams served at once by a member.
 const MAX_SNAPSHOT_STREAMS: usize = 4;
 static SNAPSHOT_STREAMS: smol::lock::Semaphore = smol::lock::Semaphore::new(MAX_SNAPSHOT_STREAMS);
 
+/// Maintenance.Snapshot: a consistent copy of this member's store as a backup in etcd's format
+/// (mvcc/backend.rs, then its SHA-256 as etcd appends it), read from one LMDB read transaction
+/// on a thread of its own.
 pub async fn snapshot(
     api: Arc<Api>,
     requests: Receiver<SnapshotRequest>,
@@ -240,5 +241,8 @@ pub async fn snapshot(
             remaining_bytes: 0,
             blob: tail,
         })
-        .await
+        .await?;
+    // The slot is free again only once the client has read the backup.
+    writer.delivered().await;
+    Ok(())
 }

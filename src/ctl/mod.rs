@@ -73,6 +73,9 @@ pub fn main(args: &[String]) -> ExitCode {
 /// Entry point for `etcdutl ...` and `etcd util ...`: the offline commands (backups).
 pub fn util_main(args: &[String]) -> ExitCode {
     const OFFLINE: [&str; 3] = ["snapshot restore", "snapshot status", "version"];
+    if args.first().is_some_and(|a| a == "migrate") {
+        return crate::migrate::main(&args[1..]);
+    }
     match commands::find(args) {
         Some((command, _)) if command.path == "version" => {
             println!("etcdutl version: {}", crate::version::SERVER_VERSION);
@@ -81,7 +84,7 @@ pub fn util_main(args: &[String]) -> ExitCode {
         }
         Some((command, _)) if OFFLINE.contains(&command.path) => v3(args),
         _ => {
-            eprintln!("etcdutl: commands: {}", OFFLINE.join(", "));
+            eprintln!("etcdutl: commands: {}, migrate", OFFLINE.join(", "));
             ExitCode::from(EXIT_ERROR)
         }
     }

@@ -241,8 +241,7 @@ pub fn restore(ctl: &mut Ctl) -> Outcome {
 
 fn write_restored(config: &crate::config::Config, backup: &[u8]) -> Result<(), String> {
     use crate::server::identity;
-    use protobuf::Message as _;
-    use raft::eraftpb::{ConfState, HardState};
+    use raft::eraftpb::HardState;
     let (own, _) = identity::resolve(config)?;
     identity::create(&config.data_dir, &own)?;
     let member_dir = identity::member_dir(&config.data_dir);
@@ -276,11 +275,7 @@ fn write_restored(config: &crate::config::Config, backup: &[u8]) -> Result<(), S
                 .map_err(store_error)?;
         }
         store.set_alarms(&mut txn, &[]).map_err(store_error)?;
-        let conf_state =
-            ConfState::from((members.iter().map(|m| m.id).collect::<Vec<_>>(), vec![]));
-        let conf_state = conf_state
-            .write_to_bytes()
-            .map_err(|e| format!("encoding the raft configuration: {e}"))?;
+        let conf_state = crate::raft::membership::conf_state_bytes(&members);
         store
             .set_conf_state(&mut txn, &conf_state)
             .map_err(store_error)?;

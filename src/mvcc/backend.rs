@@ -85,7 +85,7 @@ impl Store {
                 Ok(())
             })?;
             if enabled {
-                return Err("the backup has authentication enabled; this etcd does not restore users and roles yet: disable auth (etcdctl auth disable) and take the backup again".to_string());
+                return Err("authentication is enabled in this etcd backend; this etcd does not take users and roles over yet: disable auth (etcdctl auth disable) on the etcd cluster first".to_string());
             }
         }
         let storage = |e: heed::Error| format!("writing the store: {e}");
@@ -152,6 +152,48 @@ impl Store {
         self.set_applied(txn, imported.consistent_index, 1)
             .map_err(storage)?;
         Ok(imported)
+    }
+
+    /// The cluster an etcd member's backend records, into this store: its members, alarms and
+    /// cluster version (what a migrated member keeps, where a restore names a new cluster).
+    pub fn import_etcd_cluster(&self, txn: &mut RwTxn, bolt: &Bolt) -> Result<Vec<Member>, String> {
+        let storage = |e: heed::Error| format!("writing the store: {e}");
+        let buckets = bolt.buckets()?;
+        let mut members = Vec::new();
+        if let Some(bucket) = bucket(&buckets, "members") {
+            bolt.each(bucket, &mut |key, json| {
+                let member = member_from_json(json)
+                    .map_err(|e| format!("members bucket: {}: {e}", key.escape_ascii()))?;
+                members.push(member);
+                Ok(())
+            })?;
+        }
+        for member in &members {
+            self.put_member(txn, member.id, &member.encode_to_vec())
+                .map_err(storage)?;
+        }
+        let mut alarms = Vec::new();
+        if let Some(bucket) = bucket(&buckets, "alarm") {
+            bolt.each(bucket, &mut |key, _| {
+                let alarm = AlarmMember::decode(key).map_err(|e| format!("alarm bucket: {e}"))?;
+                alarms.push((alarm.member_id, alarm.alarm));
+                Ok(())
+            })?;
+        }
+        self.set_alarms(txn, &alarms).map_err(storage)?;
+        if let Some(bucket) = bucket(&buckets, "cluster") {
+            let mut version = None;
+            bolt.each(bucket, &mut |key, value| {
+                if key == b"clusterVersion" {
+                    version = Some(String::from_utf8_lossy(value).into_owned());
+                }
+                Ok(())
+            })?;
+            if let Some(version) = version {
+                self.set_cluster_version(txn, &version).map_err(storage)?;
+            }
+        }
+        Ok(members)
     }
 
     /// One revision of an etcd backend: into the event log and the history; the live table
@@ -288,6 +330,34 @@ impl Store {
         }
         bolt.finish(applied.max(1)).map_err(io)
     }
+}
+
+/// A member as etcd's membership package writes it in JSON (the `members` bucket, conf change
+/// contexts).
+#[derive(serde::Deserialize)]
+struct EtcdMember {
+    id: u64,
+    #[serde(rename = "peerURLs", default)]
+    peer_urls: Vec<String>,
+    #[serde(rename = "isLearner", default)]
+    is_learner: bool,
+    #[serde(default)]
+    name: String,
+    #[serde(rename = "clientURLs", default)]
+    client_urls: Option<Vec<String>>,
+}
+
+/// etcd's JSON of a member, as this member's record.
+pub fn member_from_json(json: &[u8]) -> Result<Member, String> {
+    let member: EtcdMember =
+        serde_json::from_slice(json).map_err(|e| format!("not etcd's member JSON: {e}"))?;
+    Ok(Member {
+        id: member.id,
+        name: member.name,
+        peer_ur_ls: member.peer_urls,
+        client_ur_ls: member.client_urls.unwrap_or_default(),
+        is_learner: member.is_learner,
+    })
 }
 
 /// A member as etcd's membership store writes it (encoding/json of membership.Member).

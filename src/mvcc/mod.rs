@@ -87,8 +87,31 @@ impl From<heed::Error> for KvError {
     }
 }
 
+/// Temporary files in the store's directory (backups being streamed) start with this.
+pub const SCRATCH_PREFIX: &str = "scratch-";
+
 /// LMDB reader slots: one per concurrent read transaction (request handlers, status, snapshots).
 const MAX_READERS: u32 = 1024;
+/// The size of LMDB's lock file for MAX_READERS slots (a 128-byte header, 64 bytes per slot).
+const LOCK_FILE_BYTES: u64 = 128 + 64 * MAX_READERS as u64;
+
+/// LMDB sizes its lock file with ftruncate and writes it through a shared mapping: on a full
+/// disk that write faults and kills the process (SIGBUS). Writing the file's bytes first turns
+/// a full disk into an error here.
+fn reserve_lock_file(dir: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = dir.join("lock.mdb");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    let size = file.metadata()?.len();
+    if size < LOCK_FILE_BYTES {
+        file.write_all(&vec![0u8; (LOCK_FILE_BYTES - size) as usize])
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    }
+    Ok(())
+}
 /// Room in the memory map beyond the quota, so hitting the quota raises an alarm instead of
 /// LMDB's MDB_MAP_FULL.
 const MAP_HEADROOM_BYTES: u64 = 1024 * 1024 * 1024;
@@ -135,6 +158,8 @@ pub struct Store {
 impl Store {
     pub fn open(dir: &Path, quota_bytes: u64) -> Result<Store, heed::Error> {
         std::fs::create_dir_all(dir)?;
+        Self::remove_scratch(dir)?;
+        reserve_lock_file(dir)?;
         let map_size = (quota_bytes + MAP_HEADROOM_BYTES).next_multiple_of(64 * 1024);
         let mut options = EnvOpenOptions::new();
         options
@@ -209,9 +234,26 @@ impl Store {
         }
     }
 
-    /// A file next to the store for temporary use (a backup being streamed).
+    /// A file next to the store for temporary use (a backup being streamed); its name must
+    /// start with SCRATCH_PREFIX, so that what a killed process left is removed at open.
     pub fn scratch_path(&self, name: &str) -> std::path::PathBuf {
+        debug_assert!(name.starts_with(SCRATCH_PREFIX));
         self.dir.join(name)
+    }
+
+    /// Removes scratch files an earlier process left (it was killed while streaming a backup).
+    fn remove_scratch(dir: &Path) -> std::io::Result<()> {
+        for item in std::fs::read_dir(dir)? {
+            let path = item?.path();
+            let is_scratch = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(SCRATCH_PREFIX));
+            if is_scratch {
+                std::fs::remove_file(&path)?;
+            }
+        }
+        Ok(())
     }
 
     /// Flushes every commit to disk (for tools that write a store and exit).
@@ -363,6 +405,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mvcc-test-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         Store::open(&dir, 1 << 20).unwrap()
+    }
+
+    #[test]
+    fn scratch_files_a_killed_process_left_are_removed_at_open() {
+        let first = store("scratch");
+        let left = first.scratch_path(&format!("{SCRATCH_PREFIX}7.tmp"));
+        std::fs::write(&left, b"half a backup").unwrap();
+        let dir = first.dir.clone();
+        drop(first);
+        let _again = Store::open(&dir, 1 << 20).unwrap();
+        assert!(!left.exists());
+        assert!(dir.join("data.mdb").exists());
     }
 
     fn error_text<T>(result: Result<T, KvError>) -> String {

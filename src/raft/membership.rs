@@ -171,6 +171,17 @@ pub fn apply_conf_change(
     Ok(())
 }
 
+/// The raft configuration `members` make (learners as learners), encoded as the store keeps it.
+pub fn conf_state_bytes(members: &[Member]) -> Vec<u8> {
+    let voters = members.iter().filter(|m| !m.is_learner).map(|m| m.id);
+    let learners = members.iter().filter(|m| m.is_learner).map(|m| m.id);
+    let conf_state =
+        raft::eraftpb::ConfState::from((voters.collect::<Vec<_>>(), learners.collect::<Vec<_>>()));
+    conf_state
+        .write_to_bytes()
+        .expect("a raft configuration always encodes")
+}
+
 /// Every member's ID and peer URLs, for the transport.
 pub fn peer_urls(store: &Store, txn: &RoTxn) -> Result<Vec<(u64, Vec<String>)>, KvError> {
     Ok(list(store, txn)?

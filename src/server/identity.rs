@@ -69,6 +69,12 @@ pub fn load(data_dir: &Path) -> Result<Option<Identity>, String> {
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if member_dir(data_dir).join("snap").join("db").exists() {
+                return Err(format!(
+                    "data dir {0} is an etcd data dir (member/snap/db); convert it once, with etcd stopped: etcd util migrate --data-dir {0} (add --wal-dir if the member has one)",
+                    data_dir.display()
+                ));
+            }
             if member_dir(data_dir).exists() {
                 return Err(format!(
                     "data dir {}: {} exists but has no identity file; it was not created by this program",

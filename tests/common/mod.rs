@@ -162,11 +162,7 @@ impl Member {
 
     /// SIGSTOP / SIGCONT: the process freezes with its sockets open, like a stalled VM.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        send_signal(self.pid(), signal);
     }
 
     pub fn wait_healthy(&mut self) {
@@ -203,6 +199,14 @@ impl Member {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// SIGTERM, as systemd stops a unit; waits for the process to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            send_signal(child.id(), "TERM");
+            let _ = child.wait();
+        }
+    }
+
     /// SIGKILL: no chance to flush anything.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -210,6 +214,14 @@ impl Member {
             let _ = child.wait();
         }
     }
+}
+
+fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 impl Drop for Member {
@@ -331,6 +343,37 @@ pub fn start_plain_cluster(ips: &[&str], dir: &Path) -> Vec<Member> {
     start_cluster(&our_binary(), ips, dir, &[])
 }
 
+/// Member `i` of the cluster [`start_cluster`] starts, spawned without waiting for it.
+pub fn spawn_cluster_member(
+    program: &Path,
+    ips: &[&str],
+    i: usize,
+    dir: &Path,
+    extra: &[&str],
+) -> Member {
+    let data_dir = dir.join(format!("m{i}"));
+    let client = format!("http://{}:2379", ips[i]);
+    let peer = format!("http://{}:2380", ips[i]);
+    let mut args: Vec<String> = vec![
+        "--name".into(),
+        format!("m{i}"),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+        "--listen-client-urls".into(),
+        client.clone(),
+        "--advertise-client-urls".into(),
+        client.clone(),
+        "--listen-peer-urls".into(),
+        peer.clone(),
+        "--initial-advertise-peer-urls".into(),
+        peer,
+        "--initial-cluster".into(),
+        initial_cluster(ips),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Member::spawn(program, args, &client, &data_dir)
+}
+
 /// `--initial-cluster` for members m0, m1, ... on `ips` (peer port 2380), as
 /// [`start_cluster`] names them.
 pub fn initial_cluster(ips: &[&str]) -> String {
@@ -339,6 +382,22 @@ pub fn initial_cluster(ips: &[&str]) -> String {
         .map(|(i, ip)| format!("m{i}=http://{ip}:2380"))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// Grants a lease of an hour and puts `count` keys `leased/<i>` with it; the lease's ID (hex).
+pub fn leased_keys(endpoint: &str, count: usize) -> String {
+    let grant = etcdctl(endpoint, &[], &["lease", "grant", "3600"], None);
+    let lease = String::from_utf8_lossy(&grant.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("a lease ID")
+        .to_string();
+    for i in 0..count {
+        let key = format!("leased/{i}");
+        let put = etcdctl(endpoint, &[], &["put", &key, "x", "--lease", &lease], None);
+        assert!(put.status.success(), "{put:?}");
+    }
+    lease
 }
 
 /// The store's revision in the header of a read from `endpoint` (Debian's etcdctl).
@@ -359,41 +418,47 @@ pub fn revision(endpoint: &str) -> i64 {
 /// `program` (ours or Debian's etcd) as a cluster as [`start_plain_cluster`] describes, each
 /// member also given `extra` flags.
 pub fn start_cluster(program: &Path, ips: &[&str], dir: &Path, extra: &[&str]) -> Vec<Member> {
-    let cluster = initial_cluster(ips);
-    let mut members: Vec<Member> = ips
-        .iter()
-        .enumerate()
-        .map(|(i, ip)| {
-            let data_dir = dir.join(format!("m{i}"));
-            let client = format!("http://{ip}:2379");
-            let peer = format!("http://{ip}:2380");
-            let name = format!("m{i}");
-            let data = data_dir.display().to_string();
-            let args: Vec<String> = [
-                "--name",
-                name.as_str(),
-                "--data-dir",
-                data.as_str(),
-                "--listen-client-urls",
-                client.as_str(),
-                "--advertise-client-urls",
-                client.as_str(),
-                "--listen-peer-urls",
-                peer.as_str(),
-                "--initial-advertise-peer-urls",
-                peer.as_str(),
-                "--initial-cluster",
-                cluster.as_str(),
-            ]
-            .iter()
-            .chain(extra)
-            .map(|s| s.to_string())
-            .collect();
-            Member::spawn(program, args, &client, &data_dir)
-        })
+    let mut members: Vec<Member> = (0..ips.len())
+        .map(|i| spawn_cluster_member(program, ips, i, dir, extra))
         .collect();
     for member in &mut members {
         member.wait_healthy();
     }
     members
+}
+
+/// A small tmpfs mounted for one test, unmounted when dropped (None when this process may not
+/// mount, i.e. is not root).
+pub struct SmallDisk(pub PathBuf);
+
+impl SmallDisk {
+    pub fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .ok()?;
+        status.success().then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the file system holding `path` with one file, to the last byte it takes.
+pub fn fill(path: &Path) {
+    let mut file = std::fs::File::create(path).unwrap();
+    let block = vec![0u8; 1 << 20];
+    while file.write_all(&block).is_ok() {}
+    let mut byte = [0u8; 1];
+    while file.write_all(&byte).is_ok() {
+        byte[0] = 1;
+    }
 }
