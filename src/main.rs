@@ -7,6 +7,7 @@
 
 mod api;
 mod apply;
+mod auth;
 mod bench;
 mod bolt;
 mod client;

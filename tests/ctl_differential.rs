@@ -260,7 +260,7 @@ lease grant --help
 member list -h
 endpoint status --bogus
 put --bogus=1
-# auth (our server has no Auth service yet: both tools must report the same)
+# auth (users and roles; auth stays disabled here: tests/auth.rs enables it)
 user list
 role list
 user add alice:secret

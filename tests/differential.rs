@@ -143,7 +143,7 @@ fn script() -> Vec<(Vec<String>, Option<String>)> {
 }
 
 /// Splits a command line on spaces, keeping "" as an empty argument.
-fn split_words(line: &str) -> Vec<String> {
+pub fn split_words(line: &str) -> Vec<String> {
     line.split(' ')
         .map(|word| {
             if word == "\"\"" {
@@ -184,9 +184,19 @@ fn mask(text: &str, endpoint: &str) -> String {
 }
 
 fn transcript(endpoint: &str, tls: &[String]) -> Vec<String> {
+    transcript_of(endpoint, tls, &script())
+}
+
+/// Runs `steps` (arguments, standard input) in order with Debian's etcdctl; `$LEASE` in an
+/// argument is the last lease a step granted.
+pub fn transcript_of(
+    endpoint: &str,
+    tls: &[String],
+    steps: &[(Vec<String>, Option<String>)],
+) -> Vec<String> {
     let granted = Regex::new(r"lease ([0-9a-f]{16}) granted").unwrap();
     let mut lease = String::new();
-    script()
+    steps
         .iter()
         .map(|(args, input)| {
             let args: Vec<String> = args.iter().map(|a| a.replace("$LEASE", &lease)).collect();

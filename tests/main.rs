@@ -4,6 +4,7 @@
 mod common;
 
 mod alarm;
+mod auth;
 mod backups;
 mod binary_keys;
 mod boot;

@@ -1,7 +1,7 @@
 //! The Cluster service (etcd's v3rpc/member.go): membership as raft configuration changes.
 //! Answers carry etcd's cluster header (no revision) and the member list after the change.
 
-use super::{Api, Code, Status};
+use super::{Api, Call, Code, Status};
 use crate::apply::Applied;
 use crate::config::Url;
 use crate::pb::etcdserverpb::{
@@ -79,14 +79,20 @@ fn ready_to_remove_voter(members: &[Member], id: u64) -> bool {
     started > remaining.len() / 2
 }
 
-pub async fn member_list(api: &Api, _: MemberListRequest) -> Result<MemberListResponse, Status> {
+pub async fn member_list(
+    api: &Call<'_>,
+    _: MemberListRequest,
+) -> Result<MemberListResponse, Status> {
     Ok(MemberListResponse {
         header: api.cluster_header(),
         members: api.members()?,
     })
 }
 
-pub async fn member_add(api: &Api, request: MemberAddRequest) -> Result<MemberAddResponse, Status> {
+pub async fn member_add(
+    api: &Call<'_>,
+    request: MemberAddRequest,
+) -> Result<MemberAddResponse, Status> {
     let urls = peer_urls(&request.peer_ur_ls)?;
     let strict = api.limits.strict_reconfig_check;
     if strict && !request.is_learner && !ready_to_add_voter(&api.members()?) {
@@ -115,7 +121,7 @@ pub async fn member_add(api: &Api, request: MemberAddRequest) -> Result<MemberAd
 }
 
 pub async fn member_remove(
-    api: &Api,
+    api: &Call<'_>,
     request: MemberRemoveRequest,
 ) -> Result<MemberRemoveResponse, Status> {
     let members = api.members()?;
@@ -132,7 +138,7 @@ pub async fn member_remove(
 }
 
 pub async fn member_update(
-    api: &Api,
+    api: &Call<'_>,
     request: MemberUpdateRequest,
 ) -> Result<MemberUpdateResponse, Status> {
     let urls = peer_urls(&request.peer_ur_ls)?;
@@ -151,7 +157,7 @@ pub async fn member_update(
 }
 
 pub async fn member_promote(
-    api: &Api,
+    api: &Call<'_>,
     request: MemberPromoteRequest,
 ) -> Result<MemberPromoteResponse, Status> {
     use crate::peer::{Answer, Query};

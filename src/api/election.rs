@@ -3,7 +3,7 @@
 //! leader's value while it still leads, Leader and Observe report the leader, Resign steps down.
 
 use super::grpc::{Gone, StreamWriter};
-use super::{kv, queue, Api, Code, Status};
+use super::{kv, queue, Api, Call, Code, Status};
 use crate::pb::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use crate::pb::etcdserverpb::request_op::Request;
 use crate::pb::etcdserverpb::{Compare, DeleteRangeRequest, PutRequest, RequestOp, TxnRequest};
@@ -36,7 +36,7 @@ fn while_leading(leader: &LeaderKey, op: Request) -> TxnRequest {
 }
 
 async fn proclaim_value(
-    api: &Api,
+    api: &Call<'_>,
     leader: &LeaderKey,
     value: &[u8],
 ) -> Result<ProclaimResponse, Status> {
@@ -55,7 +55,10 @@ async fn proclaim_value(
     })
 }
 
-pub async fn campaign(api: &Api, request: CampaignRequest) -> Result<CampaignResponse, Status> {
+pub async fn campaign(
+    api: &Call<'_>,
+    request: CampaignRequest,
+) -> Result<CampaignResponse, Status> {
     let prefix = prefix(&request.name);
     let key = queue::candidate_key(&prefix, request.lease);
     let place = queue::enqueue(api, &key, &request.value, request.lease).await?;
@@ -80,14 +83,17 @@ pub async fn campaign(api: &Api, request: CampaignRequest) -> Result<CampaignRes
     })
 }
 
-pub async fn proclaim(api: &Api, request: ProclaimRequest) -> Result<ProclaimResponse, Status> {
+pub async fn proclaim(
+    api: &Call<'_>,
+    request: ProclaimRequest,
+) -> Result<ProclaimResponse, Status> {
     let leader = request
         .leader
         .ok_or_else(|| Status::new(Code::Unknown, "election: not leader"))?;
     proclaim_value(api, &leader, &request.value).await
 }
 
-pub async fn leader(api: &Api, request: LeaderRequest) -> Result<LeaderResponse, Status> {
+pub async fn leader(api: &Call<'_>, request: LeaderRequest) -> Result<LeaderResponse, Status> {
     let kv = queue::first(api, &prefix(&request.name))
         .await?
         .ok_or_else(|| Status::new(Code::Unknown, "election: no leader"))?;
@@ -97,7 +103,7 @@ pub async fn leader(api: &Api, request: LeaderRequest) -> Result<LeaderResponse,
     })
 }
 
-pub async fn resign(api: &Api, request: ResignRequest) -> Result<ResignResponse, Status> {
+pub async fn resign(api: &Call<'_>, request: ResignRequest) -> Result<ResignResponse, Status> {
     let Some(leader) = request.leader else {
         return Ok(ResignResponse {
             header: api.header(api.current_revision()?),
@@ -116,6 +122,7 @@ pub async fn resign(api: &Api, request: ResignRequest) -> Result<ResignResponse,
 /// A stream of the leader: the current one first, then every change of leader or value.
 pub async fn observe(
     api: Arc<Api>,
+    _who: crate::auth::Identity,
     requests: Receiver<LeaderRequest>,
     writer: StreamWriter,
 ) -> Result<(), Gone> {

@@ -163,8 +163,15 @@ where
         // member cannot take ends the call with that status, as grpc-go's Recv error does).
         let ended = smol::future::or(
             async {
-                // A handler that refused the call said with which status.
-                handler.await.map_err(|Gone| refused.try_recv().ok())
+                // A handler that refused the call said with which status; one that ended
+                // because the requests stopped ends with why they stopped (a refused or
+                // undecodable request is reported before its channel closes).
+                match handler.await {
+                    Ok(()) => refused
+                        .try_recv()
+                        .map_or(Ok(()), |status| Err(Some(status))),
+                    Err(Gone) => Err(refused.try_recv().ok()),
+                }
             },
             async {
                 match refused.recv().await {
@@ -210,11 +217,17 @@ pub type ClientMessages = smol::channel::Receiver<Result<Bytes, Status>>;
 
 /// Encoded messages decoded as they arrive; the first that does not decode, or a refused one,
 /// ends the stream and is reported on `refused`.
-pub fn decoded<M: Message + Default + Send + 'static>(
+pub fn decoded<M, Admit, Admitting>(
     encoded: ClientMessages,
     counters: Option<&'static GrpcMethod>,
     refused: smol::channel::Sender<Status>,
-) -> smol::channel::Receiver<M> {
+    admit: Admit,
+) -> smol::channel::Receiver<M>
+where
+    M: Message + Default + Send + 'static,
+    Admit: Fn(M) -> Admitting + Send + 'static,
+    Admitting: std::future::Future<Output = Result<M, Status>> + Send,
+{
     let (messages, receiver) = smol::channel::bounded(1);
     crate::runtime::spawn(async move {
         while let Ok(bytes) = encoded.recv().await {
@@ -226,7 +239,11 @@ pub fn decoded<M: Message + Default + Send + 'static>(
                     )
                 })
             });
-            let message = match decoded {
+            let admitted = match decoded {
+                Ok(message) => admit(message).await,
+                Err(status) => Err(status),
+            };
+            let message = match admitted {
                 Ok(message) => message,
                 Err(status) => {
                     let _ = refused.try_send(status);

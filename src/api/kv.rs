@@ -1,6 +1,6 @@
 //! The KV service: Range, Put, DeleteRange, Txn, Compact, validated as etcd's v3rpc/key.go.
 
-use super::{Api, Code, Status};
+use super::{Api, Call, Code, Status};
 use crate::apply::{self, Applied, Snapshot};
 use crate::pb::etcdserverpb::request_op::Request;
 use crate::pb::etcdserverpb::{
@@ -50,7 +50,7 @@ fn check_put(request: &PutRequest) -> Result<(), Status> {
     Ok(())
 }
 
-pub async fn put(api: &Api, request: PutRequest) -> Result<PutResponse, Status> {
+pub async fn put(api: &Call<'_>, request: PutRequest) -> Result<PutResponse, Status> {
     check_put(&request)?;
     let request = InternalRaftRequest {
         put: Some(request),
@@ -61,7 +61,7 @@ pub async fn put(api: &Api, request: PutRequest) -> Result<PutResponse, Status> 
 }
 
 pub async fn delete_range(
-    api: &Api,
+    api: &Call<'_>,
     request: DeleteRangeRequest,
 ) -> Result<DeleteRangeResponse, Status> {
     check_interval(&request.key, &request.range_end)?;
@@ -79,7 +79,7 @@ pub async fn delete_range(
 /// --max-txn-ops levels; deeper than this we answer as etcd does past its own limit.
 pub(crate) const MAX_TXN_NESTING: usize = 48;
 
-pub async fn txn(api: &Api, request: TxnRequest) -> Result<TxnResponse, Status> {
+pub async fn txn(api: &Call<'_>, request: TxnRequest) -> Result<TxnResponse, Status> {
     check_txn(&request, api.limits.max_txn_ops, MAX_TXN_NESTING)?;
     check_no_duplicate_keys(&request.success)?;
     check_no_duplicate_keys(&request.failure)?;
@@ -91,7 +91,10 @@ pub async fn txn(api: &Api, request: TxnRequest) -> Result<TxnResponse, Status> 
         .await
 }
 
-pub async fn compact(api: &Api, request: CompactionRequest) -> Result<CompactionResponse, Status> {
+pub async fn compact(
+    api: &Call<'_>,
+    request: CompactionRequest,
+) -> Result<CompactionResponse, Status> {
     let request = InternalRaftRequest {
         compaction: Some(request),
         ..Default::default()

@@ -3,8 +3,9 @@
 //! (raft/leases.rs); TimeToLive reads that clock.
 
 use super::grpc::{Gone, StreamWriter};
-use super::{Api, Code, Status};
+use super::{Api, Call, Code, Status};
 use crate::apply::Applied;
+use crate::auth::Access;
 use crate::mvcc::KvError;
 use crate::pb::etcdserverpb::{
     InternalRaftRequest, LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest,
@@ -34,12 +35,15 @@ fn new_lease_id(member_id: u64) -> i64 {
 }
 
 /// etcd's minimum TTL: 1.5 election timeouts, in whole seconds rounded up.
-fn min_ttl(api: &Api) -> i64 {
+fn min_ttl(api: &Call<'_>) -> i64 {
     let millis = api.limits.election_timeout.as_millis() as i64 * 3 / 2;
     (millis + 999) / 1000
 }
 
-pub async fn grant(api: &Api, request: LeaseGrantRequest) -> Result<LeaseGrantResponse, Status> {
+pub async fn grant(
+    api: &Call<'_>,
+    request: LeaseGrantRequest,
+) -> Result<LeaseGrantResponse, Status> {
     if request.ttl > MAX_LEASE_TTL {
         return Err(Status::new(
             Code::OutOfRange,
@@ -62,7 +66,10 @@ pub async fn grant(api: &Api, request: LeaseGrantRequest) -> Result<LeaseGrantRe
         .await
 }
 
-pub async fn revoke(api: &Api, request: LeaseRevokeRequest) -> Result<LeaseRevokeResponse, Status> {
+pub async fn revoke(
+    api: &Call<'_>,
+    request: LeaseRevokeRequest,
+) -> Result<LeaseRevokeResponse, Status> {
     let request = InternalRaftRequest {
         lease_revoke: Some(request),
         ..InternalRaftRequest::default()
@@ -72,16 +79,25 @@ pub async fn revoke(api: &Api, request: LeaseRevokeRequest) -> Result<LeaseRevok
 }
 
 pub async fn time_to_live(
-    api: &Api,
+    api: &Call<'_>,
     request: LeaseTimeToLiveRequest,
 ) -> Result<LeaseTimeToLiveResponse, Status> {
     let (granted, keys, revision) = {
         let txn = api.store.read_txn()?;
         let granted = api.store.lease_ttl(&txn, request.id)?;
-        let keys = match (granted, request.keys) {
+        let mut keys = match (granted, request.keys) {
             (Some(_), true) => api.store.lease_keys(&txn, request.id)?,
             _ => Vec::new(),
         };
+        // Only keys the caller may read are listed (etcd 3.4 listed any).
+        let user = api.admitted.user.as_deref();
+        let mut readable = Vec::with_capacity(keys.len());
+        for key in keys.drain(..) {
+            if crate::auth::may(&api.store, &txn, user, Access::Read, &key, &[])? {
+                readable.push(key);
+            }
+        }
+        keys = readable;
         (granted, keys, api.store.current_revision(&txn)?)
     };
     let Some(granted) = granted else {
@@ -112,7 +128,7 @@ pub async fn time_to_live(
     })
 }
 
-pub async fn leases(api: &Api, _: LeaseLeasesRequest) -> Result<LeaseLeasesResponse, Status> {
+pub async fn leases(api: &Call<'_>, _: LeaseLeasesRequest) -> Result<LeaseLeasesResponse, Status> {
     let txn = api.store.read_txn()?;
     let leases = api
         .store
@@ -129,6 +145,7 @@ pub async fn leases(api: &Api, _: LeaseLeasesRequest) -> Result<LeaseLeasesRespo
 /// The keep-alive stream: one answer per request, TTL 0 for a lease that does not exist.
 pub async fn keep_alive(
     api: Arc<Api>,
+    _who: crate::auth::Identity,
     requests: Receiver<LeaseKeepAliveRequest>,
     writer: StreamWriter,
 ) -> Result<(), Gone> {

@@ -1,11 +1,11 @@
 //! The Lock service (etcd's v3lock): a lock is the key `<name>/<lease in hex>` attached to the
 //! caller's lease; it is held once no key under `<name>/` was created before it (queue.rs).
 
-use super::{kv, queue, Api, Code, Status};
+use super::{kv, queue, Call, Code, Status};
 use crate::pb::etcdserverpb::DeleteRangeRequest;
 use crate::pb::v3lockpb::{LockRequest, LockResponse, UnlockRequest, UnlockResponse};
 
-pub async fn lock(api: &Api, request: LockRequest) -> Result<LockResponse, Status> {
+pub async fn lock(api: &Call<'_>, request: LockRequest) -> Result<LockResponse, Status> {
     let mut prefix = request.name.clone();
     prefix.push(b'/');
     let key = queue::candidate_key(&prefix, request.lease);
@@ -19,7 +19,7 @@ pub async fn lock(api: &Api, request: LockRequest) -> Result<LockResponse, Statu
     Ok(LockResponse { header, key })
 }
 
-pub async fn unlock(api: &Api, request: UnlockRequest) -> Result<UnlockResponse, Status> {
+pub async fn unlock(api: &Call<'_>, request: UnlockRequest) -> Result<UnlockResponse, Status> {
     let deleted = kv::delete_range(
         api,
         DeleteRangeRequest {

@@ -2,7 +2,7 @@
 //! answered from this member's own state.
 
 use super::grpc::{Gone, StreamWriter};
-use super::{Api, Code, Status};
+use super::{Api, Call, Code, Status};
 use crate::pb::etcdserverpb::{
     AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest,
     HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest, MoveLeaderResponse,
@@ -11,7 +11,7 @@ use crate::pb::etcdserverpb::{
 use smol::channel::Receiver;
 use std::sync::Arc;
 
-pub async fn status(api: &Api, _: StatusRequest) -> Result<StatusResponse, Status> {
+pub async fn status(api: &Call<'_>, _: StatusRequest) -> Result<StatusResponse, Status> {
     let raft = &api.raft.status;
     Ok(StatusResponse {
         header: api.header(api.current_revision()?),
@@ -41,7 +41,7 @@ pub async fn status(api: &Api, _: StatusRequest) -> Result<StatusResponse, Statu
 
 /// Hands leadership to another voter; only the leader can (etcd answers "not leader").
 pub async fn move_leader(
-    api: &Api,
+    api: &Call<'_>,
     request: MoveLeaderRequest,
 ) -> Result<MoveLeaderResponse, Status> {
     api.raft.move_leader(request.target_id).await??;
@@ -50,7 +50,7 @@ pub async fn move_leader(
 }
 
 /// The hash of this member's keyspace at a revision (0: now), to compare members.
-pub async fn hash_kv(api: &Api, request: HashKvRequest) -> Result<HashKvResponse, Status> {
+pub async fn hash_kv(api: &Call<'_>, request: HashKvRequest) -> Result<HashKvResponse, Status> {
     let (_, hashed) = api.store.hash_kv_at(request.revision)?;
     Ok(HashKvResponse {
         header: api.header(hashed.current_revision),
@@ -59,7 +59,7 @@ pub async fn hash_kv(api: &Api, request: HashKvRequest) -> Result<HashKvResponse
     })
 }
 
-pub async fn hash(api: &Api, _: HashRequest) -> Result<HashResponse, Status> {
+pub async fn hash(api: &Call<'_>, _: HashRequest) -> Result<HashResponse, Status> {
     let store = &api.store;
     let txn = store.read_txn()?;
     let current = store.current_revision(&txn)?;
@@ -71,13 +71,13 @@ pub async fn hash(api: &Api, _: HashRequest) -> Result<HashResponse, Status> {
 
 /// LMDB reuses freed pages in place, so there is nothing to rewrite; answered as etcd answers a
 /// finished defragmentation.
-pub async fn defragment(_: &Api, _: DefragmentRequest) -> Result<DefragmentResponse, Status> {
+pub async fn defragment(_: &Call<'_>, _: DefragmentRequest) -> Result<DefragmentResponse, Status> {
     Ok(DefragmentResponse::default())
 }
 
 /// Alarms: listed from the store; raised and cleared through raft (every member then refuses
 /// the same writes). NOSPACE is raised by the quota check in `Api::propose`.
-pub async fn alarm(api: &Api, request: AlarmRequest) -> Result<AlarmResponse, Status> {
+pub async fn alarm(api: &Call<'_>, request: AlarmRequest) -> Result<AlarmResponse, Status> {
     use crate::pb::etcdserverpb::alarm_request::AlarmAction;
     use crate::pb::etcdserverpb::{AlarmMember, InternalRaftRequest};
     if request.action == AlarmAction::Get as i32 {
@@ -180,6 +180,7 @@ static SNAPSHOT_STREAMS: smol::lock::Semaphore = smol::lock::Semaphore::new(MAX_
 /// on a thread of its own.
 pub async fn snapshot(
     api: Arc<Api>,
+    _who: crate::auth::Identity,
     requests: Receiver<SnapshotRequest>,
     writer: StreamWriter,
 ) -> Result<(), Gone> {

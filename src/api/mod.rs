@@ -83,6 +83,47 @@ pub struct Api {
     pub hub: Arc<crate::watch::Hub>,
     pub size: SizeGauge,
     pub access: Access,
+    /// Authentication and access control: every request passes it (see `call`).
+    pub gate: crate::auth::Gate,
+}
+
+/// One admitted request's view of the member: what the gate let through (its user and the
+/// auth revision it was checked at, stamped on what it proposes).
+pub struct Call<'a> {
+    api: &'a Api,
+    pub admitted: crate::auth::Admitted,
+}
+
+impl std::ops::Deref for Call<'_> {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        self.api
+    }
+}
+
+impl Call<'_> {
+    /// Replicates a request, takes the answer `expect`s out of what applying it returned, and
+    /// gives it this member's header.
+    async fn propose_expecting<T: HasHeader>(
+        &self,
+        request: InternalRaftRequest,
+        expect: fn(Applied) -> Result<T, Applied>,
+    ) -> Result<T, Status> {
+        let applied = self.propose(request).await?;
+        let mut response = expect(applied).map_err(unexpected)?;
+        let revision = response.header_mut().as_ref().map_or(0, |h| h.revision);
+        *response.header_mut() = self.header(revision);
+        Ok(response)
+    }
+
+    /// Replicates a request stamped with who it is for and the auth revision it was checked
+    /// at, and returns what applying it answered.
+    async fn propose(&self, mut request: InternalRaftRequest) -> Result<Applied, Status> {
+        let header = request.header.get_or_insert_with(Default::default);
+        header.username = self.admitted.user.clone().unwrap_or_default();
+        header.auth_revision = self.admitted.revision;
+        self.api.propose(request).await
+    }
 }
 
 /// Committed entries this member may be behind in applying before it refuses new proposals
@@ -174,21 +215,8 @@ impl Api {
         Ok(())
     }
 
-    /// Replicates a request, takes the answer `expect`s out of what applying it returned, and
-    /// gives it this member's header.
-    async fn propose_expecting<T: HasHeader>(
-        &self,
-        request: InternalRaftRequest,
-        expect: fn(Applied) -> Result<T, Applied>,
-    ) -> Result<T, Status> {
-        let applied = self.propose(request).await?;
-        let mut response = expect(applied).map_err(unexpected)?;
-        let revision = response.header_mut().as_ref().map_or(0, |h| h.revision);
-        *response.header_mut() = self.header(revision);
-        Ok(response)
-    }
-
-    /// Replicates a request and returns what applying it answered.
+    /// Replicates a request and returns what applying it answered (a client's goes through
+    /// `Call::propose`, which stamps it for the auth check at apply).
     async fn propose(&self, request: InternalRaftRequest) -> Result<Applied, Status> {
         if request.encoded_len() > self.limits.max_request_bytes {
             return Err(Status::request_too_large());
@@ -222,12 +250,37 @@ pub async fn metrics_route(api: &Api, request: &Request<Incoming>) -> Response<B
     }
 }
 
-/// `secure`: the connection is TLS (the host whitelist guards only plain HTTP, as in etcd).
+/// What a client connection tells about its requests.
+#[derive(Clone, Default)]
+pub struct Peer {
+    /// TLS (the host whitelist guards only plain HTTP, as in etcd).
+    pub secure: bool,
+    /// The verified client certificate's common name.
+    pub common_name: Option<Arc<str>>,
+}
+
+/// Who a request says it is: the token in gRPC's `token` metadata or the `Authorization`
+/// header (the gateway's, and grpc-gateway's forwarding of it), and the connection's CN.
+fn identity<B>(request: &Request<B>, peer: &Peer) -> crate::auth::Identity {
+    let headers = request.headers();
+    let token = headers
+        .get("token")
+        .or_else(|| headers.get(::http::header::AUTHORIZATION))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    crate::auth::Identity {
+        token,
+        common_name: peer.common_name.clone(),
+    }
+}
+
 pub async fn route(
     api: Arc<Api>,
     request: Request<Incoming>,
-    secure: bool,
+    peer: &Peer,
 ) -> Result<Response<Body>, Infallible> {
+    let secure = peer.secure;
+    let who = identity(&request, peer);
     let is_grpc = request
         .headers()
         .get(::http::header::CONTENT_TYPE)
@@ -245,7 +298,7 @@ pub async fn route(
         let to_gateway =
             gateway::serves(request.uri().path()) && request.method() != ::http::Method::OPTIONS;
         let mut response = if to_gateway {
-            gateway::handle(api.clone(), request).await
+            gateway::handle(api.clone(), &who, request).await
         } else {
             http::handle(&api, &request).await
         };
@@ -263,13 +316,14 @@ pub async fn route(
     let response = if let Some(stream) = STREAMS.iter().find(|s| s.method == path) {
         (stream.open)(
             api,
+            who,
             grpc::read_raw_frames(body, max_request_bytes),
             stream.method,
             None,
         )
     } else {
         match grpc::read_request(body, max_request_bytes).await {
-            Ok(request) => match call_unary(&api, &path, &request).await {
+            Ok(request) => match call_unary(&api, &who, &path, &request).await {
                 Ok(framed) => grpc::reply_framed(framed),
                 Err(status) => grpc::error_response(&status),
             },
@@ -281,13 +335,18 @@ pub async fn route(
 
 /// Runs the unary method `method` ("/etcdserverpb.KV/Range") on an encoded request, for gRPC
 /// and the JSON gateway alike; the answer is one gRPC frame.
-pub(crate) async fn call_unary(api: &Api, method: &str, request: &[u8]) -> Result<Bytes, Status> {
+pub(crate) async fn call_unary(
+    api: &Api,
+    who: &crate::auth::Identity,
+    method: &str,
+    request: &[u8],
+) -> Result<Bytes, Status> {
     let counters = crate::metrics::grpc_method(method);
     if let Some(counters) = counters {
         counters.started();
         counters.received.add(1);
     }
-    let result = dispatch_unary(api, method, request).await;
+    let result = dispatch_unary(api, who, method, request).await;
     if let Some(counters) = counters {
         match &result {
             Ok(_) => {
@@ -300,17 +359,27 @@ pub(crate) async fn call_unary(api: &Api, method: &str, request: &[u8]) -> Resul
     result
 }
 
-/// Decodes a unary request, runs the handler and returns its answer as a gRPC frame.
-async fn call<Req, Resp, Fut>(
+/// Decodes a unary request, lets it pass the gate (or not), runs the handler and returns its
+/// answer as a gRPC frame.
+async fn call<'a, Req, Resp, Fut>(
+    api: &'a Api,
+    who: &crate::auth::Identity,
     request: &[u8],
-    handler: impl FnOnce(Req) -> Fut,
+    handler: impl FnOnce(Call<'a>, Req) -> Fut,
 ) -> Result<Bytes, Status>
 where
-    Req: Message + Default,
+    Req: Message + Default + crate::auth::Guarded,
     Resp: Message,
     Fut: Future<Output = Result<Resp, Status>>,
 {
-    let request = Req::decode(request).map_err(|e| {
+    let request = decode_unary::<Req>(request)?;
+    let admitted = api.admit(who, &request).await?;
+    let call = Call { api, admitted };
+    Ok(frame_message(&handler(call, request).await?))
+}
+
+fn decode_unary<Req: Message + Default>(request: &[u8]) -> Result<Req, Status> {
+    Req::decode(request).map_err(|e| {
         // Only txns nest; one nested deeper than prost decodes is past etcd's op budget too.
         if e.to_string().contains("recursion limit reached") {
             return kv::too_many_ops();
@@ -319,51 +388,96 @@ where
             Code::Internal,
             format!("grpc: error unmarshalling request: {e}"),
         )
-    })?;
-    Ok(frame_message(&handler(request).await?))
+    })
 }
 
-async fn dispatch_unary(api: &Api, method: &str, request: &[u8]) -> Result<Bytes, Status> {
+impl Api {
+    /// The gate, with etcd's wait for a simple token issued at an entry this member has not
+    /// applied yet (the client may have authenticated through another member).
+    async fn admit(
+        &self,
+        who: &crate::auth::Identity,
+        request: &impl crate::auth::Guarded,
+    ) -> Result<crate::auth::Admitted, Status> {
+        let issued_at = who
+            .token
+            .as_deref()
+            .and_then(crate::auth::tokens::issued_at);
+        if issued_at.is_some_and(|index| index > self.raft.status.applied_index()) {
+            self.raft.read_barrier().await?;
+        }
+        let need = request.need();
+        match self.gate.admit(&self.store, who, &need) {
+            Ok(admitted) => Ok(admitted),
+            Err(crate::mvcc::KvError::Auth(refusal))
+                if matches!(need, crate::auth::Need::Maintenance) =>
+            {
+                Err(Status::new(Code::Unknown, refusal.go_text()))
+            }
+            Err(refusal) => Err(refusal.into()),
+        }
+    }
+}
+
+async fn dispatch_unary(
+    api: &Api,
+    who: &crate::auth::Identity,
+    method: &str,
+    request: &[u8],
+) -> Result<Bytes, Status> {
+    /// The method's handler behind the gate.
+    macro_rules! unary {
+        ($handler:path) => {
+            call(api, who, request, |call, r| async move {
+                $handler(&call, r).await
+            })
+            .await
+        };
+    }
     match method {
-        "/etcdserverpb.KV/Range" => call(request, |r| kv::range(api, r)).await,
-        "/etcdserverpb.KV/Put" => call(request, |r| kv::put(api, r)).await,
-        "/etcdserverpb.KV/DeleteRange" => call(request, |r| kv::delete_range(api, r)).await,
-        "/etcdserverpb.KV/Txn" => call(request, |r| kv::txn(api, r)).await,
-        "/etcdserverpb.KV/Compact" => call(request, |r| kv::compact(api, r)).await,
-        "/etcdserverpb.Maintenance/Status" => call(request, |r| maintenance::status(api, r)).await,
-        "/etcdserverpb.Maintenance/HashKV" => call(request, |r| maintenance::hash_kv(api, r)).await,
-        "/etcdserverpb.Maintenance/Hash" => call(request, |r| maintenance::hash(api, r)).await,
-        "/etcdserverpb.Maintenance/Defragment" => {
-            call(request, |r| maintenance::defragment(api, r)).await
-        }
-        "/etcdserverpb.Maintenance/Alarm" => call(request, |r| maintenance::alarm(api, r)).await,
-        "/etcdserverpb.Maintenance/MoveLeader" => {
-            call(request, |r| maintenance::move_leader(api, r)).await
-        }
-        "/etcdserverpb.Lease/LeaseGrant" => call(request, |r| lease::grant(api, r)).await,
-        "/etcdserverpb.Lease/LeaseRevoke" => call(request, |r| lease::revoke(api, r)).await,
-        "/etcdserverpb.Lease/LeaseTimeToLive" => {
-            call(request, |r| lease::time_to_live(api, r)).await
-        }
-        "/etcdserverpb.Lease/LeaseLeases" => call(request, |r| lease::leases(api, r)).await,
-        "/v3lockpb.Lock/Lock" => call(request, |r| lock::lock(api, r)).await,
-        "/v3lockpb.Lock/Unlock" => call(request, |r| lock::unlock(api, r)).await,
-        "/v3electionpb.Election/Campaign" => call(request, |r| election::campaign(api, r)).await,
-        "/v3electionpb.Election/Proclaim" => call(request, |r| election::proclaim(api, r)).await,
-        "/v3electionpb.Election/Leader" => call(request, |r| election::leader(api, r)).await,
-        "/v3electionpb.Election/Resign" => call(request, |r| election::resign(api, r)).await,
-        "/etcdserverpb.Cluster/MemberList" => call(request, |r| cluster::member_list(api, r)).await,
-        "/etcdserverpb.Cluster/MemberAdd" => call(request, |r| cluster::member_add(api, r)).await,
-        "/etcdserverpb.Cluster/MemberRemove" => {
-            call(request, |r| cluster::member_remove(api, r)).await
-        }
-        "/etcdserverpb.Cluster/MemberUpdate" => {
-            call(request, |r| cluster::member_update(api, r)).await
-        }
-        "/etcdserverpb.Cluster/MemberPromote" => {
-            call(request, |r| cluster::member_promote(api, r)).await
-        }
-        "/etcdserverpb.Auth/Authenticate" => call(request, |r| auth::authenticate(api, r)).await,
+        "/etcdserverpb.KV/Range" => unary!(kv::range),
+        "/etcdserverpb.KV/Put" => unary!(kv::put),
+        "/etcdserverpb.KV/DeleteRange" => unary!(kv::delete_range),
+        "/etcdserverpb.KV/Txn" => unary!(kv::txn),
+        "/etcdserverpb.KV/Compact" => unary!(kv::compact),
+        "/etcdserverpb.Maintenance/Status" => unary!(maintenance::status),
+        "/etcdserverpb.Maintenance/HashKV" => unary!(maintenance::hash_kv),
+        "/etcdserverpb.Maintenance/Hash" => unary!(maintenance::hash),
+        "/etcdserverpb.Maintenance/Defragment" => unary!(maintenance::defragment),
+        "/etcdserverpb.Maintenance/Alarm" => unary!(maintenance::alarm),
+        "/etcdserverpb.Maintenance/MoveLeader" => unary!(maintenance::move_leader),
+        "/etcdserverpb.Lease/LeaseGrant" => unary!(lease::grant),
+        "/etcdserverpb.Lease/LeaseRevoke" => unary!(lease::revoke),
+        "/etcdserverpb.Lease/LeaseTimeToLive" => unary!(lease::time_to_live),
+        "/etcdserverpb.Lease/LeaseLeases" => unary!(lease::leases),
+        "/v3lockpb.Lock/Lock" => unary!(lock::lock),
+        "/v3lockpb.Lock/Unlock" => unary!(lock::unlock),
+        "/v3electionpb.Election/Campaign" => unary!(election::campaign),
+        "/v3electionpb.Election/Proclaim" => unary!(election::proclaim),
+        "/v3electionpb.Election/Leader" => unary!(election::leader),
+        "/v3electionpb.Election/Resign" => unary!(election::resign),
+        "/etcdserverpb.Cluster/MemberList" => unary!(cluster::member_list),
+        "/etcdserverpb.Cluster/MemberAdd" => unary!(cluster::member_add),
+        "/etcdserverpb.Cluster/MemberRemove" => unary!(cluster::member_remove),
+        "/etcdserverpb.Cluster/MemberUpdate" => unary!(cluster::member_update),
+        "/etcdserverpb.Cluster/MemberPromote" => unary!(cluster::member_promote),
+        "/etcdserverpb.Auth/Authenticate" => unary!(auth::authenticate),
+        "/etcdserverpb.Auth/AuthEnable" => unary!(auth::enable),
+        "/etcdserverpb.Auth/AuthDisable" => unary!(auth::disable),
+        "/etcdserverpb.Auth/AuthStatus" => unary!(auth::status),
+        "/etcdserverpb.Auth/UserAdd" => unary!(auth::user_add),
+        "/etcdserverpb.Auth/UserGet" => unary!(auth::user_get),
+        "/etcdserverpb.Auth/UserList" => unary!(auth::user_list),
+        "/etcdserverpb.Auth/UserDelete" => unary!(auth::user_delete),
+        "/etcdserverpb.Auth/UserChangePassword" => unary!(auth::user_change_password),
+        "/etcdserverpb.Auth/UserGrantRole" => unary!(auth::user_grant_role),
+        "/etcdserverpb.Auth/UserRevokeRole" => unary!(auth::user_revoke_role),
+        "/etcdserverpb.Auth/RoleAdd" => unary!(auth::role_add),
+        "/etcdserverpb.Auth/RoleGet" => unary!(auth::role_get),
+        "/etcdserverpb.Auth/RoleList" => unary!(auth::role_list),
+        "/etcdserverpb.Auth/RoleDelete" => unary!(auth::role_delete),
+        "/etcdserverpb.Auth/RoleGrantPermission" => unary!(auth::role_grant_permission),
+        "/etcdserverpb.Auth/RoleRevokePermission" => unary!(auth::role_revoke_permission),
         _ => Err(unknown_method(method)),
     }
 }
@@ -377,52 +491,70 @@ pub(crate) struct StreamMethod {
 
 /// Serves a stream: the member, the encoded requests, the method's gRPC path, the answer's type
 /// name for JSON.
-type OpenStream =
-    fn(Arc<Api>, grpc::ClientMessages, &'static str, Option<&'static str>) -> Response<Body>;
+type OpenStream = fn(
+    Arc<Api>,
+    crate::auth::Identity,
+    grpc::ClientMessages,
+    &'static str,
+    Option<&'static str>,
+) -> Response<Body>;
 
 pub(crate) static STREAMS: &[StreamMethod] = &[
     StreamMethod {
         method: "/etcdserverpb.Watch/Watch",
-        open: |api, requests, method, json| open_stream(api, requests, method, json, watch::watch),
+        open: |api, who, requests, method, json| {
+            open_stream(api, who, requests, method, json, watch::watch)
+        },
     },
     StreamMethod {
         method: "/etcdserverpb.Lease/LeaseKeepAlive",
-        open: |api, requests, method, json| {
-            open_stream(api, requests, method, json, lease::keep_alive)
+        open: |api, who, requests, method, json| {
+            open_stream(api, who, requests, method, json, lease::keep_alive)
         },
     },
     StreamMethod {
         method: "/v3electionpb.Election/Observe",
-        open: |api, requests, method, json| {
-            open_stream(api, requests, method, json, election::observe)
+        open: |api, who, requests, method, json| {
+            open_stream(api, who, requests, method, json, election::observe)
         },
     },
     StreamMethod {
         method: "/etcdserverpb.Maintenance/Snapshot",
-        open: |api, requests, method, json| {
-            open_stream(api, requests, method, json, maintenance::snapshot)
+        open: |api, who, requests, method, json| {
+            open_stream(api, who, requests, method, json, maintenance::snapshot)
         },
     },
 ];
 
-/// Starts a streaming handler on decoded requests; a request that does not decode ends the
-/// client's side of the stream.
+/// Starts a streaming handler on decoded requests that passed the gate; a request that does
+/// not decode, or is refused, ends the stream with why.
 fn open_stream<Req, Fut>(
     api: Arc<Api>,
+    who: crate::auth::Identity,
     requests: grpc::ClientMessages,
     method: &'static str,
     json: Option<&'static str>,
-    handler: impl FnOnce(Arc<Api>, Receiver<Req>, StreamWriter) -> Fut,
+    handler: impl FnOnce(Arc<Api>, crate::auth::Identity, Receiver<Req>, StreamWriter) -> Fut,
 ) -> Response<Body>
 where
-    Req: Message + Default + Send + 'static,
+    Req: Message + Default + crate::auth::Guarded + Send + 'static,
     Fut: Future<Output = Result<(), grpc::Gone>> + Send + 'static,
 {
     let counters = crate::metrics::grpc_method(method);
     let (refusal, refused) = smol::channel::bounded(1);
-    let requests = grpc::decoded::<Req>(requests, counters, refusal.clone());
+    let gate = {
+        let (api, who) = (api.clone(), who.clone());
+        move |request: Req| {
+            let (api, who) = (api.clone(), who.clone());
+            async move {
+                api.admit(&who, &request).await?;
+                Ok(request)
+            }
+        }
+    };
+    let requests = grpc::decoded::<Req, _, _>(requests, counters, refusal.clone(), gate);
     grpc::server_stream(json, counters, (refusal, refused), |writer| {
-        handler(api, requests, writer)
+        handler(api, who, requests, writer)
     })
 }
 

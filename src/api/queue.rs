@@ -2,7 +2,7 @@
 //! under a prefix by creating `<prefix><lease in hex>` with their lease, and the one whose key
 //! was created first holds the lock or the leadership. Used by lock.rs and election.rs.
 
-use super::{kv, Api, Status};
+use super::{kv, Api, Call, Status};
 use crate::pb::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use crate::pb::etcdserverpb::range_request::{SortOrder, SortTarget};
 use crate::pb::etcdserverpb::request_op::Request;
@@ -28,7 +28,12 @@ pub struct Place {
 }
 
 /// Creates `key` with `value` on `lease` unless it exists; either way, where it stands.
-pub async fn enqueue(api: &Api, key: &[u8], value: &[u8], lease: i64) -> Result<Place, Status> {
+pub async fn enqueue(
+    api: &Call<'_>,
+    key: &[u8],
+    value: &[u8],
+    lease: i64,
+) -> Result<Place, Status> {
     let txn = TxnRequest {
         compare: vec![Compare {
             result: CompareResult::Equal as i32,

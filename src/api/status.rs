@@ -1,5 +1,6 @@
 //! gRPC statuses with the codes and messages etcd sends, which clientv3 maps to typed errors.
 
+use crate::mvcc::auth::AuthError;
 use crate::mvcc::KvError;
 use crate::raft::membership::MemberError;
 use crate::raft::RaftError;
@@ -15,6 +16,7 @@ pub enum Code {
     Unknown = 2,
     InvalidArgument = 3,
     NotFound = 5,
+    PermissionDenied = 7,
     ResourceExhausted = 8,
     FailedPrecondition = 9,
     OutOfRange = 11,
@@ -22,6 +24,7 @@ pub enum Code {
     Internal = 13,
     Unavailable = 14,
     DataLoss = 15,
+    Unauthenticated = 16,
 }
 
 /// gRPC's names of its status codes, by number (as grpc-go prints them).
@@ -51,6 +54,7 @@ impl Code {
         [
             Code::InvalidArgument,
             Code::NotFound,
+            Code::PermissionDenied,
             Code::ResourceExhausted,
             Code::FailedPrecondition,
             Code::OutOfRange,
@@ -58,6 +62,7 @@ impl Code {
             Code::Internal,
             Code::Unavailable,
             Code::DataLoss,
+            Code::Unauthenticated,
         ]
         .into_iter()
         .find(|code| *code as u32 == number)
@@ -109,10 +114,61 @@ impl From<KvError> for Status {
             KvError::Unapplicable(reason) => {
                 Status::new(Code::InvalidArgument, format!("etcdserver: {reason}"))
             }
+            KvError::Auth(e) => Status::from(e),
             KvError::Storage(e) => {
                 Status::new(Code::Internal, format!("etcdserver: storage error: {e}"))
             }
         }
+    }
+}
+
+impl From<AuthError> for Status {
+    /// etcd's rpctypes.ErrGRPC* for the auth store's errors.
+    fn from(error: AuthError) -> Status {
+        use AuthError::*;
+        if error == NoPasswordUser {
+            return Status::new(
+                Code::Unknown,
+                "auth: authentication failed, password was given for no password user",
+            );
+        }
+        let (code, message) = match error {
+            NoPasswordUser => unreachable!("answered above"),
+            RootUserNotExist => (Code::FailedPrecondition, "root user does not exist"),
+            RootRoleNotExist => (
+                Code::FailedPrecondition,
+                "root user does not have root role",
+            ),
+            UserAlreadyExist => (Code::FailedPrecondition, "user name already exists"),
+            UserEmpty => (Code::InvalidArgument, "user name is empty"),
+            UserNotFound => (Code::FailedPrecondition, "user name not found"),
+            RoleAlreadyExist => (Code::FailedPrecondition, "role name already exists"),
+            RoleNotFound => (Code::FailedPrecondition, "role name not found"),
+            RoleEmpty => (Code::InvalidArgument, "role name is empty"),
+            AuthFailed => (
+                Code::InvalidArgument,
+                "authentication failed, invalid user ID or password",
+            ),
+            PermissionDenied => (Code::PermissionDenied, "permission denied"),
+            RoleNotGranted => (Code::FailedPrecondition, "role is not granted to the user"),
+            PermissionNotGranted => (
+                Code::FailedPrecondition,
+                "permission is not granted to the role",
+            ),
+            AuthNotEnabled => (Code::FailedPrecondition, "authentication is not enabled"),
+            InvalidAuthToken => (Code::Unauthenticated, "invalid auth token"),
+            InvalidAuthMgmt => (Code::InvalidArgument, "invalid auth management"),
+            AuthOldRevision => (Code::InvalidArgument, "revision of auth store is old"),
+            NameTooLong => (
+                Code::InvalidArgument,
+                "name is too long (at most 255 bytes)",
+            ),
+            InvalidRange => (
+                Code::InvalidArgument,
+                "invalid permission: range end sorts before the key",
+            ),
+        };
+        Status::new(code, format!("etcdserver: {message}"))
     }
 }
 

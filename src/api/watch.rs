@@ -8,6 +8,7 @@
 
 use super::grpc::{Gone, StreamWriter};
 use super::Api;
+use crate::auth::{Access, Identity, Need};
 use crate::mvcc::KvError;
 use crate::pb::etcdserverpb::watch_request::RequestUnion;
 use crate::pb::etcdserverpb::{WatchRequest, WatchResponse};
@@ -26,11 +27,15 @@ const MAX_WATCHERS_PER_STREAM: usize = 10_000;
 
 pub async fn watch(
     api: Arc<Api>,
+    who: crate::auth::Identity,
     requests: Receiver<WatchRequest>,
     writer: StreamWriter,
 ) -> Result<(), Gone> {
+    let checked_at = auth_revision(&api);
     let mut stream = Stream {
         api,
+        who,
+        checked_at,
         writer,
         watchers: Vec::new(),
         next_id: 0,
@@ -38,8 +43,21 @@ pub async fn watch(
     stream.serve(requests).await
 }
 
+/// The store's auth revision now (0 if it cannot be read: every watcher is then rechecked).
+fn auth_revision(api: &Api) -> u64 {
+    api.store
+        .read_txn()
+        .and_then(|txn| api.store.auth_revision(&txn))
+        .unwrap_or(0)
+}
+
 struct Stream {
     api: Arc<Api>,
+    /// Who opened the stream: each create is checked for read access on its whole range.
+    who: Identity,
+    /// The auth revision the watchers were last checked at: after a change, each is checked
+    /// again and canceled if its user may no longer read its range.
+    checked_at: u64,
     writer: StreamWriter,
     watchers: Vec<Watcher>,
     next_id: i64,
@@ -82,7 +100,7 @@ impl Stream {
                 // without an error) until it goes away.
                 Step::Request(None) => client_sends = false,
                 Step::Request(Some(request)) => self.handle(request).await?,
-                Step::Committed => {}
+                Step::Committed => self.recheck().await?,
                 Step::Progress => {
                     next_progress = Instant::now() + interval;
                     self.notify_progress().await?;
@@ -100,10 +118,59 @@ impl Stream {
         self.api.current_revision().unwrap_or(0)
     }
 
+    /// May the stream's caller read (key, range_end)? Why not, as etcd's cancel reason.
+    fn permitted(&self, key: &[u8], range_end: &[u8]) -> Result<(), String> {
+        let need = Need::Keys(vec![(Access::Read, key.into(), range_end.into())]);
+        match self.api.gate.admit(&self.api.store, &self.who, &need) {
+            Ok(_) => Ok(()),
+            Err(refusal) => Err(super::Status::from(refusal).message),
+        }
+    }
+
+    /// After an auth change, cancels the watchers whose range the caller may no longer read.
+    async fn recheck(&mut self) -> Result<(), Gone> {
+        let revision = auth_revision(&self.api);
+        if revision == self.checked_at {
+            return Ok(());
+        }
+        self.checked_at = revision;
+        let mut position = 0;
+        while position < self.watchers.len() {
+            let (key, range_end) = self.watchers[position].range();
+            match self.permitted(key, range_end) {
+                Ok(()) => position += 1,
+                Err(reason) => {
+                    let watcher = self.watchers.remove(position);
+                    self.send(WatchResponse {
+                        header: self.api.header(self.revision()),
+                        watch_id: watcher.id,
+                        canceled: true,
+                        cancel_reason: reason,
+                        ..WatchResponse::default()
+                    })
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn handle(&mut self, request: WatchRequest) -> Result<(), Gone> {
         match request.request_union {
             Some(RequestUnion::CreateRequest(create)) => {
                 let current = self.revision();
+                if let Err(reason) = self.permitted(&create.key, &create.range_end) {
+                    return self
+                        .send(WatchResponse {
+                            header: self.api.header(current),
+                            watch_id: NO_WATCH,
+                            created: true,
+                            canceled: true,
+                            cancel_reason: reason,
+                            ..WatchResponse::default()
+                        })
+                        .await;
+                }
                 let requested = create.watch_id;
                 let duplicate = requested != 0 && self.watchers.iter().any(|w| w.id == requested);
                 let refusal = if duplicate {

@@ -2,8 +2,11 @@
 //! semantics (etcdserver/apply.go). Deterministic: every member computes the same result from
 //! the same entry, so an error here (say, a compacted revision) is an answer, not a failure.
 
+mod auth;
 mod range;
 mod txn;
+
+pub use auth::check_range as check_permission_range;
 
 pub use range::{range, Snapshot};
 
@@ -34,6 +37,10 @@ pub enum Applied {
     /// A keep-alive through a follower applied: the lease's granted TTL.
     LeaseRenewed(i64),
     Alarm(crate::pb::etcdserverpb::AlarmResponse),
+    /// An auth store write applied (its answer is a header only).
+    Auth,
+    /// A user authenticated; the raft loop completes the token with the entry's index.
+    Authenticated(crate::pb::etcdserverpb::AuthenticateResponse),
 }
 
 pub type ApplyResult = Result<Applied, KvError>;
@@ -57,8 +64,12 @@ pub fn apply(store: &Store, txn: &mut RwTxn, request: &InternalRaftRequest) -> A
         // etcd's capped applier: with NOSPACE raised only what frees space applies.
         return Err(KvError::NoSpace);
     }
+    auth::check_revision(store, txn, request)?;
     if let Some(alarm) = &request.alarm {
         return apply_alarm(store, txn, alarm).map(Applied::Alarm);
+    }
+    if auth::is_auth(request) {
+        return auth::apply(store, txn, request);
     }
     check_keys(request)?;
     if let Some(put_request) = &request.put {

@@ -611,6 +611,7 @@ pub fn user_add(ctl: &mut Ctl) -> Outcome {
         name: name.clone(),
         password,
         options: Some(crate::pb::authpb::UserAddOptions { no_password }),
+        hashed_password: String::new(),
     };
     let response: pb::AuthUserAddResponse = ctl.request("/etcdserverpb.Auth/UserAdd", &request)?;
     ctl.out.auth_done(
@@ -955,7 +956,11 @@ pub fn user_passwd(ctl: &mut Ctl) -> Outcome {
     let password = read_password(ctl, &name)?;
     let response: pb::AuthUserChangePasswordResponse = ctl.request(
         "/etcdserverpb.Auth/UserChangePassword",
-        &pb::AuthUserChangePasswordRequest { name, password },
+        &pb::AuthUserChangePasswordRequest {
+            name,
+            password,
+            hashed_password: String::new(),
+        },
     )?;
     ctl.out.auth_done(
         "Password updated",

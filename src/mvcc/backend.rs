@@ -16,6 +16,7 @@ use super::keys::{history_key, stored_key, Revision};
 use super::{KvError, Store, KIND_DELETE, KIND_PUT};
 use crate::bolt::read::{Bolt, Root};
 use crate::bolt::write::BoltWriter;
+use crate::pb::authpb::{Role, User};
 use crate::pb::etcdserverpb::{AlarmMember, Member};
 use crate::pb::leasepb::Lease;
 use crate::pb::mvccpb::KeyValue;
@@ -78,16 +79,7 @@ impl Store {
     /// cluster version are not taken (a restore names the members; the rest is rebuilt).
     pub fn import_etcd(&self, txn: &mut RwTxn, bolt: &Bolt) -> Result<Imported, String> {
         let buckets = bolt.buckets()?;
-        if let Some(auth) = bucket(&buckets, "auth") {
-            let mut enabled = false;
-            bolt.each(auth, &mut |k, v| {
-                enabled |= k == b"authEnabled" && v == [1];
-                Ok(())
-            })?;
-            if enabled {
-                return Err("authentication is enabled in this etcd backend; this etcd does not take users and roles over yet: disable auth (etcdctl auth disable) on the etcd cluster first".to_string());
-            }
-        }
+        self.import_auth(txn, bolt, &buckets)?;
         let storage = |e: heed::Error| format!("writing the store: {e}");
         let mut imported = Imported::default();
         let key_bucket =
@@ -152,6 +144,40 @@ impl Store {
         self.set_applied(txn, imported.consistent_index, 1)
             .map_err(storage)?;
         Ok(imported)
+    }
+
+    /// Users, roles, the enabled flag and the auth revision of an etcd backend.
+    fn import_auth(
+        &self,
+        txn: &mut RwTxn,
+        bolt: &Bolt,
+        buckets: &[(&[u8], Root)],
+    ) -> Result<(), String> {
+        let storage = |e: heed::Error| format!("writing the store: {e}");
+        if let Some(auth) = bucket(buckets, "auth") {
+            bolt.each(auth, &mut |key, value| match key {
+                b"authEnabled" => self.set_auth_enabled(txn, value == [1]).map_err(storage),
+                b"authRevision" if value.len() == 8 => {
+                    let revision = u64::from_be_bytes(value.try_into().expect("8"));
+                    self.set_auth_revision(txn, revision.max(1))
+                        .map_err(storage)
+                }
+                _ => Ok(()),
+            })?;
+        }
+        if let Some(users) = bucket(buckets, "authUsers") {
+            bolt.each(users, &mut |_, value| {
+                let user = User::decode(value).map_err(|e| format!("authUsers bucket: {e}"))?;
+                self.put_user(txn, &user).map_err(storage)
+            })?;
+        }
+        if let Some(roles) = bucket(buckets, "authRoles") {
+            bolt.each(roles, &mut |_, value| {
+                let role = Role::decode(value).map_err(|e| format!("authRoles bucket: {e}"))?;
+                self.put_role(txn, &role).map_err(storage)
+            })?;
+        }
+        Ok(())
     }
 
     /// The cluster an etcd member's backend records, into this store: its members, alarms and
@@ -265,8 +291,19 @@ impl Store {
             bolt.put(&alarm, &[]).map_err(io)?;
         }
         bolt.begin_bucket(b"auth").map_err(io)?;
+        let enabled = self.auth_enabled(txn).map_err(heed)?;
+        bolt.put(b"authEnabled", &[u8::from(enabled)]).map_err(io)?;
+        let revision = self.auth_revision(txn).map_err(heed)?;
+        bolt.put(b"authRevision", &revision.to_be_bytes())
+            .map_err(io)?;
         bolt.begin_bucket(b"authRoles").map_err(io)?;
+        for role in self.roles(txn).map_err(heed)? {
+            bolt.put(&role.name, &role.encode_to_vec()).map_err(io)?;
+        }
         bolt.begin_bucket(b"authUsers").map_err(io)?;
+        for user in self.users(txn).map_err(heed)? {
+            bolt.put(&user.name, &user.encode_to_vec()).map_err(io)?;
+        }
         bolt.begin_bucket(b"cluster").map_err(io)?;
         if let Some(version) = self.cluster_version(txn).map_err(heed)? {
             bolt.put(b"clusterVersion", version.as_bytes())

@@ -2,6 +2,7 @@
 //! member's replicated metadata. The raft apply loop is the only writer; readers open their own
 //! short read transactions. Layout and invariants: ARCHITECTURE.md, "Keyspace on LMDB".
 
+pub mod auth;
 pub mod backend;
 mod changes;
 pub mod checkpoint;
@@ -49,6 +50,8 @@ pub enum KvError {
     Member(crate::raft::membership::MemberError),
     /// A committed entry that this member cannot apply (it is skipped on every member alike).
     Unapplicable(String),
+    /// A refusal of the authentication store.
+    Auth(auth::AuthError),
     Storage(heed::Error),
 }
 

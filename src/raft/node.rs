@@ -113,6 +113,8 @@ struct Node {
     checkpointer: Checkpointer,
     /// Wakes watch streams after each commit.
     hub: Arc<Hub>,
+    /// Simple tokens: issued and ended as auth entries apply, on every member.
+    tokens: Arc<crate::auth::Tokens>,
     leases: LeaseClock,
     /// When the leader next replicates remaining TTLs (with lease checkpointing on).
     next_lease_checkpoint: Instant,
@@ -140,6 +142,7 @@ pub fn start(
     transport: Transport,
     peer_events: Receiver<PeerEvent>,
     hub: Arc<Hub>,
+    tokens: Arc<crate::auth::Tokens>,
 ) -> Result<RaftHandle, String> {
     let is_new = !Wal::exists(wal_dir);
     let applied = store
@@ -252,6 +255,7 @@ pub fn start(
         compacted_at: applied,
         checkpointer,
         hub,
+        tokens,
         leases: LeaseClock::default(),
         next_lease_checkpoint: Instant::now(),
         was_leader: false,
@@ -1254,7 +1258,15 @@ impl Node {
                         }
                     };
                     let started = Instant::now();
-                    let result = apply::apply(&store, &mut txn, &request);
+                    let mut result = apply::apply(&store, &mut txn, &request);
+                    match &mut result {
+                        Ok(Applied::Authenticated(response)) => {
+                            let token = Some(&mut response.token);
+                            self.tokens.after_apply(entry.index, &request, token);
+                        }
+                        Ok(Applied::Auth) => self.tokens.after_apply(entry.index, &request, None),
+                        _ => {}
+                    }
                     self.report_apply(entry.index, &request, &result, started.elapsed());
                     if let Err(KvError::Storage(e)) = result {
                         return Err(Fatal::Store(KvError::Storage(e)));

@@ -213,12 +213,22 @@ async fn connection(
             let stream = with_timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
                 .await
                 .map_err(|e| format!("TLS handshake: {e}"))?;
-            let is_h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            let session = stream.get_ref().1;
+            let is_h2 = session.alpn_protocol() == Some(b"h2");
+            // Only a verified certificate is ever here: rustls refuses the others.
+            let common_name = session
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|cert| crate::tls::x509::common_name(cert))
+                .map(Arc::from);
             let connection = Connection {
                 api,
                 admission,
                 settings,
-                secure: true,
+                peer: api::Peer {
+                    secure: true,
+                    common_name,
+                },
             };
             connection.serve(stream, is_h2).await
         }
@@ -230,7 +240,7 @@ async fn connection(
                 api,
                 admission,
                 settings,
-                secure: false,
+                peer: api::Peer::default(),
             };
             connection.serve(stream, is_h2).await
         }
@@ -308,8 +318,7 @@ struct Connection {
     api: Arc<Api>,
     admission: Admission,
     settings: Settings,
-    /// TLS: the host whitelist does not apply.
-    secure: bool,
+    peer: api::Peer,
 }
 
 impl Connection {
@@ -321,17 +330,18 @@ impl Connection {
             api,
             admission,
             settings,
-            secure,
+            peer,
         } = self;
         let http2 = settings.http2;
         let service = hyper::service::service_fn(move |request| {
             admission.prove();
             let api = api.clone();
+            let peer = peer.clone();
             async move {
                 if settings.metrics_only {
                     return Ok(api::metrics_route(&api, &request).await);
                 }
-                api::route(api, request, secure).await
+                api::route(api, request, &peer).await
             }
         });
         let result = if is_h2 {

@@ -190,6 +190,9 @@ pub fn run(config: Config) -> Result<(), String> {
         members: Default::default(),
     });
     let hub = Arc::new(crate::watch::Hub::default());
+    let tokens = Arc::new(crate::auth::Tokens::new(Duration::from_secs(
+        config.auth.token_ttl_s,
+    )));
     let raft = raft::start(
         &identity::wal_dir(&config),
         store.clone(),
@@ -197,6 +200,7 @@ pub fn run(config: Config) -> Result<(), String> {
         Transport::new(peer_context.clone()),
         peer_event_receiver,
         hub.clone(),
+        tokens.clone(),
     )?;
     for peer_listener in peer_listeners {
         spawn(peer::serve(peer_listener, peer_context.clone()));
@@ -225,6 +229,11 @@ pub fn run(config: Config) -> Result<(), String> {
         access: crate::api::Access {
             cors: config.cors.clone(),
             host_whitelist: config.host_whitelist.clone(),
+        },
+        gate: crate::auth::Gate {
+            tokens,
+            client_cert_auth: config.client_tls.client_cert_auth,
+            bcrypt_cost: config.auth.bcrypt_cost,
         },
     });
     if config.initial_corrupt_check {

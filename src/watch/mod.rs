@@ -53,6 +53,11 @@ pub struct Watcher {
 }
 
 impl Watcher {
+    /// What the watcher reads: (key, range_end), etcd's range convention.
+    pub fn range(&self) -> (&[u8], &[u8]) {
+        (&self.key, &self.range_end)
+    }
+
     /// `current` is the store revision now: a watch without a start revision begins after it.
     pub fn new(id: i64, request: &WatchCreateRequest, current: i64) -> Watcher {
         // etcd: an empty key means the smallest key, \0.

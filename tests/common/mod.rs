@@ -248,8 +248,22 @@ pub fn http_get(address: &str, path: &str) -> Option<String> {
 
 /// POSTs `body` to the JSON gateway's /v3/`path` on `member` (curl); the answer's body.
 pub fn post_gateway(member: &Member, path: &str, body: &str) -> String {
-    let output = Command::new("curl")
-        .args(["-s", "--max-time", "5", "-X", "POST", "--data-binary", body])
+    post_gateway_with_token(member, path, body, None)
+}
+
+/// POST to the gateway with an `Authorization` header holding an auth token.
+pub fn post_gateway_with_token(
+    member: &Member,
+    path: &str,
+    body: &str,
+    token: Option<&str>,
+) -> String {
+    let mut curl = Command::new("curl");
+    curl.args(["-s", "--max-time", "5", "-X", "POST", "--data-binary", body]);
+    if let Some(token) = token {
+        curl.args(["-H", &format!("Authorization: {token}")]);
+    }
+    let output = curl
         .arg(format!("{}/v3/{path}", member.client_url))
         .output()
         .expect("curl runs");

@@ -8,6 +8,7 @@ mod json;
 mod jsonpb;
 
 use super::{call_unary, grpc, Api, Body, Code, Status, STREAMS};
+use crate::auth::Identity;
 use crate::schema::{self, Method};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
@@ -71,6 +72,31 @@ static ROUTES: &[(&str, &str)] = &[
         "/etcdserverpb.Maintenance/MoveLeader",
     ),
     ("/v3/auth/authenticate", "/etcdserverpb.Auth/Authenticate"),
+    ("/v3/auth/enable", "/etcdserverpb.Auth/AuthEnable"),
+    ("/v3/auth/disable", "/etcdserverpb.Auth/AuthDisable"),
+    ("/v3/auth/user/add", "/etcdserverpb.Auth/UserAdd"),
+    ("/v3/auth/user/get", "/etcdserverpb.Auth/UserGet"),
+    ("/v3/auth/user/list", "/etcdserverpb.Auth/UserList"),
+    ("/v3/auth/user/delete", "/etcdserverpb.Auth/UserDelete"),
+    (
+        "/v3/auth/user/changepw",
+        "/etcdserverpb.Auth/UserChangePassword",
+    ),
+    ("/v3/auth/user/grant", "/etcdserverpb.Auth/UserGrantRole"),
+    ("/v3/auth/user/revoke", "/etcdserverpb.Auth/UserRevokeRole"),
+    ("/v3/auth/role/add", "/etcdserverpb.Auth/RoleAdd"),
+    ("/v3/auth/role/get", "/etcdserverpb.Auth/RoleGet"),
+    ("/v3/auth/role/list", "/etcdserverpb.Auth/RoleList"),
+    ("/v3/auth/role/delete", "/etcdserverpb.Auth/RoleDelete"),
+    (
+        "/v3/auth/role/grant",
+        "/etcdserverpb.Auth/RoleGrantPermission",
+    ),
+    (
+        "/v3/auth/role/revoke",
+        "/etcdserverpb.Auth/RoleRevokePermission",
+    ),
+    ("/v3/auth/status", "/etcdserverpb.Auth/AuthStatus"),
     ("/v3/lock/lock", "/v3lockpb.Lock/Lock"),
     ("/v3/lock/unlock", "/v3lockpb.Lock/Unlock"),
     ("/v3/election/campaign", "/v3electionpb.Election/Campaign"),
@@ -85,7 +111,7 @@ pub fn serves(path: &str) -> bool {
     path.starts_with("/v3/") || path.starts_with("/v3beta/")
 }
 
-pub async fn handle(api: Arc<Api>, request: Request<Incoming>) -> Response<Body> {
+pub async fn handle(api: Arc<Api>, who: &Identity, request: Request<Incoming>) -> Response<Body> {
     let path = request.uri().path();
     let path = match path.strip_prefix("/v3beta/") {
         Some(rest) => format!("/v3/{rest}"),
@@ -104,7 +130,7 @@ pub async fn handle(api: Arc<Api>, request: Request<Incoming>) -> Response<Body>
     let body = request.into_body();
     if route.client_streams {
         return match read_stream(body, route.request, api.limits.max_request_bytes).await {
-            Ok(requests) => open(api, route, requests),
+            Ok(requests) => open(api, who, route, requests),
             // grpc-gateway reports a first request that does not decode as a plain error.
             Err(status) => error(&Status::new(Code::Unknown, status.message), false),
         };
@@ -120,9 +146,9 @@ pub async fn handle(api: Arc<Api>, request: Request<Incoming>) -> Response<Body>
     if route.server_streams {
         let (requests, receiver) = smol::channel::bounded(1);
         let _ = requests.try_send(Ok(request));
-        return open(api, route, receiver);
+        return open(api, who, route, receiver);
     }
-    match call_unary(&api, route.path, &request).await {
+    match call_unary(&api, who, route.path, &request).await {
         Ok(framed) => {
             let mut out = String::new();
             jsonpb::to_json(route.response, &framed[5..], &mut out);
@@ -134,12 +160,23 @@ pub async fn handle(api: Arc<Api>, request: Request<Incoming>) -> Response<Body>
     }
 }
 
-fn open(api: Arc<Api>, route: &Method, requests: grpc::ClientMessages) -> Response<Body> {
+fn open(
+    api: Arc<Api>,
+    who: &Identity,
+    route: &Method,
+    requests: grpc::ClientMessages,
+) -> Response<Body> {
     let stream = STREAMS
         .iter()
         .find(|s| s.method == route.path)
         .expect("every streaming route is a streaming method");
-    (stream.open)(api, requests, stream.method, Some(route.response))
+    (stream.open)(
+        api,
+        who.clone(),
+        requests,
+        stream.method,
+        Some(route.response),
+    )
 }
 
 /// One message of an answer stream as the gateway writes it.
@@ -177,6 +214,8 @@ fn http_status(code: Code) -> StatusCode {
         Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
         Code::InvalidArgument | Code::OutOfRange => StatusCode::BAD_REQUEST,
         Code::NotFound => StatusCode::NOT_FOUND,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
         Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
         Code::FailedPrecondition => StatusCode::PRECONDITION_FAILED,
         Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
