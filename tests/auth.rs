@@ -8,6 +8,7 @@ use crate::differential::{split_words, transcript_of};
 
 use common::{assert_same_transcripts, etcdctl, our_binary, start_member, temp_dir, DEBIAN_ETCD};
 use std::path::Path;
+use std::time::Duration;
 
 const ROOT: &str = "--user=root:rootpw";
 const ALICE: &str = "--user=alice:apw";
@@ -294,6 +295,26 @@ fn the_holes_etcd_3_4_had_are_closed() {
         let why = refused(&etcdctl(endpoint, &[], &args, None));
         assert!(why.contains("user name is empty"), "{args:?}: {why}");
     }
+    // Malformed auth requests: clear errors, nothing changes.
+    let root_token = authenticate(&member, "root", "rootpw");
+    let as_root = |path: &str, body: &str| {
+        common::post_gateway_with_token(&member, path, body, Some(&root_token))
+    };
+    let empty_user = as_root("auth/user/add", r#"{"name":"","password":"x"}"#);
+    assert!(empty_user.contains("user name is empty"), "{empty_user}");
+    let empty_role = as_root("auth/role/add", r#"{"name":""}"#);
+    assert!(empty_role.contains("role name is empty"), "{empty_role}");
+    let huge = format!(r#"{{"name":"big","password":"{}"}}"#, "p".repeat(10 << 20));
+    let huge_password = as_root("auth/user/add", &huge);
+    assert!(
+        huge_password.contains("larger than max"),
+        "{}",
+        &huge_password[..huge_password.len().min(300)]
+    );
+    let long_name = format!(r#"{{"name":"{}"}}"#, "r".repeat(300));
+    assert!(as_root("auth/role/add", &long_name).contains("name is too long"));
+    let users = ok(&etcdctl(endpoint, &[], &[ROOT, "user", "list"], None));
+    assert_eq!(users, "alice\nroot\n");
     // A permission whose range ends before it starts is refused and changes nothing.
     let why = refused(&etcdctl(
         endpoint,
@@ -414,4 +435,128 @@ fn tokens_expire_after_the_ttl_unless_used_on_etcd_and_ours() {
         let late = read();
         assert!(late.contains("invalid auth token"), "{name}: {late}");
     }
+}
+
+/// Restores `backup` with `program` (and its leading arguments) as the one member m0 on `ip`.
+fn restore_single(program: &[&str], backup: &Path, dir: &Path, ip: &str) {
+    let mut args: Vec<String> = program[1..].iter().map(|s| s.to_string()).collect();
+    args.extend([
+        "snapshot".into(),
+        "restore".into(),
+        backup.display().to_string(),
+        "--name=m0".into(),
+        format!("--data-dir={}", dir.join("m0").display()),
+        format!("--initial-cluster={}", common::initial_cluster(&[ip])),
+        format!("--initial-advertise-peer-urls=http://{ip}:2380"),
+    ]);
+    let out = common::run(program[0], &args, &[("ETCDCTL_API", "3")], None);
+    assert!(out.status.success(), "{out:?}");
+}
+
+fn save_as_root(endpoint: &str, backup: &Path) {
+    let args: Vec<String> = vec![
+        format!("--endpoints={endpoint}"),
+        ROOT.into(),
+        "snapshot".into(),
+        "save".into(),
+        backup.display().to_string(),
+    ];
+    let out = common::run(common::DEBIAN_ETCDCTL, &args, &[("ETCDCTL_API", "3")], None);
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// Alice may read a/1 and nothing outside a/; without credentials nothing is served.
+fn assert_alice_confined(endpoint: &str) {
+    assert_eq!(
+        ok(&etcdctl(endpoint, &[], &[ALICE, "get", "a/1"], None)),
+        "a/1\nmine\n"
+    );
+    assert!(
+        refused(&etcdctl(endpoint, &[], &[ALICE, "put", "b", "x"], None))
+            .contains("permission denied")
+    );
+    assert!(refused(&etcdctl(endpoint, &[], &["get", "a/1"], None)).contains("user name is empty"));
+}
+
+#[test]
+fn roles_reach_every_member_and_survive_restarts_and_backups_both_ways() {
+    let dir = temp_dir("auth-cluster");
+    let ips = ["127.0.0.220", "127.0.0.221", "127.0.0.222"];
+    let mut members = common::start_cluster(&our_binary(), &ips, &dir.join("ours"), FAST_HASH);
+    let first = members[0].client_url.clone();
+    set_up_alice(&first);
+    ok(&etcdctl(&first, &[], &[ALICE, "put", "a/1", "mine"], None));
+    let alice_reads = |endpoint: &str| etcdctl(endpoint, &[], &[ALICE, "get", "a/1"], None);
+    for member in &members {
+        common::wait_until(
+            "alice to read on every member",
+            Duration::from_secs(10),
+            || alice_reads(&member.client_url).status.success(),
+        );
+    }
+    // A token issued through one member works on the others.
+    let token = authenticate(&members[0], "alice", "apw");
+    let read =
+        common::post_gateway_with_token(&members[2], "kv/range", r#"{"key":"YS8x"}"#, Some(&token));
+    assert!(read.contains("bWluZQ=="), "{read}");
+    // A role taken away on one member takes effect on every member.
+    let revoke = [ROOT, "user", "revoke-role", "alice", "a"];
+    ok(&etcdctl(&members[1].client_url, &[], &revoke, None));
+    for member in &members {
+        common::wait_until(
+            "alice to be refused on every member",
+            Duration::from_secs(10),
+            || {
+                let out = alice_reads(&member.client_url);
+                String::from_utf8_lossy(&out.stderr).contains("permission denied")
+            },
+        );
+    }
+    ok(&etcdctl(
+        &first,
+        &[],
+        &[ROOT, "user", "grant-role", "alice", "a"],
+        None,
+    ));
+    // A restarted member keeps users and roles.
+    members[2].stop();
+    members[2].restart();
+    common::wait_until(
+        "alice to read on the restarted member",
+        Duration::from_secs(10),
+        || alice_reads(&members[2].client_url).status.success(),
+    );
+    assert_alice_confined(&members[2].client_url);
+    // Our backup into Debian's etcd: users, roles and the switch come along.
+    let ours_db = dir.join("ours.db");
+    save_as_root(&first, &ours_db);
+    restore_single(
+        &[common::DEBIAN_ETCDCTL],
+        &ours_db,
+        &dir.join("etcd"),
+        "127.0.0.223",
+    );
+    let etcd = common::start_cluster(
+        Path::new(DEBIAN_ETCD),
+        &["127.0.0.223"],
+        &dir.join("etcd"),
+        &[],
+    );
+    assert_alice_confined(&etcd[0].client_url);
+    // And Debian's backup of that into ours.
+    let etcd_db = dir.join("etcd.db");
+    save_as_root(&etcd[0].client_url, &etcd_db);
+    let binary = our_binary().display().to_string();
+    restore_single(
+        &[&binary, "util"],
+        &etcd_db,
+        &dir.join("back"),
+        "127.0.0.224",
+    );
+    let back = common::start_cluster(&our_binary(), &["127.0.0.224"], &dir.join("back"), &[]);
+    assert_alice_confined(&back[0].client_url);
+    // The first cluster's token means nothing to another cluster.
+    let elsewhere =
+        common::post_gateway_with_token(&back[0], "kv/range", r#"{"key":"YS8x"}"#, Some(&token));
+    assert!(elsewhere.contains("invalid auth token"), "{elsewhere}");
 }

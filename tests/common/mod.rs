@@ -258,15 +258,27 @@ pub fn post_gateway_with_token(
     body: &str,
     token: Option<&str>,
 ) -> String {
+    // The body goes through stdin: it may be larger than an argument may be.
     let mut curl = Command::new("curl");
-    curl.args(["-s", "--max-time", "5", "-X", "POST", "--data-binary", body]);
+    curl.args(["-s", "--max-time", "5", "-X", "POST", "--data-binary", "@-"]);
     if let Some(token) = token {
         curl.args(["-H", &format!("Authorization: {token}")]);
     }
-    let output = curl
+    let mut child = curl
         .arg(format!("{}/v3/{path}", member.client_url))
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
         .expect("curl runs");
+    let mut stdin = child.stdin.take().expect("piped");
+    let body = body.to_string();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        // The server may answer and close before reading it all.
+        let _ = stdin.write_all(body.as_bytes());
+    });
+    let output = child.wait_with_output().expect("curl runs");
+    let _ = writer.join();
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
