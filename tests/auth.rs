@@ -158,16 +158,11 @@ fn refused(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// Root, a user `alice` with read-write on `a/` only, and auth enabled.
+/// Root, a user `alice` with read-write on `a/` only, and then auth enabled (so a member that
+/// cannot sign tokens can be set up too).
 fn set_up_alice(endpoint: &str) {
-    ok(&etcdctl(
-        endpoint,
-        &[],
-        &["user", "add", "root:rootpw"],
-        None,
-    ));
-    ok(&etcdctl(endpoint, &[], &["auth", "enable"], None));
     for args in [
+        vec!["user", "add", "root:rootpw"],
         vec!["user", "add", "alice:apw"],
         vec!["role", "add", "a"],
         vec![
@@ -179,10 +174,9 @@ fn set_up_alice(endpoint: &str) {
             "--prefix",
         ],
         vec!["user", "grant-role", "alice", "a"],
+        vec!["auth", "enable"],
     ] {
-        let mut all = vec![ROOT];
-        all.extend(args);
-        ok(&etcdctl(endpoint, &[], &all, None));
+        ok(&etcdctl(endpoint, &[], &args, None));
     }
 }
 
@@ -559,4 +553,86 @@ fn roles_reach_every_member_and_survive_restarts_and_backups_both_ways() {
     let elsewhere =
         common::post_gateway_with_token(&back[0], "kv/range", r#"{"key":"YS8x"}"#, Some(&token));
     assert!(elsewhere.contains("invalid auth token"), "{elsewhere}");
+}
+
+#[test]
+fn jwt_tokens_verify_on_a_member_that_did_not_sign_them() {
+    let dir = temp_dir("auth-jwt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let (private, public) = (dir.join("jwt.pem"), dir.join("jwt-pub.pem"));
+    std::fs::write(&private, key.serialize_pem()).unwrap();
+    std::fs::write(&public, key.public_key_pem()).unwrap();
+    let signing = format!(
+        "jwt,pub-key={},priv-key={},sign-method=ES256,ttl=10m",
+        public.display(),
+        private.display()
+    );
+    let verifying = format!("jwt,pub-key={},sign-method=ES256", public.display());
+    // Member 0 signs, member 1 holds only the public key (etcd's verify-only mode).
+    let ips = ["127.0.0.225", "127.0.0.226"];
+    let mut members: Vec<common::Member> = [&signing, &verifying]
+        .iter()
+        .enumerate()
+        .map(|(i, token)| {
+            let extra = ["--auth-token", token.as_str(), "--bcrypt-cost", "4"];
+            common::spawn_cluster_member(&our_binary(), &ips, i, &dir, &extra)
+        })
+        .collect();
+    for member in &mut members {
+        member.wait_healthy();
+    }
+    let (signer, verifier) = (&members[0], &members[1]);
+    ok(&etcdctl(
+        &signer.client_url,
+        &[],
+        &["put", "a/1", "mine"],
+        None,
+    ));
+    set_up_alice(&signer.client_url);
+    let token = authenticate(signer, "alice", "apw");
+    assert_eq!(token.split('.').count(), 3, "{token}");
+    let range = |member: &common::Member, token: &str| {
+        common::post_gateway_with_token(member, "kv/range", r#"{"key":"YS8x"}"#, Some(token))
+    };
+    for member in [signer, verifier] {
+        let answer = range(member, &token);
+        assert!(
+            answer.contains("bWluZQ=="),
+            "{}: {answer}",
+            member.client_url
+        );
+    }
+    let refused = common::post_gateway(
+        verifier,
+        "auth/authenticate",
+        r#"{"name":"alice","password":"apw"}"#,
+    );
+    assert!(refused.contains("verify-only key"), "{refused}");
+    // The same token with its claims changed (root instead of alice) is nobody's.
+    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    let claims = r#"{"exp":99999999999,"revision":1,"username":"root"}"#;
+    parts[1] = base64_url(claims.as_bytes());
+    let forged = parts.join(".");
+    for member in [signer, verifier] {
+        let answer = range(member, &forged);
+        assert!(
+            answer.contains("invalid auth token"),
+            "{}: {answer}",
+            member.client_url
+        );
+    }
+}
+
+/// base64url without padding, as JWTs are written.
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for k in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * k)) & 63) as usize] as char);
+        }
+    }
+    out
 }

@@ -98,6 +98,13 @@ pub async fn authenticate(
         };
         match call.api.propose(proposal).await {
             Ok(Applied::Authenticated(mut response)) => {
+                if response.token.is_empty() {
+                    // A JWT member given only the public key (etcd's verify-only mode).
+                    return Err(Status::new(
+                        super::Code::Unknown,
+                        "auth: token signing attempted with verify-only key",
+                    ));
+                }
                 response.header = call.header(call.current_revision()?);
                 return Ok(response);
             }

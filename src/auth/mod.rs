@@ -8,6 +8,7 @@
 //! Users and roles are replicated (mvcc/auth.rs, applied by apply/auth.rs); tokens are
 //! per-member memory (tokens.rs), as in etcd.
 
+pub mod jwt;
 mod perms;
 mod rules;
 pub mod tokens;

@@ -22,6 +22,8 @@ struct Session {
 pub struct Tokens {
     ttl: Duration,
     sessions: Mutex<HashMap<String, Session>>,
+    /// --auth-token jwt: signed tokens instead (no sessions kept).
+    jwt: Option<super::jwt::Jwt>,
 }
 
 /// A token's random part, made where Authenticate is proposed.
@@ -43,10 +45,11 @@ pub fn issued_at(token: &str) -> Option<u64> {
 }
 
 impl Tokens {
-    pub fn new(ttl: Duration) -> Tokens {
+    pub fn new(ttl: Duration, jwt: Option<super::jwt::Jwt>) -> Tokens {
         Tokens {
             ttl,
             sessions: Mutex::new(HashMap::new()),
+            jwt,
         }
     }
 
@@ -54,8 +57,11 @@ impl Tokens {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The user a live token stands for; using it extends its life.
+    /// The user a live token stands for; using a simple token extends its life.
     pub fn user(&self, token: &str) -> Option<String> {
+        if let Some(jwt) = &self.jwt {
+            return jwt.verify(token).map(|(user, _)| user);
+        }
         let now = Instant::now();
         let mut sessions = self.sessions();
         let session = sessions.get_mut(token)?;
@@ -85,16 +91,27 @@ impl Tokens {
     }
 
     /// What an applied auth entry does to the tokens: an Authenticate issues one (its answer
-    /// gets it), a deleted user or a changed password ends the user's, auth disable ends all.
+    /// gets it; left empty if this member may not sign JWTs), a deleted user or a changed
+    /// password ends the user's simple tokens, auth disable ends all. `auth_revision`: the
+    /// store's after the entry (a JWT carries it).
     pub fn after_apply(
         &self,
         index: u64,
+        auth_revision: u64,
         request: &InternalRaftRequest,
         token: Option<&mut String>,
     ) {
         if let (Some(authenticate), Some(token)) = (&request.authenticate, token) {
-            *token = format!("{}.{index}", authenticate.simple_token);
-            self.issue(token.clone(), authenticate.name.clone());
+            match &self.jwt {
+                Some(jwt) => match jwt.sign(&authenticate.name, auth_revision) {
+                    Ok(signed) => *token = signed,
+                    Err(e) => log::warn!("auth: {e}"),
+                },
+                None => {
+                    *token = format!("{}.{index}", authenticate.simple_token);
+                    self.issue(token.clone(), authenticate.name.clone());
+                }
+            }
         }
         let ended = request
             .auth_user_delete
@@ -125,13 +142,13 @@ mod tests {
             ..Default::default()
         };
         let mut token = String::new();
-        tokens.after_apply(index, &request, Some(&mut token));
+        tokens.after_apply(index, 1, &request, Some(&mut token));
         token
     }
 
     #[test]
     fn issued_used_and_ended() {
-        let tokens = Tokens::new(Duration::from_secs(60));
+        let tokens = Tokens::new(Duration::from_secs(60), None);
         let token = authenticate(&tokens, 42, "alice");
         assert_eq!(token.len(), PREFIX_LETTERS + 3);
         assert_eq!(issued_at(&token), Some(42));
@@ -143,13 +160,13 @@ mod tests {
             }),
             ..Default::default()
         };
-        tokens.after_apply(43, &delete, None);
+        tokens.after_apply(43, 1, &delete, None);
         assert_eq!(tokens.user(&token), None);
     }
 
     #[test]
     fn tokens_expire() {
-        let tokens = Tokens::new(Duration::ZERO);
+        let tokens = Tokens::new(Duration::ZERO, None);
         let token = authenticate(&tokens, 1, "bob");
         assert_eq!(tokens.user(&token), None);
     }

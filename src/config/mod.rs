@@ -623,13 +623,7 @@ fn discovery(v: &Values) -> Result<Option<Discovery>, ConfigError> {
 fn auth(v: &Values) -> Result<AuthOptions, ConfigError> {
     let token = v.text("auth-token").to_string();
     let kind = token.split(',').next().unwrap_or_default();
-    if kind == "jwt" {
-        return error(
-            "--auth-token jwt is not supported by this etcd yet; use --auth-token simple"
-                .to_string(),
-        );
-    }
-    if kind != "simple" {
+    if kind != "simple" && kind != "jwt" {
         return error(format!("unknown token type: {kind}"));
     }
     let bcrypt_cost = v.number("bcrypt-cost")?;

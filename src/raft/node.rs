@@ -1259,13 +1259,14 @@ impl Node {
                     };
                     let started = Instant::now();
                     let mut result = apply::apply(&store, &mut txn, &request);
-                    match &mut result {
-                        Ok(Applied::Authenticated(response)) => {
-                            let token = Some(&mut response.token);
-                            self.tokens.after_apply(entry.index, &request, token);
-                        }
-                        Ok(Applied::Auth) => self.tokens.after_apply(entry.index, &request, None),
-                        _ => {}
+                    if let Ok(applied @ (Applied::Authenticated(_) | Applied::Auth)) = &mut result {
+                        let auth_revision = store.auth_revision(&txn)?;
+                        let token = match applied {
+                            Applied::Authenticated(response) => Some(&mut response.token),
+                            _ => None,
+                        };
+                        self.tokens
+                            .after_apply(entry.index, auth_revision, &request, token);
                     }
                     self.report_apply(entry.index, &request, &result, started.elapsed());
                     if let Err(KvError::Storage(e)) = result {

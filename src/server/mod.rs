@@ -190,9 +190,14 @@ pub fn run(config: Config) -> Result<(), String> {
         members: Default::default(),
     });
     let hub = Arc::new(crate::watch::Hub::default());
-    let tokens = Arc::new(crate::auth::Tokens::new(Duration::from_secs(
-        config.auth.token_ttl_s,
-    )));
+    let jwt = match config.auth.token.strip_prefix("jwt") {
+        Some(options) => Some(crate::auth::jwt::Jwt::from_options(options)?),
+        None => None,
+    };
+    let tokens = Arc::new(crate::auth::Tokens::new(
+        Duration::from_secs(config.auth.token_ttl_s),
+        jwt,
+    ));
     let raft = raft::start(
         &identity::wal_dir(&config),
         store.clone(),

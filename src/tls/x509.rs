@@ -3,7 +3,7 @@
 //! minimal DER walker over the certificate the TLS library has already verified.
 
 /// One DER element: (tag, contents, rest of the input).
-fn element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (length, rest) = if first < 0x80 {
@@ -22,7 +22,7 @@ fn element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 }
 
 /// The elements of a constructed value.
-fn children(mut input: &[u8]) -> Vec<(u8, &[u8])> {
+pub(crate) fn children(mut input: &[u8]) -> Vec<(u8, &[u8])> {
     let mut out = Vec::new();
     while let Some((tag, contents, rest)) = element(input) {
         out.push((tag, contents));
