@@ -262,6 +262,13 @@ fn the_holes_etcd_3_4_had_are_closed() {
     );
     // Revoking the lease would delete a key alice may not write.
     assert!(refused(&as_alice(&["lease", "revoke", &id], None)).contains("permission denied"));
+    // etcdctl 3.5's `auth status`, through our applet.
+    let status = common::our_etcdctl(endpoint, &[], &[ROOT, "auth", "status"], None);
+    let status = ok(&status);
+    assert!(
+        status.starts_with("Authentication Status: true\nAuthRevision: "),
+        "{status}"
+    );
     // Root-only calls.
     for args in [
         vec!["member", "add", "x", "--peer-urls=http://127.0.0.250:2380"],

@@ -295,6 +295,11 @@ role revoke-permission writer
 role get writer
 user delete bob
 role delete writer
+# credentials: a name alone asks for the password (auth is off here, so any will do)
+--user=root get foo <<< secret\n
+--user=root:secret get foo
+--user=root --password=secret get foo
+--user=root get foo
 # environment
 ETCDCTL_WRITE_OUT=json get foo
 ETCDCTL_HEX=true get foo

@@ -23,6 +23,7 @@ flags (etcdctl's spelling for the connection):
   --consistency=l|s           range: linearizable (default) or serializable
   --max-seconds=60            stop issuing requests after this long
   --threads=2                 client executor threads
+  --user=name:password        authenticate once; every request carries the token
 ";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -56,6 +57,8 @@ struct Options {
     max_seconds: u64,
     threads: usize,
     workload: Workload,
+    /// --user name:password
+    user: Option<(String, String)>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -72,6 +75,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         max_seconds: 60,
         threads: 2,
         workload: Workload::Put,
+        user: None,
     };
     let mut workload = None;
     let mut rest = args.iter();
@@ -114,6 +118,12 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "key-space-size" => options.key_space = number(&value)?,
             "max-seconds" => options.max_seconds = number(&value)?,
             "threads" => options.threads = number(&value)? as usize,
+            "user" => {
+                let (name, password) = value
+                    .split_once(':')
+                    .ok_or(format!("--user {value:?}: expected name:password"))?;
+                options.user = Some((name.to_string(), password.to_string()));
+            }
             "consistency" => {
                 options.serializable = match value.as_str() {
                     "l" => false,
@@ -179,6 +189,21 @@ async fn run(options: Options) -> Result<(), String> {
     for i in 0..options.conns {
         let endpoint = &options.endpoints[i % options.endpoints.len()];
         channels.push(Channel::connect(endpoint, &options.tls).await?);
+    }
+    if let Some((name, password)) = &options.user {
+        use crate::pb::etcdserverpb::{AuthenticateRequest, AuthenticateResponse};
+        let request = AuthenticateRequest {
+            name: name.clone(),
+            password: password.clone(),
+        };
+        let answer: AuthenticateResponse = channels[0]
+            .unary("/etcdserverpb.Auth/Authenticate", &request)
+            .await
+            .map_err(|e| format!("authenticating as {name}: {}", crate::ctl::describe(e)))?;
+        channels = channels
+            .into_iter()
+            .map(|c| c.with_token(answer.token.clone()))
+            .collect();
     }
     let issued = Arc::new(AtomicUsize::new(0));
     let tally = Arc::new(Mutex::new(Tally {

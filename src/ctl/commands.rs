@@ -313,6 +313,7 @@ pub static COMMANDS: &[Command] = &[
     cmd("elect", "elect <election-name> [proposal]", "Observes and participates in leader election", &[&short("listen", 'l', Kind::Bool, "false", "observation mode")], concurrency::elect),
     cmd("auth enable", "enable", "Enables authentication", &[], manage::auth_enable),
     cmd("auth disable", "disable", "Disables authentication", &[], manage::auth_disable),
+    cmd("auth status", "status", "Returns authentication status", &[], manage::auth_status),
     cmd("user add", "add <user name or user:password> [options]", "Adds a new user", &[&flag("interactive", Kind::Bool, "true", "Read password from stdin instead of interactive terminal"), &flag("new-user-password", Kind::String, "", "Supply password from the command line flag"), &flag("no-password", Kind::Bool, "false", "Create a user without password (CN based auth only)")], manage::user_add),
     cmd("user delete", "delete <user name>", "Deletes a user", &[], manage::user_delete),
     cmd("user get", "get <user name> [options]", "Gets detailed information of a user", &[&flag("detail", Kind::Bool, "false", "Show permissions of roles granted to the user")], manage::user_get),

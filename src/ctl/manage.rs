@@ -578,6 +578,25 @@ pub fn auth_disable(ctl: &mut Ctl) -> Outcome {
     Ok(())
 }
 
+/// etcdctl 3.5's `auth status` (AuthStatus is a 3.5 call; 3.4's etcd answers Unimplemented).
+pub fn auth_status(ctl: &mut Ctl) -> Outcome {
+    no_args(ctl, "auth status command does not accept any arguments")?;
+    let response: pb::AuthStatusResponse = ctl.request(
+        "/etcdserverpb.Auth/AuthStatus",
+        &pb::AuthStatusRequest::default(),
+    )?;
+    match ctl.out.format {
+        super::output::Format::Simple => {
+            println!("Authentication Status: {}", response.enabled);
+            println!("AuthRevision: {}", response.auth_revision);
+            Ok(())
+        }
+        _ => ctl
+            .out
+            .message("etcdserverpb.AuthStatusResponse", &response),
+    }
+}
+
 pub fn user_add(ctl: &mut Ctl) -> Outcome {
     if ctl.args().len() != 1 {
         return Err(fail(

@@ -14,6 +14,7 @@ mod kv;
 mod manage;
 mod mirror;
 mod output;
+mod prompt;
 mod snapshot;
 mod tabwriter;
 mod v2;
@@ -279,8 +280,8 @@ impl Ctl {
             ));
         }
         let tls = self.tls()?;
+        let token = self.credentials()?;
         let deadline = std::time::Instant::now() + self.command_timeout();
-        let token = self.credentials();
         crate::runtime::block_on(async {
             loop {
                 for endpoint in endpoints {
@@ -308,19 +309,24 @@ impl Ctl {
         })
     }
 
-    /// --user name[:password] with --password, as etcdctl reads them.
-    fn credentials(&self) -> Option<(String, String)> {
+    /// --user name[:password] with --password, as etcdctl reads them (a name alone: the
+    /// password is asked for).
+    fn credentials(&self) -> Result<Option<(String, String)>, Exit> {
         let user = self.string("user");
         if user.is_empty() {
-            return None;
+            return Ok(None);
         }
         let password = self.string("password");
         if !password.is_empty() {
-            return Some((user, password));
+            return Ok(Some((user, password)));
         }
         match user.split_once(':') {
-            Some((name, password)) => Some((name.to_string(), password.to_string())),
-            None => Some((user, String::new())),
+            Some((name, password)) => Ok(Some((name.to_string(), password.to_string()))),
+            None => {
+                let password =
+                    prompt::ask_password().map_err(|e| fail(EXIT_ERROR, e.to_string()))?;
+                Ok(Some((user, password)))
+            }
         }
     }
 
@@ -368,7 +374,7 @@ async fn authenticate(
         password: password.to_string(),
     };
     let wait = deadline.saturating_duration_since(std::time::Instant::now());
-    let answer = smol::future::or(
+    let answer: Result<AuthenticateResponse, String> = smol::future::or(
         async {
             channel
                 .unary::<_, AuthenticateResponse>("/etcdserverpb.Auth/Authenticate", &request)
@@ -380,9 +386,13 @@ async fn authenticate(
             Err("context deadline exceeded".to_string())
         },
     )
-    .await
-    .map_err(|message| fail(EXIT_BAD_CONNECTION, message))?;
-    Ok(channel.with_token(answer.token))
+    .await;
+    match answer {
+        Ok(answer) => Ok(channel.with_token(answer.token)),
+        // clientv3 goes on without a token when the server has auth off.
+        Err(message) if message == "etcdserver: authentication is not enabled" => Ok(channel),
+        Err(message) => Err(fail(EXIT_BAD_CONNECTION, message)),
+    }
 }
 
 /// The text clientv3 shows for a failed call: etcd's own errors by their message alone, anything

@@ -71,7 +71,7 @@ impl Printer {
     }
 
     /// The json/protobuf printers print the response message itself.
-    fn message<M: Message>(&self, type_name: &str, message: &M) -> Outcome {
+    pub(crate) fn message<M: Message>(&self, type_name: &str, message: &M) -> Outcome {
         match self.format {
             Format::Json => println!("{}", to_json(type_name, message)),
             Format::Protobuf => {
