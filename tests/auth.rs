@@ -262,6 +262,50 @@ fn the_holes_etcd_3_4_had_are_closed() {
     );
     // Revoking the lease would delete a key alice may not write.
     assert!(refused(&as_alice(&["lease", "revoke", &id], None)).contains("permission denied"));
+    // A watch whose range a role change makes unreadable is canceled.
+    let mut watching = std::process::Command::new("curl")
+        .args(["-s", "-N", "--max-time", "10", "-X", "POST", "-H"])
+        .arg(format!("Authorization: {token}"))
+        .args([
+            "--data-binary",
+            r#"{"create_request":{"key":"YS8=","range_end":"YTA="}}"#,
+        ])
+        .arg(format!("{}/v3/watch", member.client_url))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl runs");
+    let mut lines = std::io::BufReader::new(watching.stdout.take().unwrap());
+    let mut created = String::new();
+    std::io::BufRead::read_line(&mut lines, &mut created).unwrap();
+    assert!(created.contains("\"created\":true"), "{created}");
+    ok(&etcdctl(
+        endpoint,
+        &[],
+        &[ROOT, "role", "revoke-permission", "a", "a/", "--prefix"],
+        None,
+    ));
+    let mut canceled = String::new();
+    std::io::BufRead::read_line(&mut lines, &mut canceled).unwrap();
+    let _ = watching.kill();
+    let _ = watching.wait();
+    assert!(
+        canceled.contains("\"canceled\":true") && canceled.contains("permission denied"),
+        "{canceled}"
+    );
+    ok(&etcdctl(
+        endpoint,
+        &[],
+        &[
+            ROOT,
+            "role",
+            "grant-permission",
+            "a",
+            "readwrite",
+            "a/",
+            "--prefix",
+        ],
+        None,
+    ));
     // etcdctl 3.5's `auth status`, through our applet.
     let status = common::our_etcdctl(endpoint, &[], &[ROOT, "auth", "status"], None);
     let status = ok(&status);
