@@ -3,7 +3,8 @@
 //! `systemd-nspawn --private-network` (no network but the container's own loopback). The image's
 //! etcd.service must reach `active` — it is Type=notify, so only once the server sent READY=1 —
 //! and `etcdctl endpoint health` inside (our applet, through the image's /usr/bin/etcdctl link,
-//! with the image's certificates) must pass. A one-shot unit ordered after etcd.service records
+//! with the image's certificates) must pass, and so must the seed's own check typed as the seed
+//! prints it (no ETCDCTL_API: v2-only flags make it v2, as the old etcdctl's default was). A one-shot unit ordered after etcd.service records
 //! both and powers the container off.
 //!
 //! The node's address is 127.0.0.2 inside the container: the seed's layout also listens on
@@ -24,7 +25,7 @@ Requires=etcd.service
 
 [Service]
 Type=oneshot
-ExecStart=/bin/sh -c '{ systemctl is-active etcd; /usr/bin/etcdctl --endpoints=https://127.0.0.2:2379 --cacert=/etc/etcd/ca.pem --cert=/etc/etcd/kubernetes.pem --key=/etc/etcd/kubernetes-key.pem endpoint health 2>&1; echo exit=$?; } > /result/out 2>&1; systemctl poweroff'
+ExecStart=/bin/sh -c '{ systemctl is-active etcd; /usr/bin/etcdctl --endpoints=https://127.0.0.2:2379 --cacert=/etc/etcd/ca.pem --cert=/etc/etcd/kubernetes.pem --key=/etc/etcd/kubernetes-key.pem endpoint health 2>&1; echo exit=$?; /usr/bin/etcdctl --ca-file=/etc/etcd/ca.pem --cert-file=/etc/etcd/kubernetes.pem --key-file=/etc/etcd/kubernetes-key.pem cluster-health 2>&1; echo exit=$?; } > /result/out 2>&1; systemctl poweroff'
 
 [Install]
 WantedBy=multi-user.target
@@ -138,7 +139,21 @@ fn node_image_boots_under_systemd_and_serves() {
         )),
         "{recorded}"
     );
-    assert_eq!(lines.last(), Some(&"exit=0"), "{recorded}");
+    // The seed's check, verbatim: one member here, so one member line and the verdict.
+    let verdict = lines.iter().position(|l| *l == "cluster is healthy");
+    let verdict = verdict.unwrap_or_else(|| panic!("{recorded}"));
+    assert!(
+        lines[verdict - 1].starts_with("member ")
+            && lines[verdict - 1]
+                .ends_with(" is healthy: got healthy result from https://127.0.0.2:2379"),
+        "{recorded}"
+    );
+    assert_eq!(lines.get(verdict + 1), Some(&"exit=0"), "{recorded}");
+    assert_eq!(
+        lines.iter().filter(|l| **l == "exit=0").count(),
+        2,
+        "{recorded}"
+    );
     // The member's data is where the unit allows it to write, owned by the etcd user.
     use std::os::unix::fs::MetadataExt;
     let data = std::fs::metadata(root.join("var/lib/etcd/member")).unwrap();

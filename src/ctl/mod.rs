@@ -62,6 +62,8 @@ pub fn quiet(code: u8) -> Exit {
 pub fn main(args: &[String]) -> ExitCode {
     let api = std::env::var("ETCDCTL_API").unwrap_or_default();
     match api.as_str() {
+        // What can only be v2 runs as v2, the old etcdctl's default (the seed's check).
+        "" if v2::only_v2(args) => v2::main(args),
         "" | "3" => v3(args),
         "2" => v2::main(args),
         other => {

@@ -58,6 +58,85 @@ struct HealthAnswer {
     health: serde_json::Value,
 }
 
+/// Flags only etcdctl's v2 mode has.
+const V2_ONLY_FLAGS: [&str; 8] = [
+    "ca-file",
+    "cert-file",
+    "key-file",
+    "peers",
+    "C",
+    "no-sync",
+    "total-timeout",
+    "username",
+];
+/// Commands only etcdctl's v2 mode has.
+const V2_ONLY_COMMANDS: [&str; 13] = [
+    "cluster-health",
+    "ls",
+    "mk",
+    "mkdir",
+    "set",
+    "setdir",
+    "rm",
+    "rmdir",
+    "update",
+    "updatedir",
+    "exec-watch",
+    "backup",
+    "import",
+];
+/// Global flags of either mode that take a value as the next word when written without `=`.
+const VALUE_FLAGS: [&str; 26] = [
+    "endpoints",
+    "endpoint",
+    "peers",
+    "C",
+    "ca-file",
+    "cert-file",
+    "key-file",
+    "cacert",
+    "cert",
+    "key",
+    "user",
+    "password",
+    "username",
+    "u",
+    "output",
+    "o",
+    "write-out",
+    "w",
+    "dial-timeout",
+    "command-timeout",
+    "timeout",
+    "total-timeout",
+    "discovery-srv",
+    "D",
+    "discovery-srv-name",
+    "keepalive-time",
+];
+
+/// With ETCDCTL_API unset: does this invocation only make sense to etcdctl's v2 mode (a v2-only
+/// global flag before the command, or a v2-only command)?
+pub fn only_v2(args: &[String]) -> bool {
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        let Some(flag) = word.strip_prefix("--").or_else(|| word.strip_prefix('-')) else {
+            return V2_ONLY_COMMANDS.contains(&word.as_str());
+        };
+        let (name, has_value) = match flag.split_once('=') {
+            Some((name, _)) => (name, true),
+            None => (flag, false),
+        };
+        if V2_ONLY_FLAGS.contains(&name) {
+            return true;
+        }
+        if !has_value && VALUE_FLAGS.contains(&name) {
+            words.next();
+        }
+    }
+    false
+}
+
 pub fn main(args: &[String]) -> ExitCode {
     // urfave/cli: global flags come before the command, the command's own flags after it.
     let command_at = global_flags_end(args);
@@ -440,4 +519,37 @@ fn member_list(context: &Context) -> u8 {
         }
     }
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::only_v2;
+
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn what_only_v2_has_runs_as_v2() {
+        for v2 in [
+            "--ca-file=/etc/etcd/ca.pem --cert-file=c --key-file=k cluster-health",
+            "--ca-file /etc/etcd/ca.pem member list",
+            "cluster-health",
+            "--endpoints http://127.0.0.1:2379 ls /",
+            "-C http://127.0.0.1:2379 member list",
+            "--no-sync get foo",
+        ] {
+            assert!(only_v2(&words(v2)), "{v2}");
+        }
+        for v3 in [
+            "get foo",
+            "--endpoints cluster-health get foo",
+            "put ls x",
+            "--cacert=ca.pem --cert=c --key=k endpoint health",
+            "member list",
+            "-w json get set",
+        ] {
+            assert!(!only_v2(&words(v3)), "{v3}");
+        }
+    }
 }
