@@ -17,6 +17,7 @@ mod disk;
 #[cfg(test)]
 mod fuzz;
 mod golang;
+mod grpc_codes;
 mod ids;
 mod logging;
 mod metrics;

@@ -451,7 +451,7 @@ fn grpc_families() -> [(&'static str, &'static str, String); 4] {
     };
     let mut handled: Vec<String> = Vec::new();
     for (m, c) in listed() {
-        for (code, counter) in crate::api::GRPC_CODE_NAMES.iter().zip(&c.handled) {
+        for (code, counter) in crate::grpc_codes::GRPC_CODE_NAMES.iter().zip(&c.handled) {
             handled.push(format!(
                 "grpc_server_handled_total{{grpc_code=\"{code}\",{}}} {}",
                 labels(m),

@@ -30,7 +30,7 @@ mod watch;
 
 pub use body::Body;
 pub use grpc::frame_message;
-pub use status::{Code, Status, GRPC_CODE_NAMES};
+pub use status::{Code, Status};
 
 use crate::apply::{Applied, HasHeader};
 use crate::mvcc::Store;

@@ -27,27 +27,6 @@ pub enum Code {
     Unauthenticated = 16,
 }
 
-/// gRPC's names of its status codes, by number (as grpc-go prints them).
-pub const GRPC_CODE_NAMES: [&str; 17] = [
-    "OK",
-    "Canceled",
-    "Unknown",
-    "InvalidArgument",
-    "DeadlineExceeded",
-    "NotFound",
-    "AlreadyExists",
-    "PermissionDenied",
-    "ResourceExhausted",
-    "FailedPrecondition",
-    "Aborted",
-    "OutOfRange",
-    "Unimplemented",
-    "Internal",
-    "Unavailable",
-    "DataLoss",
-    "Unauthenticated",
-];
-
 impl Code {
     /// The code a peer reported (peer/query.rs); one this server never uses reads as Unknown.
     pub fn from_number(number: u32) -> Code {

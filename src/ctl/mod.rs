@@ -412,7 +412,7 @@ pub fn describe(error: CallError) -> String {
 }
 
 fn code_name(code: u32) -> String {
-    crate::api::GRPC_CODE_NAMES
+    crate::grpc_codes::GRPC_CODE_NAMES
         .get(code as usize)
         .map(|n| n.to_string())
         .unwrap_or_else(|| format!("Code({code})"))

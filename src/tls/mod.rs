@@ -15,7 +15,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use std::path::Path;
 use std::sync::Arc;
-use verifier::{AcceptAnyServer, CheckedClients};
+pub use verifier::AcceptAnyServer;
+use verifier::CheckedClients;
 
 fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let certificates: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)

@@ -100,7 +100,8 @@ impl ClientCertVerifier for CheckedClients {
 }
 
 /// Accepts any server certificate (its handshake signature is still checked): what a member
-/// with --peer-auto-tls does with its peers' self-signed certificates, as etcd does.
+/// with --peer-auto-tls does with its peers' self-signed certificates, as etcd does, and what
+/// etcdctl's --insecure-skip-tls-verify asks of the client.
 #[derive(Debug)]
 pub struct AcceptAnyServer(pub Arc<CryptoProvider>);
 

@@ -3,8 +3,6 @@
 //! Every test picks its own 127.0.0.x address (and ports) so tests can run in parallel without
 //! colliding, and waits on conditions (a port answering /health) rather than sleeping.
 
-#![allow(dead_code)] // each test binary uses a different part of the harness
-
 pub mod certs;
 pub mod seed;
 
