@@ -430,6 +430,29 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_jwt_tokens_and_keys() {
+        let (private, public) = key_files("fuzz", &rcgen::PKCS_ECDSA_P256_SHA256);
+        let jwt = Jwt::from_options(&format!(
+            ",pub-key={public},priv-key={private},sign-method=ES256"
+        ))
+        .unwrap();
+        let token = jwt.sign("alice", 3).unwrap();
+        crate::fuzz::run("jwt tokens", &[token.into_bytes()], |bytes| {
+            if let Some((user, _)) = jwt.verify(&String::from_utf8_lossy(bytes)) {
+                assert_eq!(user, "alice", "only a token we signed verifies");
+            }
+        });
+        let pem = std::fs::read(&public).unwrap();
+        let dir = std::env::temp_dir().join(format!("jwt-fuzz-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("key.pem");
+        crate::fuzz::run("jwt public keys", &[pem], |bytes| {
+            std::fs::write(&path, bytes).unwrap();
+            let _ = Jwt::from_options(&format!(",pub-key={},sign-method=ES256", path.display()));
+        });
+    }
+
+    #[test]
     fn hmac_tokens() {
         let dir = std::env::temp_dir().join(format!("jwt-hmac-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -127,6 +127,41 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_roles_and_requests() {
+        use crate::auth::{Guarded, Need};
+        use crate::pb::etcdserverpb::TxnRequest;
+        use prost::Message;
+        let roles = role(&[("a", "c", Type::Readwrite), ("k", "", Type::Read)]);
+        let txn = TxnRequest {
+            compare: vec![Default::default()],
+            success: vec![Default::default()],
+            failure: vec![],
+        };
+        let seeds = [roles.encode_to_vec(), txn.encode_to_vec()];
+        crate::fuzz::run("auth roles and requests", &seeds, |bytes| {
+            if let Ok(role) = Role::decode(bytes) {
+                let roles = [role];
+                for (key, end) in [
+                    (&b"a"[..], &b""[..]),
+                    (b"a", b"\0"),
+                    (b"", b"\0"),
+                    (b"z", b"a"),
+                ] {
+                    let _ = covered(&roles, Access::Read, key, end);
+                    let _ = covered(&roles, Access::Write, key, end);
+                }
+            }
+            if let Ok(txn) = TxnRequest::decode(bytes) {
+                if let Need::Keys(accesses) = txn.need() {
+                    for (access, key, end) in &accesses {
+                        let _ = covered(&[roles.clone()], *access, key, end);
+                    }
+                }
+            }
+        });
+    }
+
+    #[test]
     fn an_empty_or_reversed_range_needs_its_key() {
         let roles = [role(&[("k", "", Type::Read)])];
         assert!(covered(&roles, Access::Read, b"k", b"a"));
