@@ -154,7 +154,7 @@ mod tests {
             if let Ok(txn) = TxnRequest::decode(bytes) {
                 if let Need::Keys(accesses) = txn.need() {
                     for (access, key, end) in &accesses {
-                        let _ = covered(&[roles.clone()], *access, key, end);
+                        let _ = covered(std::slice::from_ref(&roles), *access, key, end);
                     }
                 }
             }
