@@ -31,6 +31,7 @@ mod runtime;
 mod schema;
 mod server;
 mod tls;
+mod v2;
 mod version;
 mod wal;
 mod watch;

@@ -33,5 +33,6 @@ mod release;
 mod snapshot;
 mod stream_errors;
 mod tls;
+mod v2keys;
 mod watch;
 mod watch_fragment;

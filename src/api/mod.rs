@@ -26,11 +26,13 @@ mod lock;
 mod maintenance;
 mod queue;
 mod status;
+mod v2keys;
 mod watch;
 
 pub use body::Body;
 pub use grpc::frame_message;
 pub use status::{Code, Status};
+pub use v2keys::expire_keys as expire_v2_keys;
 
 use crate::apply::{Applied, HasHeader};
 use crate::mvcc::Store;
@@ -85,6 +87,8 @@ pub struct Api {
     pub access: Access,
     /// Authentication and access control: every request passes it (see `call`).
     pub gate: crate::auth::Gate,
+    /// --enable-v2: the v2 keys API is served.
+    pub enable_v2: bool,
 }
 
 /// One admitted request's view of the member: what the gate let through (its user and the
@@ -297,7 +301,12 @@ pub async fn route(
             .map(str::to_string);
         let to_gateway =
             gateway::serves(request.uri().path()) && request.method() != ::http::Method::OPTIONS;
-        let mut response = if to_gateway {
+        let path = request.uri().path();
+        let to_v2 = api.enable_v2
+            && (path == v2keys::PREFIX || path.starts_with(&format!("{}/", v2keys::PREFIX)));
+        let mut response = if to_v2 {
+            v2keys::handle(&api, request).await
+        } else if to_gateway {
             gateway::handle(api.clone(), &who, request).await
         } else {
             http::handle(&api, &request).await

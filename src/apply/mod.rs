@@ -41,6 +41,8 @@ pub enum Applied {
     Auth,
     /// A user authenticated; the raft loop completes the token with the entry's index.
     Authenticated(crate::pb::etcdserverpb::AuthenticateResponse),
+    /// A v2 keys API write: its event, or etcd's v2 error.
+    V2(Box<crate::v2::Answer>),
 }
 
 pub type ApplyResult = Result<Applied, KvError>;
@@ -70,6 +72,11 @@ pub fn apply(store: &Store, txn: &mut RwTxn, request: &InternalRaftRequest) -> A
     }
     if auth::is_auth(request) {
         return auth::apply(store, txn, request);
+    }
+    if let Some(v2) = &request.v2 {
+        return crate::v2::apply(store, txn, v2)
+            .map(|answer| Applied::V2(Box::new(answer)))
+            .map_err(KvError::Storage);
     }
     check_keys(request)?;
     if let Some(put_request) = &request.put {

@@ -151,7 +151,8 @@ pub struct Store {
     /// member ID (8 bytes BE) -> etcdserverpb.Member.
     members: Database<Bytes, Bytes>,
     /// Named scalars: applied index, revision, compaction, raft conf state.
-    meta: Database<Str, Bytes>,
+    /// Also holds the auth store (mvcc/auth.rs) and the v2 key space (src/v2), by key prefix.
+    pub(crate) meta: Database<Str, Bytes>,
     /// lease ID (i64 BE) -> granted TTL (i64 BE).
     leases: Database<Bytes, Bytes>,
     /// lease ID (i64 BE) + user key -> empty: the keys attached to each lease.
@@ -272,14 +273,19 @@ impl Store {
         self.env.write_txn()
     }
 
-    fn meta_u64(&self, txn: &RoTxn, name: &str) -> Result<Option<u64>, heed::Error> {
+    pub(crate) fn meta_u64(&self, txn: &RoTxn, name: &str) -> Result<Option<u64>, heed::Error> {
         self.meta
             .get(txn, name)?
             .map(|bytes| stored_u64("meta", name.as_bytes(), bytes))
             .transpose()
     }
 
-    fn put_meta_u64(&self, txn: &mut RwTxn, name: &str, value: u64) -> Result<(), heed::Error> {
+    pub(crate) fn put_meta_u64(
+        &self,
+        txn: &mut RwTxn,
+        name: &str,
+        value: u64,
+    ) -> Result<(), heed::Error> {
         self.meta.put(txn, name, &value.to_be_bytes())
     }
 

@@ -240,7 +240,11 @@ pub fn run(config: Config) -> Result<(), String> {
             client_cert_auth: config.client_tls.client_cert_auth,
             bcrypt_cost: config.auth.bcrypt_cost,
         },
+        enable_v2: config.enable_v2,
     });
+    if config.enable_v2 {
+        spawn(crate::api::expire_v2_keys(api.clone()));
+    }
     if config.initial_corrupt_check {
         runtime::block_on(corruption::initial_check(&api.store, &api.raft))?;
     }

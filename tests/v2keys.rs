@@ -1,0 +1,250 @@
+//! The v2 keys API (--enable-v2): the same curl requests and Debian's `ETCDCTL_API=2 etcdctl`
+//! commands against Debian's etcd 3.4 and against ours give the same status codes and bodies
+//! once indexes and times are masked (etcd's v2 index also counts its own member
+//! publications); watches, TTL expiry and in-order keys; a 3-member cluster where a follower
+//! serves what the leader wrote and the data outlives a restart; without --enable-v2 nothing
+//! is served under /v2/keys.
+
+use crate::common;
+
+use common::{our_binary, start_member, temp_dir, wait_until, Member, DEBIAN_ETCD};
+use regex::Regex;
+use std::path::Path;
+use std::time::Duration;
+
+/// (method, path under /v2/keys, form body) in order; `WATCH path` waits in the background
+/// for the next event on the path and is answered by the step after it.
+const STEPS: &[(&str, &str, &str)] = &[
+    ("PUT", "/foo", "value=bar"),
+    ("PUT", "/foo", "value=baz"),
+    ("GET", "/foo", ""),
+    ("GET", "/nothing", ""),
+    ("PUT", "/dir/a", "value=1"),
+    ("PUT", "/dir/b", "value=2"),
+    ("PUT", "/dir/_hidden", "value=h"),
+    ("GET", "/dir/_hidden", ""),
+    ("GET", "/dir?sorted=true", ""),
+    ("GET", "/dir?recursive=true&sorted=true", ""),
+    ("GET", "/?sorted=true", ""),
+    ("PUT", "/dir/a/x", "value=1"),
+    ("PUT", "/dir", "value=v"),
+    ("PUT", "/foo?prevExist=false", "value=x"),
+    ("PUT", "/new?prevExist=true", "value=x"),
+    ("PUT", "/foo?prevValue=nope", "value=x"),
+    ("PUT", "/foo?prevValue=baz", "value=x"),
+    ("PUT", "/foo?prevIndex=1", "value=y"),
+    ("PUT", "/foo", "prevExist=true&value=z"),
+    ("PUT", "/d2", "dir=true"),
+    ("PUT", "/d2", "dir=true"),
+    ("PUT", "/d2/inner/deep", "value=d"),
+    ("GET", "/d2?recursive=true", ""),
+    ("DELETE", "/d2", ""),
+    ("DELETE", "/d2?dir=true", ""),
+    ("DELETE", "/dir", ""),
+    ("DELETE", "/dir?dir=true", ""),
+    ("DELETE", "/dir?recursive=true", ""),
+    ("GET", "/dir", ""),
+    ("DELETE", "/foo?prevValue=bad", ""),
+    ("DELETE", "/foo?prevIndex=2", ""),
+    ("DELETE", "/foo?prevValue=z", ""),
+    ("DELETE", "/", ""),
+    ("PUT", "/", "value=x"),
+    ("POST", "/queue", "value=one"),
+    ("POST", "/queue", "value=two"),
+    ("GET", "/queue?sorted=true", ""),
+    ("GET", "/foo?recursive=maybe", ""),
+    ("PUT", "/t?ttl=abc", "value=1"),
+    ("PUT", "/t?prevIndex=x", "value=1"),
+    ("PUT", "/t", "prevValue="),
+    ("PUT", "/t", "refresh=true&value=1"),
+    ("PUT", "/t", "refresh=true"),
+    ("PUT", "/t2", "value=1&ttl=100"),
+    ("PUT", "/t2", "refresh=true&ttl=200&prevExist=true"),
+    ("PUT", "/unicode", "value=gr%C3%BC%C3%9Fe+%3C%26%3E"),
+    ("GET", "/unicode", ""),
+    ("WATCH", "/w", ""),
+    ("PUT", "/w", "value=seen"),
+    ("GET", "/w?wait=true&waitIndex=1", ""),
+    ("PATCH", "/w", ""),
+];
+
+fn curl(endpoint: &str, method: &str, path: &str, body: &str) -> String {
+    let url = format!("{endpoint}/v2/keys{path}");
+    let mut args = vec![
+        "-s",
+        "--max-time",
+        "10",
+        "-w",
+        "\n%{http_code}\n",
+        "-X",
+        method,
+    ];
+    if !body.is_empty() {
+        args.extend(["-d", body]);
+    }
+    let output = std::process::Command::new("curl")
+        .args(&args)
+        .arg(&url)
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Indexes and times differ between any two servers (etcd's v2 index counts its own writes).
+fn mask(text: &str) -> String {
+    let rules = [
+        (r#""(modifiedIndex|createdIndex|index)":\d+"#, "\"$1\":N"),
+        (r#""expiration":"[^"]*""#, "\"expiration\":\"T\""),
+        (r#""ttl":\d+"#, "\"ttl\":S"),
+        (r"\d{20}", "QUEUEKEY"),
+        (r"\[(\d+) != (\d+)\]", "[I != J]"),
+        // etcdctl's error lines end in the index; its extended output names them.
+        (r"\) \[\d+\]", ") [N]"),
+        (r"(?m)^(Created-Index|Modified-Index|Index): \d+$", "$1: N"),
+    ];
+    let mut text = text.to_string();
+    for (pattern, replacement) in rules {
+        text = Regex::new(pattern)
+            .unwrap()
+            .replace_all(&text, replacement)
+            .into_owned();
+    }
+    text
+}
+
+fn transcript(endpoint: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut watching: Option<std::thread::JoinHandle<String>> = None;
+    for (method, path, body) in STEPS {
+        if *method == "WATCH" {
+            let (endpoint, path) = (endpoint.to_string(), format!("{path}?wait=true"));
+            watching = Some(std::thread::spawn(move || {
+                curl(&endpoint, "GET", &path, "")
+            }));
+            // The watch is registered once the server has read its request.
+            std::thread::sleep(Duration::from_millis(300));
+            continue;
+        }
+        seen.push(format!(
+            "{method} {path} {body}\n{}",
+            mask(&curl(endpoint, method, path, body))
+        ));
+        if let Some(watch) = watching.take() {
+            seen.push(format!("watch answer\n{}", mask(&watch.join().unwrap())));
+        }
+    }
+    seen
+}
+
+/// Debian's etcdctl in v2 mode.
+fn etcdctl_v2(endpoint: &str, args: &[&str]) -> String {
+    let mut all = vec!["--endpoints".to_string(), endpoint.to_string()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    let out = common::run(common::DEBIAN_ETCDCTL, &all, &[("ETCDCTL_API", "2")], None);
+    format!(
+        "$ etcdctl {}\nexit {:?}\n{}{}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+const ETCDCTL_STEPS: &[&[&str]] = &[
+    &["set", "/ctl/a", "1"],
+    &["get", "/ctl/a"],
+    &["mk", "/ctl/a", "2"],
+    &["mk", "/ctl/b", "2"],
+    &["update", "/ctl/a", "3"],
+    &["update", "/ctl/none", "3"],
+    &["mkdir", "/ctl/d"],
+    &["ls", "--sort", "/ctl"],
+    &["ls", "--sort", "-r", "-p", "/"],
+    &["set", "--swap-with-value", "3", "/ctl/a", "4"],
+    &["set", "--swap-with-value", "x", "/ctl/a", "5"],
+    &["-o", "json", "get", "/ctl/a"],
+    &["-o", "extended", "get", "/ctl/b"],
+    &["rm", "/ctl/b"],
+    &["rm", "/ctl/d"],
+    &["rmdir", "/ctl/d"],
+    &["rm", "--recursive", "/ctl"],
+    &["get", "/ctl/a"],
+];
+
+#[test]
+fn v2_keys_answer_as_etcd_3_4() {
+    let dir = temp_dir("v2keys");
+    let v2 = ["--enable-v2"];
+    let etcd = start_member(
+        Path::new(DEBIAN_ETCD),
+        "127.0.0.233",
+        &dir.join("etcd"),
+        &v2,
+    );
+    let ours = start_member(&our_binary(), "127.0.0.234", &dir.join("ours"), &v2);
+    let expected = transcript(&etcd.client_url);
+    let actual = transcript(&ours.client_url);
+    common::assert_same_transcripts(&expected, &actual, "ours");
+    let mask_ctl = |text: String| mask(&text);
+    let expected: Vec<String> = ETCDCTL_STEPS
+        .iter()
+        .map(|args| mask_ctl(etcdctl_v2(&etcd.client_url, args)))
+        .collect();
+    let actual: Vec<String> = ETCDCTL_STEPS
+        .iter()
+        .map(|args| mask_ctl(etcdctl_v2(&ours.client_url, args)))
+        .collect();
+    common::assert_same_transcripts(&expected, &actual, "ours");
+}
+
+#[test]
+fn keys_expire_replicate_and_outlive_a_restart() {
+    let dir = temp_dir("v2keys-cluster");
+    let ips = ["127.0.0.235", "127.0.0.236", "127.0.0.237"];
+    let mut members: Vec<Member> =
+        common::start_cluster(&our_binary(), &ips, &dir, &["--enable-v2"]);
+    let urls: Vec<String> = members.iter().map(|m| m.client_url.clone()).collect();
+    // A write through one member is read with quorum through the others.
+    assert!(curl(&urls[0], "PUT", "/k", "value=v").ends_with("\n201\n"));
+    for url in &urls[1..] {
+        let read = curl(url, "GET", "/k?quorum=true", "");
+        assert!(
+            read.contains("\"value\":\"v\"") && read.ends_with("\n200\n"),
+            "{read}"
+        );
+    }
+    // A follower's watch sees a write made elsewhere.
+    let watcher = {
+        let url = urls[2].clone();
+        std::thread::spawn(move || curl(&url, "GET", "/watched?wait=true", ""))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    curl(&urls[1], "PUT", "/watched", "value=w");
+    let seen = watcher.join().unwrap();
+    assert!(
+        seen.contains("\"action\":\"set\"") && seen.contains("\"value\":\"w\""),
+        "{seen}"
+    );
+    // A key with a TTL is removed on every member once it runs out, with an expire event.
+    curl(&urls[0], "PUT", "/short", "value=s&ttl=1");
+    for url in &urls {
+        wait_until("the key to expire", Duration::from_secs(10), || {
+            curl(url, "GET", "/short", "").ends_with("\n404\n")
+        });
+    }
+    let history = curl(&urls[1], "GET", "/short?wait=true&waitIndex=1", "");
+    assert!(history.contains("\"action\":\"set\""), "{history}");
+    // Restarted, a member keeps the v2 keys.
+    members[1].stop();
+    members[1].restart();
+    let read = curl(&urls[1], "GET", "/k", "");
+    assert!(read.contains("\"value\":\"v\""), "{read}");
+}
+
+#[test]
+fn without_enable_v2_nothing_is_served_under_v2_keys() {
+    let dir = temp_dir("v2keys-off");
+    let member = start_member(&our_binary(), "127.0.0.238", &dir, &[]);
+    let answer = curl(&member.client_url, "PUT", "/k", "value=v");
+    assert!(answer.ends_with("\n404\n"), "{answer}");
+}
