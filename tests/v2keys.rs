@@ -248,3 +248,32 @@ fn without_enable_v2_nothing_is_served_under_v2_keys() {
     let answer = curl(&member.client_url, "PUT", "/k", "value=v");
     assert!(answer.ends_with("\n404\n"), "{answer}");
 }
+
+#[test]
+fn python_etcd_session_gives_what_it_gives_against_etcd() {
+    let dir = temp_dir("v2keys-python");
+    let v2 = ["--enable-v2"];
+    let etcd = start_member(
+        Path::new(DEBIAN_ETCD),
+        "127.0.0.239",
+        &dir.join("etcd"),
+        &v2,
+    );
+    let ours = start_member(&our_binary(), "127.0.0.240", &dir.join("ours"), &v2);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python_etcd_session.py");
+    let session = |ip: &str| {
+        let args = [
+            script.display().to_string(),
+            ip.to_string(),
+            "2379".to_string(),
+        ];
+        let out = common::run("/usr/bin/python3", &args, &[], None);
+        assert!(out.status.success(), "{out:?}");
+        mask(&String::from_utf8_lossy(&out.stdout))
+    };
+    let expected = session("127.0.0.239");
+    assert!(expected.contains("locked True"), "{expected}");
+    assert_eq!(session("127.0.0.240"), expected);
+    // Both members stay up until here (dropping one stops it).
+    let _ = (&etcd, &ours);
+}
