@@ -136,11 +136,22 @@ fn transcript(endpoint: &str) -> Vec<String> {
     seen
 }
 
-/// Debian's etcdctl in v2 mode.
-fn etcdctl_v2(endpoint: &str, args: &[&str]) -> String {
-    let mut all = vec!["--endpoints".to_string(), endpoint.to_string()];
+/// Debian's etcdctl in v2 mode (or our applet, `etcd ctl`, with `ours`).
+fn etcdctl_v2(endpoint: &str, args: &[&str], ours: bool) -> String {
+    let binary = our_binary().display().to_string();
+    let mut all = if ours {
+        vec!["ctl".to_string()]
+    } else {
+        Vec::new()
+    };
+    all.extend(["--endpoints".to_string(), endpoint.to_string()]);
     all.extend(args.iter().map(|a| a.to_string()));
-    let out = common::run(common::DEBIAN_ETCDCTL, &all, &[("ETCDCTL_API", "2")], None);
+    let program = if ours {
+        binary.as_str()
+    } else {
+        common::DEBIAN_ETCDCTL
+    };
+    let out = common::run(program, &all, &[("ETCDCTL_API", "2")], None);
     format!(
         "$ etcdctl {}\nexit {:?}\n{}{}",
         args.join(" "),
@@ -169,6 +180,16 @@ const ETCDCTL_STEPS: &[&[&str]] = &[
     &["rmdir", "/ctl/d"],
     &["rm", "--recursive", "/ctl"],
     &["get", "/ctl/a"],
+    &["mk", "--in-order", "/ctl/q", "job"],
+    &["-o", "json", "ls", "/ctl/q"],
+    &["get", "/ctl"],
+    &["rm", "--recursive", "/ctl"],
+    &["rm", "/nothing"],
+    &["-o", "json", "rm", "/nothing"],
+    &["set", "/k", "with space & more"],
+    &["-o", "json", "get", "/k"],
+    &["rm", "--with-value", "no", "/k"],
+    &["rm", "--with-value", "with space & more", "/k"],
 ];
 
 #[test]
@@ -186,15 +207,16 @@ fn v2_keys_answer_as_etcd_3_4() {
     let actual = transcript(&ours.client_url);
     common::assert_same_transcripts(&expected, &actual, "ours");
     let mask_ctl = |text: String| mask(&text);
-    let expected: Vec<String> = ETCDCTL_STEPS
-        .iter()
-        .map(|args| mask_ctl(etcdctl_v2(&etcd.client_url, args)))
-        .collect();
-    let actual: Vec<String> = ETCDCTL_STEPS
-        .iter()
-        .map(|args| mask_ctl(etcdctl_v2(&ours.client_url, args)))
-        .collect();
-    common::assert_same_transcripts(&expected, &actual, "ours");
+    let run = |endpoint: &str, applet: bool| -> Vec<String> {
+        ETCDCTL_STEPS
+            .iter()
+            .map(|args| mask_ctl(etcdctl_v2(endpoint, args, applet)))
+            .collect()
+    };
+    let expected = run(&etcd.client_url, false);
+    common::assert_same_transcripts(&expected, &run(&ours.client_url, false), "ours");
+    // Our applet in v2 mode prints what Debian's etcdctl prints.
+    common::assert_same_transcripts(&expected, &run(&ours.client_url, true), "our applet");
 }
 
 #[test]

@@ -18,6 +18,7 @@ mod prompt;
 mod snapshot;
 mod tabwriter;
 mod v2;
+mod v2keys;
 
 use crate::client::{CallError, Channel, TlsFlags};
 use flags::{Parsed, Spec};

@@ -4,7 +4,7 @@
 use super::flags::{self, flag, short, Kind, Spec};
 use crate::client::TlsFlags;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use serde::Deserialize;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -165,12 +165,17 @@ pub fn main(args: &[String]) -> ExitCode {
             &args[command_at + 1..],
         ),
         ["member", "list" | "ls", ..] => (&[], MEMBER_LIST_HELP, &args[command_at + 2..]),
+        [command, ..] if super::v2keys::COMMANDS.contains(command) => {
+            let output = parsed.string(&specs, "output");
+            let code = super::v2keys::run(&context, &output, command, &args[command_at + 1..]);
+            return ExitCode::from(code);
+        }
         [] => {
-            println!("etcdctl (v2 API): cluster-health, member list");
+            println!("etcdctl (v2 API): cluster-health, member list, set, get, mk, mkdir, rm, rmdir, ls, update, updatedir");
             return ExitCode::SUCCESS;
         }
         [other, ..] => {
-            eprintln!("etcdctl: the v2 command {other:?} is not part of this applet (only cluster-health and member list are)");
+            eprintln!("etcdctl: the v2 command {other:?} is not part of this applet (cluster-health, member list and the key commands are)");
             return ExitCode::from(EXIT_BAD_ARGS);
         }
     };
@@ -222,7 +227,7 @@ fn global_flags_end(args: &[String]) -> usize {
 }
 
 /// Go's flag package takes `-name` as well as `--name`.
-fn go_flags(args: &[String]) -> Vec<String> {
+pub(super) fn go_flags(args: &[String]) -> Vec<String> {
     args.iter()
         .map(|a| match a.strip_prefix('-') {
             Some(rest)
@@ -243,7 +248,7 @@ fn go_flag_error(pflag_error: &str) -> String {
     }
 }
 
-struct Context {
+pub struct Context {
     endpoints: Vec<String>,
     tls: Option<Arc<futures_rustls::rustls::ClientConfig>>,
     timeout: Duration,
@@ -303,8 +308,14 @@ impl Context {
 
     /// GET `url`: the status and body, or the error as Go's http client words it.
     fn get(&self, url: &str) -> Result<(u16, String), String> {
+        self.call("GET", url, "")
+            .map(|(status, _, body)| (status, body))
+    }
+
+    /// One request: status, X-Etcd-Index and body.
+    fn call(&self, method: &str, url: &str, form: &str) -> Result<(u16, String, String), String> {
         crate::runtime::block_on(async {
-            smol::future::or(self.fetch(url), async {
+            smol::future::or(self.fetch(method, url, form), async {
                 smol::Timer::after(self.timeout).await;
                 Err(format!("Get {url:?}: context deadline exceeded"))
             })
@@ -312,7 +323,30 @@ impl Context {
         })
     }
 
-    async fn fetch(&self, url: &str) -> Result<(u16, String), String> {
+    /// A /v2/keys request to the first endpoint that answers: X-Etcd-Index and the body.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        form: &str,
+    ) -> Result<(String, String), String> {
+        let mut errors = Vec::new();
+        for endpoint in &self.endpoints {
+            let url = format!("{}{path}", endpoint.trim_end_matches('/'));
+            match self.call(method, &url, form) {
+                Ok((_, index, body)) => return Ok((index, body)),
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(unavailable(&errors))
+    }
+
+    async fn fetch(
+        &self,
+        method: &str,
+        url: &str,
+        form: &str,
+    ) -> Result<(u16, String, String), String> {
         let uri: http::Uri = url.parse().map_err(|e| format!("parse {url:?}: {e}"))?;
         let host = uri.host().unwrap_or("").to_string();
         let secure = uri.scheme_str() == Some("https");
@@ -322,10 +356,16 @@ impl Context {
         let tcp = smol::net::TcpStream::connect(address.as_str())
             .await
             .map_err(|e| failed(format!("dial tcp {address}: connect: {}", os_error(&e))))?;
-        let request = http::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
-            .header("host", address.as_str())
-            .body(Empty::<Bytes>::new())
-            .expect("static request parts");
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
+            .header("host", address.as_str());
+        if !form.is_empty() {
+            request = request.header("content-type", "application/x-www-form-urlencoded");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(form.to_string())))
+            .expect("valid request parts");
         let response = if secure {
             let config = self
                 .tls
@@ -343,13 +383,19 @@ impl Context {
         }
         .map_err(failed)?;
         let status = response.status().as_u16();
+        let index = response
+            .headers()
+            .get("x-etcd-index")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("0")
+            .to_string();
         let body = response
             .into_body()
             .collect()
             .await
             .map_err(|e| failed(e.to_string()))?
             .to_bytes();
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        Ok((status, index, String::from_utf8_lossy(&body).into_owned()))
     }
 
     /// The member list from the first endpoint that gives one.
@@ -367,27 +413,32 @@ impl Context {
                 Err(e) => errors.push(e),
             }
         }
-        let detail: Vec<String> = errors
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                format!(
-                    "error #{i}: {}",
-                    e.split_once(": ").map_or(e.as_str(), |p| p.1)
-                )
-            })
-            .collect();
-        Err(format!(
-            "client: etcd cluster is unavailable or misconfigured; {}",
-            detail.join("; ")
-        ))
+        Err(unavailable(&errors))
     }
+}
+
+/// The Go client's error when no endpoint answered.
+fn unavailable(errors: &[String]) -> String {
+    let detail: Vec<String> = errors
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            format!(
+                "error #{i}: {}",
+                e.split_once(": ").map_or(e.as_str(), |p| p.1)
+            )
+        })
+        .collect();
+    format!(
+        "client: etcd cluster is unavailable or misconfigured; {}",
+        detail.join("; ")
+    )
 }
 
 /// One HTTP/1.1 request on `stream`.
 async fn exchange<S>(
     stream: S,
-    request: http::Request<Empty<Bytes>>,
+    request: http::Request<Full<Bytes>>,
 ) -> Result<http::Response<hyper::body::Incoming>, String>
 where
     S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + Send + 'static,

@@ -1,0 +1,332 @@
+//! ETCDCTL_API=2's key commands (set, get, mk, mkdir, rm, rmdir, ls, update, updatedir) over
+//! /v2/keys, printing what etcdctl 3.4's v2 mode prints in its simple, extended and json
+//! outputs, and its errors ("Error:  100: Key not found (/a) [7]", exit 4).
+
+use super::flags::{self, flag, short, Kind, Spec};
+use super::v2::Context;
+use serde_json::Value;
+
+const EXIT_BAD_ARGS: u8 = 1;
+const EXIT_SERVER_ERROR: u8 = 4;
+
+static TTL: &[Spec] = &[flag("ttl", Kind::Int, "0", "")];
+static NONE: &[Spec] = &[];
+static SET: &[Spec] = &[
+    flag("ttl", Kind::Int, "0", ""),
+    flag("swap-with-value", Kind::String, "", ""),
+    flag("swap-with-index", Kind::Int, "0", ""),
+];
+static MK: &[Spec] = &[
+    flag("in-order", Kind::Bool, "false", ""),
+    flag("ttl", Kind::Int, "0", ""),
+];
+static RM: &[Spec] = &[
+    flag("dir", Kind::Bool, "false", ""),
+    short("recursive", 'r', Kind::Bool, "false", ""),
+    flag("with-value", Kind::String, "", ""),
+    flag("with-index", Kind::Int, "0", ""),
+];
+static LS: &[Spec] = &[
+    flag("sort", Kind::Bool, "false", ""),
+    short("recursive", 'r', Kind::Bool, "false", ""),
+    short("p", 'p', Kind::Bool, "false", ""),
+    short("quorum", 'q', Kind::Bool, "false", ""),
+];
+static GET: &[Spec] = &[
+    flag("sort", Kind::Bool, "false", ""),
+    short("quorum", 'q', Kind::Bool, "false", ""),
+];
+
+/// The commands this module serves.
+pub const COMMANDS: [&str; 9] = [
+    "set",
+    "get",
+    "mk",
+    "mkdir",
+    "rm",
+    "rmdir",
+    "ls",
+    "update",
+    "updatedir",
+];
+
+fn form_escape(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+/// A node as Go's v2 client marshals it (client.Node).
+fn node_json(node: &Value, out: &mut String) {
+    out.push_str("{\"key\":");
+    crate::golang::json_string(node["key"].as_str().unwrap_or(""), out);
+    if node["dir"].as_bool() == Some(true) {
+        out.push_str(",\"dir\":true");
+    }
+    out.push_str(",\"value\":");
+    crate::golang::json_string(node["value"].as_str().unwrap_or(""), out);
+    out.push_str(",\"nodes\":");
+    match node["nodes"].as_array() {
+        Some(nodes) => {
+            out.push('[');
+            for (i, child) in nodes.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                node_json(child, out);
+            }
+            out.push(']');
+        }
+        None => out.push_str("null"),
+    }
+    let number = |name: &str| node[name].as_u64().unwrap_or(0);
+    out.push_str(&format!(
+        ",\"createdIndex\":{},\"modifiedIndex\":{}",
+        number("createdIndex"),
+        number("modifiedIndex")
+    ));
+    if let Some(expiration) = node["expiration"].as_str() {
+        out.push_str(&format!(",\"expiration\":\"{expiration}\""));
+    }
+    if let Some(ttl) = node["ttl"].as_i64().filter(|t| *t != 0) {
+        out.push_str(&format!(",\"ttl\":{ttl}"));
+    }
+    out.push('}');
+}
+
+/// etcdctl's printResponseKey.
+fn print_response(output: &str, answer: &Value, index: &str) {
+    let node = &answer["node"];
+    let prev = &answer["prevNode"];
+    let action = answer["action"].as_str().unwrap_or("");
+    let value = |n: &Value| n["value"].as_str().unwrap_or("").to_string();
+    match output {
+        "extended" => {
+            println!("Key: {}", node["key"].as_str().unwrap_or(""));
+            println!(
+                "Created-Index: {}",
+                node["createdIndex"].as_u64().unwrap_or(0)
+            );
+            println!(
+                "Modified-Index: {}",
+                node["modifiedIndex"].as_u64().unwrap_or(0)
+            );
+            if !prev.is_null() {
+                println!("PrevNode.Value: {}", value(prev));
+            }
+            println!("TTL: {}", node["ttl"].as_i64().unwrap_or(0));
+            println!("Index: {index}");
+            if action != "delete" {
+                println!();
+                println!("{}", value(node));
+            }
+        }
+        "json" => {
+            let mut out = String::from("{\"action\":");
+            crate::golang::json_string(action, &mut out);
+            out.push_str(",\"node\":");
+            node_json(node, &mut out);
+            out.push_str(",\"prevNode\":");
+            if prev.is_null() {
+                out.push_str("null");
+            } else {
+                node_json(prev, &mut out);
+            }
+            out.push('}');
+            println!("{out}");
+        }
+        _ if action != "delete" => println!("{}", value(node)),
+        _ => println!("PrevNode.Value: {}", value(prev)),
+    }
+}
+
+fn print_tree(node: &Value, slash: bool) {
+    let key = node["key"].as_str().unwrap_or("");
+    if node["dir"].as_bool() == Some(true) && slash {
+        println!("{key}/");
+    } else {
+        println!("{key}");
+    }
+    for child in node["nodes"].as_array().into_iter().flatten() {
+        print_tree(child, slash);
+    }
+}
+
+/// Runs a key command; the exit code etcdctl gives.
+pub fn run(context: &Context, output: &str, command: &str, args: &[String]) -> u8 {
+    let specs: &'static [Spec] = match command {
+        "set" => SET,
+        "mk" => MK,
+        "rm" => RM,
+        "rmdir" => NONE,
+        "ls" => LS,
+        "get" => GET,
+        _ => TTL,
+    };
+    let specs: Vec<&'static Spec> = specs.iter().collect();
+    let parsed = match flags::parse(&specs, &super::v2::go_flags(args)) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            eprintln!("Error:  {error}");
+            return EXIT_BAD_ARGS;
+        }
+    };
+    let positional = &parsed.args;
+    let key = positional.first().cloned();
+    let needs_value = matches!(command, "set" | "mk" | "update");
+    let Some(key) = key.or_else(|| (command == "ls").then(|| "/".to_string())) else {
+        eprintln!("Error:  {command}: key required");
+        return EXIT_BAD_ARGS;
+    };
+    let value = positional.get(1).cloned();
+    if needs_value && value.is_none() {
+        eprintln!("Error:  {command}: value required");
+        return EXIT_BAD_ARGS;
+    }
+    let value = value.unwrap_or_default();
+    let int = |name: &str| parsed.int(&specs, name);
+    let boolean = |name: &str| parsed.bool(&specs, name);
+    let string = |name: &str| parsed.string(&specs, name);
+    let mut query: Vec<String> = Vec::new();
+    let mut body: Vec<String> = Vec::new();
+    let ttl = if specs.iter().any(|s| s.name == "ttl") {
+        int("ttl")
+    } else {
+        0
+    };
+    if ttl > 0 {
+        query.push(format!("ttl={ttl}"));
+    }
+    let method = match command {
+        "set" => {
+            if !string("swap-with-value").is_empty() {
+                query.push(format!(
+                    "prevValue={}",
+                    form_escape(&string("swap-with-value"))
+                ));
+            }
+            if int("swap-with-index") > 0 {
+                query.push(format!("prevIndex={}", int("swap-with-index")));
+            }
+            body.push(format!("value={}", form_escape(&value)));
+            "PUT"
+        }
+        "mk" if boolean("in-order") => {
+            body.push(format!("value={}", form_escape(&value)));
+            "POST"
+        }
+        "mk" => {
+            query.push("prevExist=false".into());
+            body.push(format!("value={}", form_escape(&value)));
+            "PUT"
+        }
+        "mkdir" => {
+            query.extend(["dir=true".to_string(), "prevExist=false".to_string()]);
+            "PUT"
+        }
+        "update" => {
+            query.push("prevExist=true".into());
+            body.push(format!("value={}", form_escape(&value)));
+            "PUT"
+        }
+        "updatedir" => {
+            query.extend(["dir=true".to_string(), "prevExist=true".to_string()]);
+            "PUT"
+        }
+        "rm" => {
+            if boolean("dir") {
+                query.push("dir=true".into());
+            }
+            if boolean("recursive") {
+                query.push("recursive=true".into());
+            }
+            if !string("with-value").is_empty() {
+                query.push(format!("prevValue={}", form_escape(&string("with-value"))));
+            }
+            if int("with-index") > 0 {
+                query.push(format!("prevIndex={}", int("with-index")));
+            }
+            "DELETE"
+        }
+        "rmdir" => {
+            query.push("dir=true".into());
+            "DELETE"
+        }
+        _ => {
+            if boolean("sort") {
+                query.push("sorted=true".into());
+            }
+            if command == "ls" && boolean("recursive") {
+                query.push("recursive=true".into());
+            }
+            if boolean("quorum") {
+                query.push("quorum=true".into());
+            }
+            "GET"
+        }
+    };
+    let path = format!(
+        "/v2/keys{}{}{}",
+        if key.starts_with('/') { "" } else { "/" },
+        key.split('/')
+            .map(form_escape)
+            .collect::<Vec<_>>()
+            .join("/"),
+        if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", query.join("&"))
+        }
+    );
+    let (index, text) = match context.request(method, &path, &body.join("&")) {
+        Ok(answer) => answer,
+        Err(error) => {
+            eprintln!("Error:  {error}");
+            return EXIT_SERVER_ERROR;
+        }
+    };
+    let Ok(answer) = serde_json::from_str::<Value>(&text) else {
+        eprintln!("Error:  {}", text.trim_end());
+        return EXIT_SERVER_ERROR;
+    };
+    if let Some(code) = answer["errorCode"].as_u64() {
+        // etcdctl 3.4 prints this form whatever --output says.
+        eprintln!(
+            "Error:  {code}: {} ({}) [{}]",
+            answer["message"].as_str().unwrap_or(""),
+            answer["cause"].as_str().unwrap_or(""),
+            answer["index"].as_u64().unwrap_or(0)
+        );
+        return EXIT_SERVER_ERROR;
+    }
+    let is_dir = answer["node"]["dir"].as_bool() == Some(true);
+    match command {
+        "get" if is_dir => {
+            eprintln!(
+                "{}: is a directory",
+                answer["node"]["key"].as_str().unwrap_or("")
+            );
+            return EXIT_BAD_ARGS;
+        }
+        "ls" if output == "simple" => {
+            if !is_dir {
+                println!("{}", answer["node"]["key"].as_str().unwrap_or(""));
+            }
+            for child in answer["node"]["nodes"].as_array().into_iter().flatten() {
+                print_tree(child, boolean("p"));
+            }
+        }
+        "mkdir" | "updatedir" if output == "simple" => {}
+        "rm" | "rmdir" if is_dir && output == "simple" => {}
+        _ => print_response(output, &answer, &index),
+    }
+    0
+}
