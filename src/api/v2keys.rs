@@ -321,10 +321,8 @@ pub async fn expire_keys(api: std::sync::Arc<Api>) {
         let due = api
             .store
             .read_txn()
-            .and_then(|txn| v2::next_expiry(&api.store, &txn))
-            .ok()
-            .flatten()
-            .is_some_and(|at| at <= now_ns());
+            .and_then(|txn| v2::expiry_due(&api.store, &txn, now_ns()))
+            .unwrap_or(false);
         if due {
             let sync = InternalRaftRequest {
                 v2: Some(V2Request {
@@ -336,5 +334,30 @@ pub async fn expire_keys(api: std::sync::Arc<Api>) {
             };
             let _ = api.propose(sync).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fuzz_v2_forms_and_paths() {
+        let seeds = [
+            b"value=a%20b+c&ttl=5&prevExist=true".to_vec(),
+            b"/dir/%E2%82%AC/../x".to_vec(),
+        ];
+        crate::fuzz::run("v2 forms", &seeds, |bytes| {
+            let text = String::from_utf8_lossy(bytes);
+            let mut form = HashMap::new();
+            if parse_form(&text, &mut form).is_ok() {
+                let _ = boolean(&form, "dir");
+                let _ = number(&form, "ttl", 202);
+            }
+            if let Some(path) = unescape(&text, false) {
+                let clean = v2::clean(&path);
+                assert!(clean.starts_with('/') && !clean.contains("/../"), "{clean}");
+            }
+        });
     }
 }

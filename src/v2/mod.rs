@@ -3,7 +3,8 @@
 //! snapshots, backups and restarts keep it. Semantics follow etcd 3.4's v2store: which writes
 //! are refused with which error code, what each action returns, hidden `_` keys, in-order keys.
 //!
-//! Keys: `v2_index` (u64 BE), `v2n<path>` (a node, JSON), `v2e/<index, 20 digits>` (an event).
+//! Keys: `v2_index` (u64 BE), `v2n<path>` (a node, JSON), `v2e/<index, 20 digits>` (an event),
+//! `v2x/<expiry ns, 20 digits><path>` (empty: the nodes with a TTL, soonest first).
 
 pub mod json;
 
@@ -20,6 +21,11 @@ pub const MAX_PATH_BYTES: usize = 400;
 const INDEX: &str = "v2_index";
 const NODE: &str = "v2n";
 const EVENT: &str = "v2e/";
+const EXPIRY: &str = "v2x/";
+
+fn expiry_key(expire_ns: i64, path: &str) -> String {
+    format!("{EXPIRY}{:020}{path}", expire_ns.max(0))
+}
 
 /// A stored node.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -156,9 +162,50 @@ impl Store {
         }
     }
 
+    /// Writes a node, keeping the expiry index in step.
     fn v2_put(&self, txn: &mut RwTxn, path: &str, node: &Node) -> Result<()> {
+        if let Some(old) = self.v2_node(txn, path)?.and_then(|old| old.expire_ns) {
+            self.meta.delete(txn, &expiry_key(old, path))?;
+        }
+        if let Some(at) = node.expire_ns {
+            self.meta.put(txn, &expiry_key(at, path), &[])?;
+        }
         let bytes = serde_json::to_vec(node).expect("a node encodes");
         self.meta.put(txn, &format!("{NODE}{path}"), &bytes)
+    }
+
+    /// Removes a node and everything under it.
+    fn v2_remove(&self, txn: &mut RwTxn, path: &str) -> Result<()> {
+        let mut gone = self.v2_subtree(txn, path)?;
+        if let Some(node) = self.v2_node(txn, path)? {
+            gone.push((path.to_string(), node));
+        }
+        for (at, node) in gone {
+            if let Some(expire) = node.expire_ns {
+                self.meta.delete(txn, &expiry_key(expire, &at))?;
+            }
+            self.meta.delete(txn, &format!("{NODE}{at}"))?;
+        }
+        Ok(())
+    }
+
+    /// (expiry, path) of the nodes with a TTL, soonest first, up to `until_ns` (inclusive),
+    /// at most `limit`.
+    fn v2_expiring(&self, txn: &RoTxn, until_ns: i64, limit: usize) -> Result<Vec<(i64, String)>> {
+        let mut out = Vec::new();
+        for entry in self.meta.prefix_iter(txn, EXPIRY)? {
+            let (key, _) = entry?;
+            let rest = &key[EXPIRY.len()..];
+            let at: i64 = rest
+                .get(..20)
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(|| damaged(key, "not an expiry key"))?;
+            if at > until_ns || out.len() >= limit {
+                break;
+            }
+            out.push((at, rest[20..].to_string()));
+        }
+        Ok(out)
     }
 
     /// (path, node) of everything under `dir`, in key order.
@@ -548,13 +595,10 @@ fn delete(
             if !subtree.is_empty() && !r.recursive {
                 return Ok(error(DIR_NOT_EMPTY, path, index));
             }
-            for (child, _) in subtree {
-                store.meta.delete(txn, &format!("{NODE}{child}"))?;
-            }
         }
         "delete"
     };
-    store.meta.delete(txn, &format!("{NODE}{path}"))?;
+    store.v2_remove(txn, path)?;
     Ok(Ok(removed(path, node, action, index + 1)))
 }
 
@@ -583,30 +627,79 @@ fn removed(path: &str, node: Node, action: &str, next: u64) -> Event {
 
 /// Removes every node whose TTL ran out by `now_ns` (one "expire" event each).
 fn expire(store: &Store, txn: &mut RwTxn, now_ns: i64) -> Result<()> {
-    let expired: Vec<(String, Node)> = store
-        .v2_subtree(txn, "/")?
-        .into_iter()
-        .filter(|(_, node)| node.expire_ns.is_some_and(|at| at <= now_ns))
-        .collect();
-    for (path, node) in expired {
-        if store.v2_node(txn, &path)?.is_none() {
+    for (_, path) in store.v2_expiring(txn, now_ns, usize::MAX)? {
+        let Some(node) = store.v2_node(txn, &path)? else {
             continue; // under a directory that expired first
-        }
-        for (child, _) in store.v2_subtree(txn, &path)? {
-            store.meta.delete(txn, &format!("{NODE}{child}"))?;
-        }
-        store.meta.delete(txn, &format!("{NODE}{path}"))?;
+        };
+        store.v2_remove(txn, &path)?;
         let event = removed(&path, node, "expire", store.v2_index(txn)? + 1);
         store.v2_record(txn, &event)?;
     }
     Ok(())
 }
 
-/// The soonest expiry in the tree (the leader proposes a SYNC once it has passed).
-pub fn next_expiry(store: &Store, txn: &RoTxn) -> Result<Option<i64>> {
-    Ok(store
-        .v2_subtree(txn, "/")?
-        .iter()
-        .filter_map(|(_, node)| node.expire_ns)
-        .min())
+/// Whether a node's TTL has run out by `now_ns` (the leader then proposes a SYNC).
+pub fn expiry_due(store: &Store, txn: &RoTxn, now_ns: i64) -> Result<bool> {
+    Ok(!store.v2_expiring(txn, now_ns, 1)?.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(
+        store: &Store,
+        method: &str,
+        path: &str,
+        build: impl FnOnce(&mut V2Request),
+    ) -> Answer {
+        let mut request = V2Request {
+            method: method.into(),
+            path: path.into(),
+            time: 1_000_000_000_000,
+            ..Default::default()
+        };
+        build(&mut request);
+        let mut txn = store.write_txn().unwrap();
+        let answer = apply(store, &mut txn, &request).unwrap();
+        txn.commit().unwrap();
+        answer
+    }
+
+    fn expiring(store: &Store) -> Vec<String> {
+        let txn = store.read_txn().unwrap();
+        let all = store.v2_expiring(&txn, i64::MAX, usize::MAX).unwrap();
+        all.into_iter().map(|(_, path)| path).collect()
+    }
+
+    #[test]
+    fn ttls_are_indexed_and_forgotten_with_their_nodes() {
+        let dir = std::env::temp_dir().join(format!("v2-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir, 1 << 24).unwrap();
+        write(&store, "PUT", "/a", |r| r.ttl = Some(5)).unwrap();
+        write(&store, "PUT", "/d/b", |r| r.ttl = Some(9)).unwrap();
+        assert_eq!(expiring(&store), ["/a", "/d/b"]);
+        // A write without a TTL makes the key permanent.
+        write(&store, "PUT", "/a", |r| r.value = "v".into()).unwrap();
+        assert_eq!(expiring(&store), ["/d/b"]);
+        // Removing a directory removes its children's expiries.
+        write(&store, "DELETE", "/d", |r| r.recursive = true).unwrap();
+        assert!(expiring(&store).is_empty());
+        // A SYNC past an expiry removes the key with an "expire" event.
+        write(&store, "PUT", "/t", |r| r.ttl = Some(1)).unwrap();
+        let sync = |time| {
+            write(&store, "SYNC", "", |r| r.time = time).unwrap_err();
+        };
+        sync(1_000_000_000_000);
+        assert_eq!(expiring(&store), ["/t"]);
+        sync(1_001_000_000_000);
+        assert!(expiring(&store).is_empty());
+        let txn = store.read_txn().unwrap();
+        let last = store.v2_events(&txn, 1, 100).unwrap().pop().unwrap();
+        assert_eq!(
+            (last.action.as_str(), last.node.key.as_str()),
+            ("expire", "/t")
+        );
+    }
 }
