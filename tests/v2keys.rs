@@ -206,6 +206,14 @@ fn v2_keys_answer_as_etcd_3_4() {
     let expected = transcript(&etcd.client_url);
     let actual = transcript(&ours.client_url);
     common::assert_same_transcripts(&expected, &actual, "ours");
+    let machines = |member: &Member| {
+        let url = format!("{}/v2/machines", member.client_url);
+        let out = common::run("curl", &["-s".into(), "-i".into(), url], &[], None);
+        let text = String::from_utf8_lossy(&out.stdout).replace(&member.client_url, "ENDPOINT");
+        let status = text.lines().next().unwrap_or("").trim_end().to_string();
+        (status, text.rsplit("\r\n").next().unwrap_or("").to_string())
+    };
+    assert_eq!(machines(&ours), machines(&etcd));
     let mask_ctl = |text: String| mask(&text);
     let run = |endpoint: &str, applet: bool| -> Vec<String> {
         ETCDCTL_STEPS

@@ -86,6 +86,7 @@ pub async fn handle<B>(api: &Api, request: &Request<B>) -> Response<Body> {
         ("GET", "/readyz") => readyz(api).await,
         ("GET", "/metrics") => metrics(api),
         ("GET", "/v2/members/leader") => v2_leader(api),
+        ("GET" | "HEAD", "/v2/machines") if api.enable_v2 => v2_machines(api),
         _ => not_found(),
     }
 }
@@ -140,6 +141,18 @@ fn v2_members(api: &Api) -> Response<Body> {
             let list: Vec<String> = members.iter().map(v2_member).collect();
             let body = format!("{{\"members\":[{}]}}\n", list.join(","));
             v2_response(api, StatusCode::OK, body)
+        }
+        Err(e) => v2_error(api, StatusCode::INTERNAL_SERVER_ERROR, &e.message),
+    }
+}
+
+/// etcd's /v2/machines: every member's client URLs, sorted, joined by ", ".
+fn v2_machines(api: &Api) -> Response<Body> {
+    match api.members() {
+        Ok(members) => {
+            let mut urls: Vec<String> = members.into_iter().flat_map(|m| m.client_ur_ls).collect();
+            urls.sort();
+            text(StatusCode::OK, urls.join(", "))
         }
         Err(e) => v2_error(api, StatusCode::INTERNAL_SERVER_ERROR, &e.message),
     }
