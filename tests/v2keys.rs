@@ -190,6 +190,10 @@ const ETCDCTL_STEPS: &[&[&str]] = &[
     &["-o", "json", "get", "/k"],
     &["rm", "--with-value", "no", "/k"],
     &["rm", "--with-value", "with space & more", "/k"],
+    // Watches that the history answers at once.
+    &["watch", "--after-index", "1", "/ctl/a"],
+    &["watch", "-r", "--after-index", "1", "/ctl"],
+    &["-o", "extended", "watch", "--after-index", "1", "/k"],
 ];
 
 #[test]

@@ -323,6 +323,19 @@ impl Context {
         })
     }
 
+    /// A /v2/keys watch on the first endpoint that answers, for as long as it takes.
+    pub fn request_waiting(&self, method: &str, path: &str) -> Result<(String, String), String> {
+        let mut errors = Vec::new();
+        for endpoint in &self.endpoints {
+            let url = format!("{}{path}", endpoint.trim_end_matches('/'));
+            match crate::runtime::block_on(self.fetch(method, &url, "")) {
+                Ok((_, index, body)) => return Ok((index, body)),
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(unavailable(&errors))
+    }
+
     /// A /v2/keys request to the first endpoint that answers: X-Etcd-Index and the body.
     pub fn request(
         &self,

@@ -38,7 +38,7 @@ static GET: &[Spec] = &[
 ];
 
 /// The commands this module serves.
-pub const COMMANDS: [&str; 9] = [
+pub const COMMANDS: [&str; 10] = [
     "set",
     "get",
     "mk",
@@ -48,6 +48,13 @@ pub const COMMANDS: [&str; 9] = [
     "ls",
     "update",
     "updatedir",
+    "watch",
+];
+
+static WATCH: &[Spec] = &[
+    short("forever", 'f', Kind::Bool, "false", ""),
+    flag("after-index", Kind::Int, "0", ""),
+    short("recursive", 'r', Kind::Bool, "false", ""),
 ];
 
 fn form_escape(text: &str) -> String {
@@ -160,6 +167,85 @@ fn print_tree(node: &Value, slash: bool) {
     }
 }
 
+/// Prints a v2 error answer as etcdctl does; true if `answer` was one.
+fn print_error(answer: &Value) -> bool {
+    let Some(code) = answer["errorCode"].as_u64() else {
+        return false;
+    };
+    // etcdctl 3.4 prints this form whatever --output says.
+    eprintln!(
+        "Error:  {code}: {} ({}) [{}]",
+        answer["message"].as_str().unwrap_or(""),
+        answer["cause"].as_str().unwrap_or(""),
+        answer["index"].as_u64().unwrap_or(0)
+    );
+    true
+}
+
+/// `watch KEY`: waits for the next change (after --after-index), prints it, and with
+/// --forever goes on from the index after it; directory events are skipped.
+fn watch(
+    context: &Context,
+    output: &str,
+    key: &str,
+    parsed: &flags::Parsed,
+    specs: &[&'static Spec],
+) -> u8 {
+    let recursive = parsed.bool(specs, "recursive");
+    let forever = parsed.bool(specs, "forever");
+    let mut next = match parsed.int(specs, "after-index") {
+        0 => None,
+        after => Some(after as u64 + 1),
+    };
+    let key_path = if key.starts_with('/') {
+        key.to_string()
+    } else {
+        format!("/{key}")
+    };
+    loop {
+        let mut path = format!("/v2/keys{}?wait=true", key_path);
+        if recursive {
+            path.push_str("&recursive=true");
+        }
+        if let Some(index) = next {
+            path.push_str(&format!("&waitIndex={index}"));
+        }
+        let answer = context
+            .request_waiting("GET", &path)
+            .and_then(|(index, text)| {
+                serde_json::from_str::<Value>(&text)
+                    .map(|answer| (index, answer))
+                    .map_err(|_| text.trim_end().to_string())
+            });
+        let (index, answer) = match answer {
+            Ok(answer) => answer,
+            Err(error) => {
+                eprintln!("Error:  {error}");
+                return EXIT_SERVER_ERROR;
+            }
+        };
+        if print_error(&answer) {
+            return EXIT_SERVER_ERROR;
+        }
+        let node = &answer["node"];
+        next = Some(node["modifiedIndex"].as_u64().unwrap_or(0) + 1);
+        if node["dir"].as_bool() == Some(true) {
+            continue;
+        }
+        if recursive {
+            println!(
+                "[{}] {}",
+                answer["action"].as_str().unwrap_or(""),
+                node["key"].as_str().unwrap_or("")
+            );
+        }
+        print_response(output, &answer, &index);
+        if !forever {
+            return 0;
+        }
+    }
+}
+
 /// Runs a key command; the exit code etcdctl gives.
 pub fn run(context: &Context, output: &str, command: &str, args: &[String]) -> u8 {
     let specs: &'static [Spec] = match command {
@@ -169,6 +255,7 @@ pub fn run(context: &Context, output: &str, command: &str, args: &[String]) -> u
         "rmdir" => NONE,
         "ls" => LS,
         "get" => GET,
+        "watch" => WATCH,
         _ => TTL,
     };
     let specs: Vec<&'static Spec> = specs.iter().collect();
@@ -186,6 +273,9 @@ pub fn run(context: &Context, output: &str, command: &str, args: &[String]) -> u
         eprintln!("Error:  {command}: key required");
         return EXIT_BAD_ARGS;
     };
+    if command == "watch" {
+        return watch(context, output, &key, &parsed, &specs);
+    }
     let value = positional.get(1).cloned();
     if needs_value && value.is_none() {
         eprintln!("Error:  {command}: value required");
@@ -297,14 +387,7 @@ pub fn run(context: &Context, output: &str, command: &str, args: &[String]) -> u
         eprintln!("Error:  {}", text.trim_end());
         return EXIT_SERVER_ERROR;
     };
-    if let Some(code) = answer["errorCode"].as_u64() {
-        // etcdctl 3.4 prints this form whatever --output says.
-        eprintln!(
-            "Error:  {code}: {} ({}) [{}]",
-            answer["message"].as_str().unwrap_or(""),
-            answer["cause"].as_str().unwrap_or(""),
-            answer["index"].as_u64().unwrap_or(0)
-        );
+    if print_error(&answer) {
         return EXIT_SERVER_ERROR;
     }
     let is_dir = answer["node"]["dir"].as_bool() == Some(true);
