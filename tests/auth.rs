@@ -229,6 +229,11 @@ fn the_holes_etcd_3_4_had_are_closed() {
         said.contains("\"canceled\":true") && said.contains("permission denied"),
         "{said}"
     );
+    let anonymous = common::post_gateway_with_token(&member, "watch", watch, None);
+    assert!(
+        anonymous.contains("\"canceled\":true") && anonymous.contains("user name is empty"),
+        "{anonymous}"
+    );
     let own = r#"{"create_request":{"key":"YS8=","range_end":"YTA="}}"#;
     let said = common::post_gateway_with_token(&member, "watch", own, Some(&token));
     assert!(

@@ -33,7 +33,7 @@ pub type KeyAccess<'a> = (Access, Cow<'a, [u8]>, Cow<'a, [u8]>);
 /// What a request needs from its caller once auth is enabled.
 #[derive(Debug)]
 pub enum Need<'a> {
-    /// Nothing: Authenticate itself.
+    /// Nothing: Authenticate itself, and watch streams (each create is checked on its own).
     Nobody,
     /// Any existing user.
     User,

@@ -106,10 +106,11 @@ impl Guarded for TxnRequest {
 }
 
 impl Guarded for WatchRequest {
-    /// The stream needs a user; each create is checked on the range it watches by the watch
-    /// stream itself (a refused create is answered canceled, not by ending the stream).
+    /// Each create is checked on the range it watches by the watch stream itself, with the
+    /// same gate: a refused create (no user included) is answered created and canceled, as
+    /// etcd answers it, rather than by ending the stream.
     fn need(&self) -> Need<'_> {
-        Need::User
+        Need::Nobody
     }
 }
 
