@@ -13,7 +13,8 @@ use std::path::Path;
 use std::time::Duration;
 
 /// (method, path under /v2/keys, form body) in order; `WATCH path` waits in the background
-/// for the next event on the path and is answered by the step after it.
+/// for the next event on the path (from the next index on, so the write after it cannot slip
+/// in first) and is answered by the step after it.
 const STEPS: &[(&str, &str, &str)] = &[
     ("PUT", "/foo", "value=bar"),
     ("PUT", "/foo", "value=baz"),
@@ -117,12 +118,13 @@ fn transcript(endpoint: &str) -> Vec<String> {
     let mut watching: Option<std::thread::JoinHandle<String>> = None;
     for (method, path, body) in STEPS {
         if *method == "WATCH" {
-            let (endpoint, path) = (endpoint.to_string(), format!("{path}?wait=true"));
+            // From the next index: the write after it cannot slip in before the watch.
+            let from = next_index(endpoint);
+            let path = format!("{path}?wait=true&waitIndex={from}");
+            let endpoint = endpoint.to_string();
             watching = Some(std::thread::spawn(move || {
                 curl(&endpoint, "GET", &path, "")
             }));
-            // The watch is registered once the server has read its request.
-            std::thread::sleep(Duration::from_millis(300));
             continue;
         }
         seen.push(format!(
@@ -231,6 +233,17 @@ fn v2_keys_answer_as_etcd_3_4() {
     common::assert_same_transcripts(&expected, &run(&ours.client_url, true), "our applet");
 }
 
+/// The v2 index after the last write a member has applied, plus one.
+fn next_index(endpoint: &str) -> u64 {
+    let answer = curl(endpoint, "GET", "/no-such-key", "");
+    let at = answer.find("\"index\":").expect("an error with an index") + 8;
+    let digits: String = answer[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse::<u64>().expect("an index") + 1
+}
+
 #[test]
 fn keys_expire_replicate_and_outlive_a_restart() {
     let dir = temp_dir("v2keys-cluster");
@@ -247,18 +260,49 @@ fn keys_expire_replicate_and_outlive_a_restart() {
             "{read}"
         );
     }
-    // A follower's watch sees a write made elsewhere.
+    // A follower's watch sees a write made elsewhere (from the index it started at, so the
+    // write cannot slip in before the watch is registered).
+    let from = next_index(&urls[2]);
     let watcher = {
-        let url = urls[2].clone();
-        std::thread::spawn(move || curl(&url, "GET", "/watched?wait=true", ""))
+        let (url, path) = (
+            urls[2].clone(),
+            format!("/watched?wait=true&waitIndex={from}"),
+        );
+        std::thread::spawn(move || curl(&url, "GET", &path, ""))
     };
-    std::thread::sleep(Duration::from_millis(300));
     curl(&urls[1], "PUT", "/watched", "value=w");
     let seen = watcher.join().unwrap();
     assert!(
         seen.contains("\"action\":\"set\"") && seen.contains("\"value\":\"w\""),
         "{seen}"
     );
+    // A streaming watch on a follower gets every change, one JSON line each.
+    let from = next_index(&urls[2]);
+    let streaming = {
+        let url = urls[2].clone();
+        std::thread::spawn(move || {
+            let out = std::process::Command::new("curl")
+                .args(["-s", "-N", "--max-time", "3"])
+                .arg(format!(
+                    "{url}/v2/keys/s?wait=true&stream=true&waitIndex={from}"
+                ))
+                .output()
+                .expect("curl runs");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+    };
+    curl(&urls[0], "PUT", "/s", "value=one");
+    curl(&urls[1], "PUT", "/s", "value=two");
+    let lines = streaming.join().unwrap();
+    // Each line's node (the first "value"; a prevNode follows it).
+    let values: Vec<String> = lines
+        .lines()
+        .map(|l| {
+            let at = l.find("\"value\":\"").map_or(0, |at| at + 9);
+            l[at..].split('"').next().unwrap_or("").to_string()
+        })
+        .collect();
+    assert_eq!(values, ["one", "two"], "{lines}");
     // A key with a TTL is removed on every member once it runs out, with an expire event.
     curl(&urls[0], "PUT", "/short", "value=s&ttl=1");
     for url in &urls {

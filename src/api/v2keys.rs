@@ -8,10 +8,13 @@ use super::{Api, Body};
 use crate::apply::Applied;
 use crate::pb::etcdserverpb::{InternalRaftRequest, V2Request};
 use crate::v2::{self, Event, V2Error};
+use bytes::Bytes;
 use http::{Request, Response, StatusCode};
+use http_body::Frame;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The v2 API's path prefix.
 pub const PREFIX: &str = "/v2/keys";
@@ -103,14 +106,14 @@ fn answer_error(api: &Api, error: &V2Error) -> Response<Body> {
     respond(api, error.status(), v2::json::error(error), error.index)
 }
 
-pub async fn handle(api: &Api, request: Request<Incoming>) -> Response<Body> {
+pub async fn handle(api: &Arc<Api>, request: Request<Incoming>) -> Response<Body> {
     match serve(api, request).await {
         Ok(response) => response,
         Err(error) => answer_error(api, &error),
     }
 }
 
-async fn serve(api: &Api, request: Request<Incoming>) -> Result<Response<Body>, V2Error> {
+async fn serve(api: &Arc<Api>, request: Request<Incoming>) -> Result<Response<Body>, V2Error> {
     let raw_path = request.uri().path()[PREFIX.len()..].to_string();
     let key = v2::clean(&unescape(&raw_path, false).ok_or(request_error(210, "invalid path"))?);
     if key.len() > v2::MAX_PATH_BYTES {
@@ -147,7 +150,7 @@ fn storage(e: impl std::fmt::Display) -> V2Error {
 }
 
 async fn get(
-    api: &Api,
+    api: &Arc<Api>,
     key: &str,
     form: &HashMap<String, String>,
 ) -> Result<Response<Body>, V2Error> {
@@ -162,7 +165,8 @@ async fn get(
     }
     if wait {
         let since = number(form, "waitIndex", 203)?;
-        return watch(api, key, recursive, since).await;
+        let stream = boolean(form, "stream")?;
+        return watch(api, key, recursive, since, stream).await;
     }
     let txn = api.store.read_txn().map_err(storage)?;
     let index = api.store.v2_index(&txn).map_err(storage)?;
@@ -200,39 +204,36 @@ fn concerns(event: &Event, key: &str, recursive: bool) -> bool {
     path == key || (recursive && under(key, path)) || (removed_dir && under(path, key))
 }
 
-/// Waits for the first event at or after `since` (default: the next) that concerns `key`.
-async fn watch(
+/// The next event at or after `*next` that concerns `key`, waiting for one if need be; `*next`
+/// moves past it.
+async fn next_event(
     api: &Api,
     key: &str,
     recursive: bool,
-    since: Option<u64>,
-) -> Result<Response<Body>, V2Error> {
-    let wake = api.hub.subscribe();
-    let start = {
-        let txn = api.store.read_txn().map_err(storage)?;
-        api.store.v2_index(&txn).map_err(storage)?
-    };
-    let mut next = since.unwrap_or(start + 1);
+    next: &mut u64,
+    wake: &smol::channel::Receiver<()>,
+) -> Result<Event, V2Error> {
+    /// Events read from the history per look.
+    const BATCH: usize = 100;
     loop {
         {
             let txn = api.store.read_txn().map_err(storage)?;
             let current = api.store.v2_index(&txn).map_err(storage)?;
             let oldest = current.saturating_sub(v2::EVENT_HISTORY - 1).max(1);
-            if next < oldest && current >= v2::EVENT_HISTORY {
+            if *next < oldest && current >= v2::EVENT_HISTORY {
                 return Err(V2Error {
                     code: v2::EVENT_INDEX_CLEARED,
                     cause: format!("the requested history has been cleared [{oldest}/{next}]"),
                     index: current,
                 });
             }
-            const BATCH: usize = 100;
-            let events = api.store.v2_events(&txn, next, BATCH).map_err(storage)?;
+            let events = api.store.v2_events(&txn, *next, BATCH).map_err(storage)?;
             if let Some(found) = events.iter().find(|e| concerns(e, key, recursive)) {
-                let body = v2::json::event(found, now_ns());
-                return Ok(respond(api, 200, body, start));
+                *next = found.index + 1;
+                return Ok(found.clone());
             }
             if let Some(last) = events.last() {
-                next = last.index + 1;
+                *next = last.index + 1;
                 if events.len() == BATCH {
                     continue;
                 }
@@ -242,6 +243,43 @@ async fn watch(
             return Err(request_error(300, "the member is stopping"));
         }
     }
+}
+
+/// A wait for the first event at or after `since` (default: the next) that concerns `key`;
+/// with `stream`, every such event as it comes, on one response, until the client goes.
+async fn watch(
+    api: &Arc<Api>,
+    key: &str,
+    recursive: bool,
+    since: Option<u64>,
+    stream: bool,
+) -> Result<Response<Body>, V2Error> {
+    let wake = api.hub.subscribe();
+    let start = {
+        let txn = api.store.read_txn().map_err(storage)?;
+        api.store.v2_index(&txn).map_err(storage)?
+    };
+    let mut next = since.unwrap_or(start + 1);
+    if !stream {
+        let event = next_event(api, key, recursive, &mut next, &wake).await?;
+        return Ok(respond(api, 200, v2::json::event(&event, now_ns()), start));
+    }
+    /// Events queued for a slow stream reader before the watch waits for it.
+    const QUEUED_EVENTS: usize = 16;
+    let (frames, receiver) = smol::channel::bounded(QUEUED_EVENTS);
+    let (api_for_task, key) = (api.clone(), key.to_string());
+    crate::runtime::spawn(async move {
+        let api = api_for_task;
+        while let Ok(event) = next_event(&api, &key, recursive, &mut next, &wake).await {
+            let json = v2::json::event(&event, now_ns());
+            if frames.send(Frame::data(Bytes::from(json))).await.is_err() {
+                return; // the client went away
+            }
+        }
+    });
+    let mut response = respond(api, 200, String::new(), start);
+    *response.body_mut() = Body::stream(receiver);
+    Ok(response)
 }
 
 async fn write(
