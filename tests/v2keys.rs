@@ -355,3 +355,69 @@ fn python_etcd_session_gives_what_it_gives_against_etcd() {
     // Both members stay up until here (dropping one stops it).
     let _ = (&etcd, &ours);
 }
+
+#[test]
+fn a_follower_far_behind_gets_the_v2_keys_in_a_snapshot() {
+    let dir = temp_dir("v2keys-snapshot");
+    let ips = ["127.0.0.242", "127.0.0.243", "127.0.0.244"];
+    let extra = ["--enable-v2", "--snapshot-count", "100"];
+    let members: Vec<Member> = common::start_cluster(&our_binary(), &ips, &dir, &extra);
+    let writer = &members[0].client_url;
+    members[2].signal("STOP");
+    const KEYS: usize = 50;
+    for i in 0..KEYS {
+        // While member 2 is frozen (perhaps the leader), a write waits for the others' leader.
+        wait_until("a v2 write", Duration::from_secs(10), || {
+            let answer = curl(
+                writer,
+                "PUT",
+                &format!("/many/{i:04}"),
+                &format!("value={i}"),
+            );
+            answer.ends_with("\n201\n") || answer.ends_with("\n200\n")
+        });
+    }
+    // Enough v3 writes after them that the log the frozen member needs is compacted away
+    // (a leader keeps some thousands of entries for slow followers).
+    let bench = common::run(
+        &our_binary().display().to_string(),
+        &[
+            "bench".into(),
+            format!(
+                "--endpoints={}",
+                ips[0..2]
+                    .iter()
+                    .map(|ip| format!("{ip}:2379"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            "--total=8000".into(),
+            "--clients=50".into(),
+            "--conns=5".into(),
+            "--max-seconds=60".into(),
+            "put".into(),
+        ],
+        &[],
+        None,
+    );
+    assert!(bench.status.success(), "{bench:?}");
+    members[2].signal("CONT");
+    let last = format!("/many/{:04}", KEYS - 1);
+    wait_until(
+        "the frozen member to catch up",
+        Duration::from_secs(30),
+        || {
+            curl(&members[2].client_url, "GET", &last, "")
+                .contains(&format!("\"value\":\"{}\"", KEYS - 1))
+        },
+    );
+    wait_until("a snapshot install", Duration::from_secs(10), || {
+        members[2].log_text().contains("installed a snapshot")
+    });
+    let listing = curl(&members[2].client_url, "GET", "/many?sorted=true", "");
+    assert_eq!(
+        listing.matches("\"key\":\"/many/").count(),
+        KEYS,
+        "{listing}"
+    );
+}
