@@ -51,6 +51,18 @@ pub struct Shown {
     pub with_value: bool,
 }
 
+impl Shown {
+    /// A node by itself: not listed, its value shown.
+    fn plain(path: &str, node: Node) -> Shown {
+        Shown {
+            key: path.to_string(),
+            node,
+            children: None,
+            with_value: true,
+        }
+    }
+}
+
 /// What a v2 request did.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Event {
@@ -259,12 +271,7 @@ pub fn show(
     recursive: bool,
     sorted: bool,
 ) -> Result<Shown> {
-    let mut shown = Shown {
-        key: path.to_string(),
-        node,
-        children: None,
-        with_value: true,
-    };
+    let mut shown = Shown::plain(path, node);
     if shown.node.dir {
         let subtree = store.v2_subtree(txn, path)?;
         shown.children = Some(list(&subtree, path, recursive));
@@ -284,8 +291,9 @@ fn sort(children: &mut [Shown]) {
     }
 }
 
-/// The direct children of `dir` in `subtree`; a child directory is listed further only if
-/// `recursive` (etcd shows it as an empty listing... no: without its nodes).
+/// The direct children of `dir` in `subtree`, hidden ones left out; a child directory shows
+/// its own children only if `recursive` (etcd's NodeExtern.Repr). Each level scans the
+/// subtree: a recursive listing costs directories × nodes, fine at v2's sizes.
 fn list(subtree: &[(String, Node)], dir: &str, recursive: bool) -> Vec<Shown> {
     let prefix = format!("{}/", dir.trim_end_matches('/'));
     subtree
@@ -465,20 +473,10 @@ fn create(
         expire_ns: expire_ns(r),
     };
     store.v2_put(txn, path, &node)?;
-    let prev = existing.map(|node| Shown {
-        key: path.to_string(),
-        node,
-        children: None,
-        with_value: true,
-    });
+    let prev = existing.map(|node| Shown::plain(path, node));
     Ok(Ok(Event {
         action: action.to_string(),
-        node: Shown {
-            key: path.to_string(),
-            node,
-            children: None,
-            with_value: true,
-        },
+        node: Shown::plain(path, node),
         prev,
         index: next,
     }))
@@ -543,18 +541,8 @@ fn replace(
     store.v2_put(txn, path, &node)?;
     Ok(Ok(Event {
         action: action.to_string(),
-        node: Shown {
-            key: path.to_string(),
-            node,
-            children: None,
-            with_value: true,
-        },
-        prev: Some(Shown {
-            key: path.to_string(),
-            node: old,
-            children: None,
-            with_value: true,
-        }),
+        node: Shown::plain(path, node),
+        prev: Some(Shown::plain(path, old)),
         index: next,
     }))
 }
@@ -615,12 +603,7 @@ fn removed(path: &str, node: Node, action: &str, next: u64) -> Event {
             children: None,
             with_value: false,
         },
-        prev: Some(Shown {
-            key: path.to_string(),
-            node,
-            children: None,
-            with_value: true,
-        }),
+        prev: Some(Shown::plain(path, node)),
         index: next,
     }
 }
