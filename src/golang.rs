@@ -1,5 +1,6 @@
 //! Go's text forms that etcd's users see and scripts parse: time.ParseDuration's durations
-//! (flags), and encoding/json's strings and byte arrays (etcdctl's JSON, /v2/members).
+//! (flags) and Duration.String, encoding/json's strings, byte arrays, floats and times
+//! (etcdctl's JSON, /v2/members, /v2/keys, /v2/stats).
 
 use std::time::Duration;
 
@@ -156,6 +157,86 @@ pub fn base64_decode(text: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// Unix nanoseconds as Go's time.RFC3339Nano in UTC (trailing zeros of the fraction dropped).
+pub fn rfc3339_nano(unix_ns: i64) -> String {
+    let seconds = unix_ns.div_euclid(1_000_000_000);
+    let nanos = unix_ns.rem_euclid(1_000_000_000);
+    let days = seconds.div_euclid(86_400);
+    let in_day = seconds.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let mut text = format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        in_day / 3600,
+        in_day % 3600 / 60,
+        in_day % 60
+    );
+    if nanos > 0 {
+        let fraction = format!("{nanos:09}");
+        text.push('.');
+        text.push_str(fraction.trim_end_matches('0'));
+    }
+    text.push('Z');
+    text
+}
+
+/// Go's zero time.Time as encoding/json writes it.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// Go's Duration.String: "1h2m3.5s", "1.5ms", "800µs", "0s".
+pub fn format_duration(duration: Duration) -> String {
+    let nanos = duration.as_nanos().min(i64::MAX as u128) as u64;
+    if nanos == 0 {
+        return "0s".into();
+    }
+    if nanos < 1_000_000_000 {
+        let (unit, per) = match nanos {
+            0..=999 => ("ns", 1),
+            1_000..=999_999 => ("\u{b5}s", 1_000),
+            _ => ("ms", 1_000_000),
+        };
+        return format!("{}{unit}", fraction(nanos, per));
+    }
+    let hours = nanos / 3_600_000_000_000;
+    let minutes = nanos / 60_000_000_000 % 60;
+    let seconds = fraction(nanos % 60_000_000_000, 1_000_000_000);
+    match (hours, minutes) {
+        (0, 0) => format!("{seconds}s"),
+        (0, _) => format!("{minutes}m{seconds}s"),
+        _ => format!("{hours}h{minutes}m{seconds}s"),
+    }
+}
+
+/// `value / per` in decimal, trailing zeros of the fraction dropped.
+fn fraction(value: u64, per: u64) -> String {
+    let whole = value / per;
+    let rest = value % per;
+    if rest == 0 {
+        return whole.to_string();
+    }
+    let width = per.ilog10() as usize;
+    let digits = format!("{rest:0width$}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
+}
+
+/// A float64 as encoding/json writes it: the shortest form that reads back the same, without
+/// an exponent between 1e-6 and 1e21 (outside that range Go uses one; none of our values are).
+pub fn json_float(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value}")
+    } else {
+        "0".into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +272,43 @@ mod tests {
             base64_decode(b"Zm8=x").unwrap_err(),
             "illegal base64 data at input byte 4"
         );
+    }
+
+    #[test]
+    fn times_as_go_writes_them() {
+        assert_eq!(rfc3339_nano(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339_nano(1_795_993_754_914_111_900),
+            "2026-11-29T23:09:14.9141119Z"
+        );
+        assert_eq!(
+            rfc3339_nano(951_782_400_000_000_000),
+            "2000-02-29T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn durations_as_go_prints_them() {
+        let cases = [
+            (Duration::ZERO, "0s"),
+            (Duration::from_nanos(999), "999ns"),
+            (Duration::from_micros(800), "800\u{b5}s"),
+            (Duration::from_nanos(1_500_000), "1.5ms"),
+            (Duration::from_nanos(2_063_050_049), "2.063050049s"),
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_millis(3_723_500), "1h2m3.5s"),
+            (Duration::from_secs(7200), "2h0m0s"),
+            (Duration::MAX, "2562047h47m16.854775807s"),
+        ];
+        for (duration, text) in cases {
+            assert_eq!(format_duration(duration), text);
+        }
+    }
+
+    #[test]
+    fn floats_as_encoding_json_writes_them() {
+        assert_eq!(json_float(0.0), "0");
+        assert_eq!(json_float(1.25), "1.25");
+        assert_eq!(json_float(9.223372036854776e18), "9223372036854776000");
     }
 }

@@ -87,6 +87,9 @@ pub async fn handle<B>(api: &Api, request: &Request<B>) -> Response<Body> {
         ("GET", "/metrics") => metrics(api),
         ("GET", "/v2/members/leader") => v2_leader(api),
         ("GET" | "HEAD", "/v2/machines") if api.enable_v2 => v2_machines(api),
+        (method, path) if api.enable_v2 && path.starts_with(STATS_PREFIX) => {
+            v2_stats(api, method, &path[STATS_PREFIX.len()..])
+        }
         _ => not_found(),
     }
 }
@@ -113,7 +116,7 @@ fn json_strings(items: &[String]) -> String {
 }
 
 /// One member in etcd's v2 shape.
-fn v2_member(member: &Member) -> String {
+pub(super) fn v2_member(member: &Member) -> String {
     format!(
         "{{\"id\":\"{:x}\",\"name\":{},\"peerURLs\":{},\"clientURLs\":{}}}",
         member.id,
@@ -123,7 +126,7 @@ fn v2_member(member: &Member) -> String {
     )
 }
 
-fn v2_response(api: &Api, status: StatusCode, body: String) -> Response<Body> {
+pub(super) fn v2_response(api: &Api, status: StatusCode, body: String) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
@@ -156,6 +159,50 @@ fn v2_machines(api: &Api) -> Response<Body> {
         }
         Err(e) => v2_error(api, StatusCode::INTERNAL_SERVER_ERROR, &e.message),
     }
+}
+
+const STATS_PREFIX: &str = "/v2/stats/";
+
+/// etcd's /v2/stats/self, /v2/stats/store and /v2/stats/leader (GET only).
+fn v2_stats(api: &Api, method: &str, which: &str) -> Response<Body> {
+    if !matches!(which, "self" | "store" | "leader") {
+        return not_found();
+    }
+    if method != "GET" {
+        return Response::builder()
+            .status(StatusCode::METHOD_NOT_ALLOWED)
+            .header("allow", "GET")
+            .header("content-type", "text/plain; charset=utf-8")
+            .header("x-content-type-options", "nosniff")
+            .body(Body::full("Method Not Allowed\n"))
+            .expect("static response parts");
+    }
+    let members = match api.members() {
+        Ok(members) => members,
+        Err(e) => return v2_error(api, StatusCode::INTERNAL_SERVER_ERROR, &e.message),
+    };
+    let own = api.raft.status.member_id;
+    let body = match which {
+        "store" => crate::v2::stats::json(),
+        "self" => {
+            let name = members.iter().find(|m| m.id == own).map_or("", |m| &m.name);
+            crate::peer::stats::self_json(name, own)
+        }
+        _ if api.raft.status.leader_id() != own => {
+            // etcd's httptypes.HTTPError, without the members API's cluster header.
+            let body = format!("{{\"message\":{}}}", json_string("not current leader"));
+            return json(StatusCode::FORBIDDEN, body);
+        }
+        _ => {
+            let others: Vec<u64> = members
+                .iter()
+                .map(|m| m.id)
+                .filter(|id| *id != own)
+                .collect();
+            crate::peer::stats::leader_json(own, &others)
+        }
+    };
+    json(StatusCode::OK, body)
 }
 
 fn v2_leader(api: &Api) -> Response<Body> {

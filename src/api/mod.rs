@@ -27,6 +27,7 @@ mod maintenance;
 mod queue;
 mod status;
 mod v2keys;
+mod v2members;
 mod watch;
 
 pub use body::Body;
@@ -306,6 +307,8 @@ pub async fn route(
             && (path == v2keys::PREFIX || path.starts_with(&format!("{}/", v2keys::PREFIX)));
         let mut response = if to_v2 {
             v2keys::handle(&api, request).await
+        } else if api.enable_v2 && v2members::is_change(&request) {
+            v2members::handle(&api, &who, request).await
         } else if to_gateway {
             gateway::handle(api.clone(), &who, request).await
         } else {

@@ -168,6 +168,14 @@ async fn get(
         let stream = boolean(form, "stream")?;
         return watch(api, key, recursive, since, stream).await;
     }
+    let found = read(api, key, recursive, sorted);
+    v2::stats::count(v2::stats::Operation::Get, found.is_ok());
+    let (event, index) = found?;
+    Ok(respond(api, 200, v2::json::event(&event, now_ns()), index))
+}
+
+/// A node (with its children if `recursive`) as a "get" event, and the store's index.
+fn read(api: &Api, key: &str, recursive: bool, sorted: bool) -> Result<(Event, u64), V2Error> {
     let txn = api.store.read_txn().map_err(storage)?;
     let index = api.store.v2_index(&txn).map_err(storage)?;
     let node = if key == "/" {
@@ -189,7 +197,7 @@ async fn get(
         prev: None,
         index,
     };
-    Ok(respond(api, 200, v2::json::event(&event, now_ns()), index))
+    Ok((event, index))
 }
 
 /// Does `event` concern a watch on `key`?
@@ -255,6 +263,7 @@ async fn watch(
     stream: bool,
 ) -> Result<Response<Body>, V2Error> {
     let wake = api.hub.subscribe();
+    let watcher = v2::stats::Watcher::new();
     let start = {
         let txn = api.store.read_txn().map_err(storage)?;
         api.store.v2_index(&txn).map_err(storage)?
@@ -269,7 +278,7 @@ async fn watch(
     let (frames, receiver) = smol::channel::bounded(QUEUED_EVENTS);
     let (api_for_task, key) = (api.clone(), key.to_string());
     crate::runtime::spawn(async move {
-        let api = api_for_task;
+        let (api, _counted) = (api_for_task, watcher);
         while let Ok(event) = next_event(&api, &key, recursive, &mut next, &wake).await {
             let json = v2::json::event(&event, now_ns());
             if frames.send(Frame::data(Bytes::from(json))).await.is_err() {

@@ -47,6 +47,26 @@ impl Url {
         })
     }
 
+    /// A list of member URLs as etcd's types.NewURLs checks it (its words for the common
+    /// mistakes), normalized.
+    pub fn parse_list(urls: &[String]) -> Result<Vec<String>, String> {
+        if urls.is_empty() {
+            return Err("no valid URLs given".into());
+        }
+        urls.iter()
+            .map(|url| {
+                let url = url.trim();
+                let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+                if !matches!(scheme, "http" | "https" | "unix" | "unixs") {
+                    return Err(format!(
+                        "URL scheme must be http, https, unix, or unixs: {url}"
+                    ));
+                }
+                Url::parse(url).map(|u| u.to_string())
+            })
+            .collect()
+    }
+
     /// The host:port to bind; etcd accepts only IP addresses and `localhost` here.
     pub fn bind_address(&self) -> Result<String, String> {
         let host = self.host.trim_start_matches('[').trim_end_matches(']');

@@ -19,6 +19,7 @@ mod snapshot;
 mod tabwriter;
 mod v2;
 mod v2keys;
+mod v2members;
 
 use crate::client::{CallError, Channel, TlsFlags};
 use flags::{Parsed, Spec};

@@ -35,7 +35,6 @@ static FLAGS: &[Spec] = &[
 static CLUSTER_HEALTH_FLAGS: &[Spec] = &[short("forever", 'f', Kind::Bool, "false", "")];
 
 const CLUSTER_HEALTH_HELP: &str = "NAME:\n   etcdctl cluster-health - check the health of the etcd cluster\n\nUSAGE:\n   etcdctl cluster-health [command options]  \n\nOPTIONS:\n   --forever, -f  forever check the health every 10 second until CTRL+C\n   \n";
-const MEMBER_LIST_HELP: &str = "NAME:\n   etcdctl member list - enumerate existing cluster members\n\nUSAGE:\n   etcdctl member list  \n";
 
 #[derive(Deserialize)]
 struct Members {
@@ -43,14 +42,14 @@ struct Members {
 }
 
 #[derive(Deserialize)]
-struct Member {
-    id: String,
+pub struct Member {
+    pub id: String,
     #[serde(default)]
-    name: String,
+    pub name: String,
     #[serde(default, rename = "peerURLs")]
-    peer_urls: Vec<String>,
+    pub peer_urls: Vec<String>,
     #[serde(default, rename = "clientURLs")]
-    client_urls: Vec<String>,
+    pub client_urls: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -164,18 +163,21 @@ pub fn main(args: &[String]) -> ExitCode {
             CLUSTER_HEALTH_HELP,
             &args[command_at + 1..],
         ),
-        ["member", "list" | "ls", ..] => (&[], MEMBER_LIST_HELP, &args[command_at + 2..]),
+        ["member", command, ..] if super::v2members::help(command).is_some() => {
+            let help = super::v2members::help(command).unwrap_or_default();
+            (&[], help, &args[command_at + 2..])
+        }
         [command, ..] if super::v2keys::COMMANDS.contains(command) => {
             let output = parsed.string(&specs, "output");
             let code = super::v2keys::run(&context, &output, command, &args[command_at + 1..]);
             return ExitCode::from(code);
         }
         [] => {
-            println!("etcdctl (v2 API): cluster-health, member list, set, get, mk, mkdir, rm, rmdir, ls, update, updatedir");
+            println!("etcdctl (v2 API): cluster-health, member list/add/remove/update, set, get, mk, mkdir, rm, rmdir, ls, update, updatedir");
             return ExitCode::SUCCESS;
         }
         [other, ..] => {
-            eprintln!("etcdctl: the v2 command {other:?} is not part of this applet (cluster-health, member list and the key commands are)");
+            eprintln!("etcdctl: the v2 command {other:?} is not part of this applet (cluster-health, the member commands and the key commands are)");
             return ExitCode::from(EXIT_BAD_ARGS);
         }
     };
@@ -201,7 +203,7 @@ pub fn main(args: &[String]) -> ExitCode {
             std::thread::sleep(std::time::Duration::from_secs(10));
         }
     } else {
-        member_list(&context)
+        super::v2members::run(&context, words[1], &command_parsed.args)
     };
     ExitCode::from(code)
 }
@@ -249,7 +251,7 @@ fn go_flag_error(pflag_error: &str) -> String {
 }
 
 pub struct Context {
-    endpoints: Vec<String>,
+    pub endpoints: Vec<String>,
     tls: Option<Arc<futures_rustls::rustls::ClientConfig>>,
     timeout: Duration,
 }
@@ -307,7 +309,7 @@ impl Context {
     }
 
     /// GET `url`: the status and body, or the error as Go's http client words it.
-    fn get(&self, url: &str) -> Result<(u16, String), String> {
+    pub fn get(&self, url: &str) -> Result<(u16, String), String> {
         self.call("GET", url, "")
             .map(|(status, _, body)| (status, body))
     }
@@ -360,6 +362,18 @@ impl Context {
         url: &str,
         form: &str,
     ) -> Result<(u16, String, String), String> {
+        self.fetch_typed(method, url, "application/x-www-form-urlencoded", form)
+            .await
+    }
+
+    /// One request whose body (if any) is of `content_type`: status, X-Etcd-Index and body.
+    async fn fetch_typed(
+        &self,
+        method: &str,
+        url: &str,
+        content_type: &str,
+        form: &str,
+    ) -> Result<(u16, String, String), String> {
         let uri: http::Uri = url.parse().map_err(|e| format!("parse {url:?}: {e}"))?;
         let host = uri.host().unwrap_or("").to_string();
         let secure = uri.scheme_str() == Some("https");
@@ -374,7 +388,7 @@ impl Context {
             .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
             .header("host", address.as_str());
         if !form.is_empty() {
-            request = request.header("content-type", "application/x-www-form-urlencoded");
+            request = request.header("content-type", content_type);
         }
         let request = request
             .body(Full::new(Bytes::from(form.to_string())))
@@ -411,8 +425,32 @@ impl Context {
         Ok((status, index, String::from_utf8_lossy(&body).into_owned()))
     }
 
+    /// A members API request with a JSON body to the first endpoint that answers: the status
+    /// and body.
+    pub fn send_json(&self, method: &str, path: &str, json: &str) -> Result<(u16, String), String> {
+        let mut errors = Vec::new();
+        for endpoint in &self.endpoints {
+            let url = format!("{}{path}", endpoint.trim_end_matches('/'));
+            let answer = crate::runtime::block_on(async {
+                smol::future::or(
+                    self.fetch_typed(method, &url, "application/json", json),
+                    async {
+                        smol::Timer::after(self.timeout).await;
+                        Err(format!("{method} {url:?}: context deadline exceeded"))
+                    },
+                )
+                .await
+            });
+            match answer {
+                Ok((status, _, body)) => return Ok((status, body)),
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(unavailable(&errors))
+    }
+
     /// The member list from the first endpoint that gives one.
-    fn members(&self) -> Result<Vec<Member>, String> {
+    pub fn members(&self) -> Result<Vec<Member>, String> {
         let mut errors = Vec::new();
         for endpoint in &self.endpoints {
             let url = format!("{}/v2/members", endpoint.trim_end_matches('/'));
@@ -547,42 +585,6 @@ fn cluster_health(context: &Context) -> u8 {
         }
         EXIT_CLUSTER_NOT_HEALTHY
     }
-}
-
-fn member_list(context: &Context) -> u8 {
-    let members = match context.members() {
-        Ok(members) => members,
-        Err(error) => {
-            eprintln!("{error}");
-            return 1;
-        }
-    };
-    let leader = context.endpoints.iter().find_map(|endpoint| {
-        let url = format!("{}/v2/members/leader", endpoint.trim_end_matches('/'));
-        context
-            .get(&url)
-            .ok()
-            .and_then(|(_, body)| serde_json::from_str::<Member>(&body).ok())
-    });
-    let Some(leader) = leader else {
-        eprintln!("Failed to get leader:  client: no leader");
-        return 1;
-    };
-    for m in &members {
-        if m.name.is_empty() {
-            println!("{}[unstarted]: peerURLs={}", m.id, m.peer_urls.join(","));
-        } else {
-            println!(
-                "{}: name={} peerURLs={} clientURLs={} isLeader={}",
-                m.id,
-                m.name,
-                m.peer_urls.join(","),
-                m.client_urls.join(","),
-                m.id == leader.id
-            );
-        }
-    }
-    0
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod join;
 mod query;
 mod receiver;
 mod sender;
+pub mod stats;
 
 pub use join::find_self;
 pub use query::{Answer, Query, ANSWER_TIMEOUT};
@@ -135,7 +136,13 @@ impl Transport {
     /// Queues a message; false if it cannot be sent (unknown peer, or its queue is full).
     pub fn send(&self, message: Message) -> bool {
         match self.peers.get(&message.to) {
-            Some(peer) => peer.queue.try_send(message).is_ok(),
+            Some(peer) => {
+                if message.get_msg_type() == raft::eraftpb::MessageType::MsgAppend {
+                    use protobuf::Message as _;
+                    stats::sent_append(self.context.member_id, message.compute_size() as usize);
+                }
+                peer.queue.try_send(message).is_ok()
+            }
             None => false,
         }
     }

@@ -208,6 +208,9 @@ where
             inner.flush().await.map_err(|e| e.to_string())?;
             continue;
         }
+        if message.get_msg_type() == MessageType::MsgAppend {
+            super::stats::received_append(message.from, payload.len());
+        }
         deliver(context, message).await?;
     }
 }

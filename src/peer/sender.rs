@@ -81,6 +81,7 @@ async fn report_failure(context: &PeerContext, message: &Message) {
     crate::metrics::peer(message.to)
         .sent_failures
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    super::stats::follower_failed(message.to);
     let event = if message.get_msg_type() == MessageType::MsgSnapshot {
         PeerEvent::SnapshotSent {
             to: message.to,
@@ -186,9 +187,15 @@ async fn pump(
                     urls.to_vec(),
                     message,
                 ));
-            } else if let Err(e) = write_message(&mut writer, &traffic, &message).await {
-                report_failure(context, &message).await;
-                return Err(e);
+            } else {
+                let started = std::time::Instant::now();
+                if let Err(e) = write_message(&mut writer, &traffic, &message).await {
+                    report_failure(context, &message).await;
+                    return Err(e);
+                }
+                if message.get_msg_type() == MessageType::MsgAppend {
+                    super::stats::follower_written(peer_id, started.elapsed());
+                }
             }
             next = queue.try_recv().ok();
         }

@@ -1183,6 +1183,9 @@ impl Node {
         // As etcd counts: every time a leader other than the last one known is seen.
         if raft.leader_id != 0 && raft.leader_id != previous {
             crate::metrics::LEADER_CHANGES.add(1);
+            if raft.leader_id == self.bootstrap.member_id {
+                crate::peer::stats::became_leader(raft.leader_id);
+            }
         }
         self.status
             .commit_index

@@ -63,6 +63,7 @@ async fn find_cluster(
 }
 
 pub fn run(config: Config) -> Result<(), String> {
+    crate::peer::stats::started();
     for note in &config.notes {
         log::warn!("{note}");
     }

@@ -3,38 +3,7 @@
 //! nanoseconds and the TTL in whole seconds rounded up.
 
 use super::{Event, Shown, V2Error};
-use crate::golang::json_string;
-
-/// Unix nanoseconds as Go's time.RFC3339Nano in UTC (trailing zeros of the fraction dropped).
-pub fn rfc3339_nano(unix_ns: i64) -> String {
-    let seconds = unix_ns.div_euclid(1_000_000_000);
-    let nanos = unix_ns.rem_euclid(1_000_000_000);
-    let days = seconds.div_euclid(86_400);
-    let in_day = seconds.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let mut text = format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
-        in_day / 3600,
-        in_day % 3600 / 60,
-        in_day % 60
-    );
-    if nanos > 0 {
-        let fraction = format!("{nanos:09}");
-        text.push('.');
-        text.push_str(fraction.trim_end_matches('0'));
-    }
-    text.push('Z');
-    text
-}
+use crate::golang::{json_string, rfc3339_nano};
 
 /// A node as etcd's NodeExtern, TTLs measured at `now_ns`.
 fn node(shown: &Shown, now_ns: i64, out: &mut String) {
@@ -120,22 +89,4 @@ pub fn error(error: &V2Error) -> String {
     }
     out.push_str(&format!(",\"index\":{}}}\n", error.index));
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_as_go_writes_them() {
-        assert_eq!(rfc3339_nano(0), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            rfc3339_nano(1_795_993_754_914_111_900),
-            "2026-11-29T23:09:14.9141119Z"
-        );
-        assert_eq!(
-            rfc3339_nano(951_782_400_000_000_000),
-            "2000-02-29T00:00:00Z"
-        );
-    }
 }

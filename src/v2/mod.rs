@@ -7,6 +7,7 @@
 //! `v2x/<expiry ns, 20 digits><path>` (empty: the nodes with a TTL, soonest first).
 
 pub mod json;
+pub mod stats;
 
 use crate::mvcc::Store;
 use crate::pb::etcdserverpb::V2Request;
@@ -385,7 +386,22 @@ pub fn apply(store: &Store, txn: &mut RwTxn, request: &V2Request) -> Result<Answ
     if let Ok(event) = &answer {
         store.v2_record(txn, event)?;
     }
+    stats::count(operation(request), answer.is_ok());
     Ok(answer)
+}
+
+/// What etcd's v2 applier makes of a write (apply_v2.go's Put and Delete).
+fn operation(r: &V2Request) -> stats::Operation {
+    use stats::Operation;
+    let compare = r.prev_index > 0 || !r.prev_value.is_empty();
+    match (r.method.as_str(), r.prev_exist) {
+        ("POST", _) | ("PUT", Some(false)) => Operation::Create,
+        ("PUT", Some(true)) if !compare => Operation::Update,
+        ("PUT", _) if compare => Operation::CompareAndSwap,
+        ("DELETE", _) if compare => Operation::CompareAndDelete,
+        ("DELETE", _) => Operation::Delete,
+        _ => Operation::Set,
+    }
 }
 
 fn put(
@@ -617,6 +633,7 @@ fn expire(store: &Store, txn: &mut RwTxn, now_ns: i64) -> Result<()> {
         store.v2_remove(txn, &path)?;
         let event = removed(&path, node, "expire", store.v2_index(txn)? + 1);
         store.v2_record(txn, &event)?;
+        stats::expired(1);
     }
     Ok(())
 }
