@@ -223,7 +223,17 @@ fn membership_session(endpoint: &str, ours: bool) -> Vec<String> {
     seen.push(run(&["member", "list"]));
     // Lists come in member ID order, and the new member's ID differs between the sessions.
     let sorted = |text: &String| {
-        let mut lines: Vec<&str> = text.lines().collect();
+        let mut lines: Vec<String> = text
+            .lines()
+            .map(|line| match line.strip_prefix("ETCD_INITIAL_CLUSTER=") {
+                Some(list) => {
+                    let mut members: Vec<&str> = list.trim_matches('"').split(',').collect();
+                    members.sort_unstable();
+                    format!("ETCD_INITIAL_CLUSTER={}", members.join(","))
+                }
+                None => line.to_string(),
+            })
+            .collect();
         lines[2..].sort_unstable();
         lines.join("\n")
     };

@@ -421,3 +421,75 @@ fn a_follower_far_behind_gets_the_v2_keys_in_a_snapshot() {
         "{listing}"
     );
 }
+
+#[test]
+fn exec_watch_runs_the_command_on_every_change() {
+    let dir = temp_dir("v2keys-exec-watch");
+    let member = start_member(
+        &our_binary(),
+        "127.0.0.241",
+        &dir.join("data"),
+        &["--enable-v2"],
+    );
+    let endpoint = member.client_url.as_str();
+    let log = dir.join("changes.log");
+    let from = next_index(endpoint) - 1;
+    let script = format!(
+        "echo \"$ETCD_WATCH_ACTION $ETCD_WATCH_KEY $ETCD_WATCH_VALUE\" >> {}",
+        log.display()
+    );
+    let after = from.to_string();
+    let mut watcher = std::process::Command::new(our_binary())
+        .args(["ctl", "--endpoints", endpoint, "exec-watch", "-r"])
+        .args(["--after-index", &after, "/ew", "--", "sh", "-c", &script])
+        .env("ETCDCTL_API", "2")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the applet starts");
+    for (method, path, body) in [
+        ("PUT", "/ew/a", "value=1"),
+        ("PUT", "/ew/d", "dir=true"),
+        ("PUT", "/ew/b", "value=two words"),
+        ("DELETE", "/ew/a", ""),
+    ] {
+        curl(endpoint, method, path, body);
+    }
+    let lines = || -> Vec<String> {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    wait_until(
+        "a command per change of a key",
+        Duration::from_secs(10),
+        || lines().len() >= 3,
+    );
+    let _ = watcher.kill();
+    let output = watcher.wait_with_output().expect("the applet ends");
+    // The commands run concurrently, so their lines come in any order.
+    assert_eq!(
+        lines(),
+        ["delete /ew/a ", "set /ew/a 1", "set /ew/b two words"]
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr, "Ignored dir /ew/d change\n");
+    // Without a command there is nothing to run.
+    let out = common::run(
+        our_binary().to_str().unwrap(),
+        &[
+            "ctl".into(),
+            "--endpoints".into(),
+            endpoint.into(),
+            "exec-watch".into(),
+            "/ew".into(),
+        ],
+        &[("ETCDCTL_API", "2")],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Error:  key and command to exec required\n"
+    );
+}

@@ -230,7 +230,11 @@ fn global_flags_end(args: &[String]) -> usize {
 
 /// Go's flag package takes `-name` as well as `--name`.
 pub(super) fn go_flags(args: &[String]) -> Vec<String> {
-    args.iter()
+    // After `--` come arguments for another program (exec-watch's), left as they are.
+    let flags_end = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let (flags, others) = args.split_at(flags_end);
+    flags
+        .iter()
         .map(|a| match a.strip_prefix('-') {
             Some(rest)
                 if !rest.starts_with('-') && rest.split('=').next().unwrap_or("").len() > 1 =>
@@ -239,6 +243,7 @@ pub(super) fn go_flags(args: &[String]) -> Vec<String> {
             }
             _ => a.clone(),
         })
+        .chain(others.iter().cloned())
         .collect()
 }
 
@@ -506,7 +511,7 @@ where
 }
 
 /// The text Go gives a failed connect, e.g. "connection refused".
-fn os_error(error: &std::io::Error) -> String {
+pub(super) fn os_error(error: &std::io::Error) -> String {
     match error.kind() {
         std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
         _ => error

@@ -38,7 +38,7 @@ static GET: &[Spec] = &[
 ];
 
 /// The commands this module serves.
-pub const COMMANDS: [&str; 10] = [
+pub const COMMANDS: [&str; 11] = [
     "set",
     "get",
     "mk",
@@ -49,10 +49,15 @@ pub const COMMANDS: [&str; 10] = [
     "update",
     "updatedir",
     "watch",
+    "exec-watch",
 ];
 
 static WATCH: &[Spec] = &[
     short("forever", 'f', Kind::Bool, "false", ""),
+    flag("after-index", Kind::Int, "0", ""),
+    short("recursive", 'r', Kind::Bool, "false", ""),
+];
+static EXEC_WATCH: &[Spec] = &[
     flag("after-index", Kind::Int, "0", ""),
     short("recursive", 'r', Kind::Bool, "false", ""),
 ];
@@ -182,6 +187,53 @@ fn print_error(answer: &Value) -> bool {
     true
 }
 
+/// The next change of `key` (of anything under it if `recursive`) at or after `*next` (the
+/// next one if None), with the X-Etcd-Index it came with; `*next` moves past it. An error is
+/// printed as etcdctl prints it and answered with its exit code.
+fn next_change(
+    context: &Context,
+    key: &str,
+    recursive: bool,
+    next: &mut Option<u64>,
+) -> Result<(String, Value), u8> {
+    let key_path = if key.starts_with('/') {
+        key.to_string()
+    } else {
+        format!("/{key}")
+    };
+    let mut path = format!("/v2/keys{key_path}?wait=true");
+    if recursive {
+        path.push_str("&recursive=true");
+    }
+    if let Some(index) = next {
+        path.push_str(&format!("&waitIndex={index}"));
+    }
+    let answer = context
+        .request_waiting("GET", &path)
+        .and_then(|(index, text)| {
+            serde_json::from_str::<Value>(&text)
+                .map(|answer| (index, answer))
+                .map_err(|_| text.trim_end().to_string())
+        });
+    let (index, answer) = answer.map_err(|error| {
+        eprintln!("Error:  {error}");
+        EXIT_SERVER_ERROR
+    })?;
+    if print_error(&answer) {
+        return Err(EXIT_SERVER_ERROR);
+    }
+    *next = Some(answer["node"]["modifiedIndex"].as_u64().unwrap_or(0) + 1);
+    Ok((index, answer))
+}
+
+/// etcdctl's --after-index: None (the next change) or the index after it.
+fn after_index(parsed: &flags::Parsed, specs: &[&'static Spec]) -> Option<u64> {
+    match parsed.int(specs, "after-index") {
+        0 => None,
+        after => Some(after as u64 + 1),
+    }
+}
+
 /// `watch KEY`: waits for the next change (after --after-index), prints it, and with
 /// --forever goes on from the index after it; directory events are skipped.
 fn watch(
@@ -193,42 +245,13 @@ fn watch(
 ) -> u8 {
     let recursive = parsed.bool(specs, "recursive");
     let forever = parsed.bool(specs, "forever");
-    let mut next = match parsed.int(specs, "after-index") {
-        0 => None,
-        after => Some(after as u64 + 1),
-    };
-    let key_path = if key.starts_with('/') {
-        key.to_string()
-    } else {
-        format!("/{key}")
-    };
+    let mut next = after_index(parsed, specs);
     loop {
-        let mut path = format!("/v2/keys{}?wait=true", key_path);
-        if recursive {
-            path.push_str("&recursive=true");
-        }
-        if let Some(index) = next {
-            path.push_str(&format!("&waitIndex={index}"));
-        }
-        let answer = context
-            .request_waiting("GET", &path)
-            .and_then(|(index, text)| {
-                serde_json::from_str::<Value>(&text)
-                    .map(|answer| (index, answer))
-                    .map_err(|_| text.trim_end().to_string())
-            });
-        let (index, answer) = match answer {
-            Ok(answer) => answer,
-            Err(error) => {
-                eprintln!("Error:  {error}");
-                return EXIT_SERVER_ERROR;
-            }
+        let (index, answer) = match next_change(context, key, recursive, &mut next) {
+            Ok(change) => change,
+            Err(code) => return code,
         };
-        if print_error(&answer) {
-            return EXIT_SERVER_ERROR;
-        }
         let node = &answer["node"];
-        next = Some(node["modifiedIndex"].as_u64().unwrap_or(0) + 1);
         if node["dir"].as_bool() == Some(true) {
             continue;
         }
@@ -246,6 +269,72 @@ fn watch(
     }
 }
 
+/// `exec-watch KEY -- COMMAND [ARGS...]`: runs the command (without waiting for it) on every
+/// change of the key, with ETCD_WATCH_ACTION, _MODIFIED_INDEX, _KEY and _VALUE in its
+/// environment, until interrupted or the watch fails.
+fn exec_watch(context: &Context, parsed: &flags::Parsed, specs: &[&'static Spec]) -> u8 {
+    // etcdctl's arguments as etcd 3.4's urfave/cli (v1.20) leaves them: `--` kept where it
+    // was. (Debian's etcdctl links a newer urfave/cli that moves it first, so that there the
+    // key is always taken from the end and `exec-watch KEY -- COMMAND` watches the command.)
+    let mut args = parsed.args.clone();
+    if let Some(at) = parsed.before_dash {
+        args.insert(at, "--".into());
+    }
+    if args.len() < 2 {
+        eprintln!("Error:  key and command to exec required");
+        return EXIT_BAD_ARGS;
+    }
+    let separated = args.iter().skip(1).any(|a| a == "--");
+    let (key, command) = if separated {
+        (args[0].clone(), args[2..].to_vec())
+    } else {
+        // etcdctl's rule without a `--`: the key is the last argument.
+        let (key, command) = args.split_last().expect("two or more arguments");
+        (key.clone(), command.to_vec())
+    };
+    let recursive = parsed.bool(specs, "recursive");
+    let mut next = after_index(parsed, specs);
+    loop {
+        let answer = match next_change(context, &key, recursive, &mut next) {
+            Ok((_, answer)) => answer,
+            Err(code) => return code,
+        };
+        let node = &answer["node"];
+        let text = |value: &Value| value.as_str().unwrap_or("").to_string();
+        if node["dir"].as_bool() == Some(true) {
+            eprintln!("Ignored dir {} change", text(&node["key"]));
+            continue;
+        }
+        let Some((program, program_args)) = command.split_first() else {
+            eprint!("exec: no command");
+            return EXIT_BAD_ARGS;
+        };
+        let started = std::process::Command::new(program)
+            .args(program_args)
+            .env("ETCD_WATCH_ACTION", text(&answer["action"]))
+            .env(
+                "ETCD_WATCH_MODIFIED_INDEX",
+                node["modifiedIndex"].as_u64().unwrap_or(0).to_string(),
+            )
+            .env("ETCD_WATCH_KEY", text(&node["key"]))
+            .env("ETCD_WATCH_VALUE", text(&node["value"]))
+            .spawn();
+        match started {
+            // Reaped on a thread of its own; the watch goes on meanwhile, as etcdctl's does.
+            Ok(mut child) => drop(std::thread::spawn(move || child.wait())),
+            Err(error) => {
+                // Go's os/exec words.
+                if error.kind() == std::io::ErrorKind::NotFound && !program.contains('/') {
+                    eprint!("exec: {program:?}: executable file not found in $PATH");
+                } else {
+                    eprint!("fork/exec {program}: {}", super::v2::os_error(&error));
+                }
+                return EXIT_BAD_ARGS;
+            }
+        }
+    }
+}
+
 /// Runs a key command; the exit code etcdctl gives.
 pub fn run(context: &Context, output: &str, command: &str, args: &[String]) -> u8 {
     let specs: &'static [Spec] = match command {
@@ -256,6 +345,7 @@ pub fn run(context: &Context, output: &str, command: &str, args: &[String]) -> u
         "ls" => LS,
         "get" => GET,
         "watch" => WATCH,
+        "exec-watch" => EXEC_WATCH,
         _ => TTL,
     };
     let specs: Vec<&'static Spec> = specs.iter().collect();
@@ -266,6 +356,9 @@ pub fn run(context: &Context, output: &str, command: &str, args: &[String]) -> u
             return EXIT_BAD_ARGS;
         }
     };
+    if command == "exec-watch" {
+        return exec_watch(context, &parsed, &specs);
+    }
     let positional = &parsed.args;
     let key = positional.first().cloned();
     let needs_value = matches!(command, "set" | "mk" | "update");
