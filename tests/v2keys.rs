@@ -493,3 +493,103 @@ fn exec_watch_runs_the_command_on_every_change() {
         "Error:  key and command to exec required\n"
     );
 }
+
+/// The v3 keys and values under `/` (Debian's etcdctl), one `key=value` per line.
+fn v3_keys(endpoint: &str) -> String {
+    let out = common::etcdctl(endpoint, &[], &["get", "--prefix", "/"], None);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .chunks(2)
+        .map(|pair| pair.join("="))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// etcdctl's transformer protocol, in Python: JSON nodes in, length-prefixed KeyValue
+/// protobufs out; this one keeps files under /m/ only and upper-cases their values.
+const TRANSFORMER: &str = r#"#!/usr/bin/python3
+import json, struct, sys
+text = sys.stdin.read()
+decoder, at = json.JSONDecoder(), 0
+def field(number, data):
+    return bytes([number << 3 | 2, len(data)]) + data
+while at < len(text):
+    node, at = decoder.raw_decode(text, at)
+    if node.get("dir") or not node["key"].startswith("/m/"):
+        continue
+    kv = field(1, node["key"].encode()) + field(5, node.get("value", "").upper().encode())
+    sys.stdout.buffer.write(struct.pack("<q", len(kv)) + kv)
+"#;
+
+#[test]
+fn migrate_moves_the_v2_keys_into_v3_as_etcdctl_does() {
+    let dir = temp_dir("v2keys-migrate");
+    let v2 = ["--enable-v2"];
+    let mut etcd = start_member(
+        Path::new(DEBIAN_ETCD),
+        "127.0.0.231",
+        &dir.join("etcd"),
+        &v2,
+    );
+    let ours = start_member(&our_binary(), "127.0.0.232", &dir.join("ours"), &v2);
+    for member in [&etcd, &ours] {
+        for (path, body) in [
+            ("/m/a", "value=1"),
+            ("/m/d/b", "value=two words"),
+            ("/m/_hidden", "value=h"),
+            ("/m/empty", "dir=true"),
+            ("/other", "value=o"),
+            ("/m/t?ttl=300", "value=temporary"),
+        ] {
+            curl(&member.client_url, "PUT", path, body);
+        }
+    }
+    // etcd's migrate rewrites its stopped member's data dir; ours writes through the cluster.
+    etcd.stop();
+    let data_dir = dir.join("etcd").display().to_string();
+    let offline = common::run(
+        common::DEBIAN_ETCDCTL,
+        &[
+            "migrate".into(),
+            "--no-ttl".into(),
+            "--data-dir".into(),
+            data_dir,
+        ],
+        &[("ETCDCTL_API", "3")],
+        None,
+    );
+    assert!(offline.status.success(), "{offline:?}");
+    etcd.restart();
+    let migrated = common::our_etcdctl(&ours.client_url, &[], &["migrate", "--no-ttl"], None);
+    // etcd's migrate also logs its store rebuild (JSON lines) on stdout.
+    let said = |out: &std::process::Output| -> String {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with('{'))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    assert_eq!(said(&migrated), said(&offline));
+    assert_eq!(v3_keys(&ours.client_url), v3_keys(&etcd.client_url));
+    assert_eq!(
+        v3_keys(&ours.client_url),
+        "/m/a=1\n/m/d/b=two words\n/other=o"
+    );
+    // With a transformer, what it makes of the nodes is written.
+    let script = dir.join("transformer.py");
+    std::fs::write(&script, TRANSFORMER).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let transformer = script.display().to_string();
+    let migrated = common::our_etcdctl(
+        &ours.client_url,
+        &[],
+        &["migrate", "--transformer", &transformer],
+        None,
+    );
+    assert!(migrated.status.success(), "{migrated:?}");
+    assert_eq!(
+        v3_keys(&ours.client_url),
+        "/m/a=1\n/m/d/b=TWO WORDS\n/m/t=TEMPORARY\n/other=o"
+    );
+}

@@ -3,7 +3,7 @@
 
 use super::flags::{flag, short, Kind, Spec};
 use super::{
-    check, concurrency, fail, kv, manage, mirror, snapshot, tabwriter, Ctl, Outcome,
+    check, concurrency, fail, kv, manage, migrate, mirror, snapshot, tabwriter, Ctl, Outcome,
     EXIT_BAD_FEATURE,
 };
 
@@ -308,7 +308,7 @@ pub static COMMANDS: &[Command] = &[
     cmd("snapshot status", "status <filename>", "Gets backend snapshot status of a given file", &[], snapshot::status),
     cmd("snapshot restore", "restore <filename> [options]", "Restores an etcd member snapshot to an etcd directory", RESTORE_FLAGS, snapshot::restore),
     cmd("make-mirror", "make-mirror [options] <destination>", "Makes a mirror at the destination etcd cluster", MIRROR_FLAGS, mirror::make_mirror),
-    cmd("migrate", "migrate", "Migrates keys in a v2 store to a mvcc store", &[], unsupported),
+    cmd("migrate", "migrate", "Migrates keys in a v2 store to a mvcc store", &[&flag("data-dir", Kind::String, "", "Path to the data directory"), &flag("no-ttl", Kind::Bool, "false", "Do not convert TTL keys"), &flag("transformer", Kind::String, "", "Path to the user-provided transformer program"), &flag("wal-dir", Kind::String, "", "Path to the WAL directory")], migrate::migrate),
     cmd("lock", "lock <lockname> [exec-command arg1 arg2 ...]", "Acquires a named lock", &[&flag("ttl", Kind::Int, "10", "timeout for session")], concurrency::lock),
     cmd("elect", "elect <election-name> [proposal]", "Observes and participates in leader election", &[&short("listen", 'l', Kind::Bool, "false", "observation mode")], concurrency::elect),
     cmd("auth enable", "enable", "Enables authentication", &[], manage::auth_enable),

@@ -12,6 +12,7 @@ mod flags;
 mod json;
 mod kv;
 mod manage;
+mod migrate;
 mod mirror;
 mod output;
 mod prompt;

@@ -296,20 +296,35 @@ impl Context {
         let tls = if ca.is_empty() && cert.is_empty() && key.is_empty() {
             None
         } else {
-            let flags = TlsFlags {
+            Some(TlsFlags {
                 ca: (!ca.is_empty()).then(|| ca.into()),
                 cert: (!cert.is_empty()).then(|| cert.into()),
                 key: (!key.is_empty()).then(|| key.into()),
                 skip_verify: false,
-            };
-            let mut config = (*flags.client_config()?).clone();
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            Some(Arc::new(config))
+            })
+        };
+        Context::with(endpoints, tls, parsed.duration(specs, "total-timeout"))
+    }
+
+    /// A context for `endpoints` (URLs), over TLS with `tls` if given, each request bounded by
+    /// `timeout`.
+    pub fn with(
+        endpoints: Vec<String>,
+        tls: Option<TlsFlags>,
+        timeout: Duration,
+    ) -> Result<Context, String> {
+        let tls = match tls {
+            None => None,
+            Some(flags) => {
+                let mut config = (*flags.client_config()?).clone();
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                Some(Arc::new(config))
+            }
         };
         Ok(Context {
             endpoints,
             tls,
-            timeout: parsed.duration(specs, "total-timeout"),
+            timeout,
         })
     }
 
