@@ -10,6 +10,7 @@ mod apply;
 mod auth;
 mod bench;
 mod bolt;
+mod cli;
 mod client;
 mod config;
 mod ctl;

@@ -6,25 +6,93 @@
 
 use crate::client::{Channel, TlsFlags};
 use crate::pb::etcdserverpb::{request_op, PutRequest, RangeRequest, RequestOp, TxnRequest};
+use argh::FromArgs;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: etcd bench [flags] put|range|txn-put
+#[derive(FromArgs)]
+/// Runs a workload (put, range or txn-put) against etcd v3 servers: N clients, one request in
+/// flight each, share M HTTP/2 connections; prints a summary and a RESULT line for scripts.
+struct Args {
+    /// servers to spread connections over, comma-separated (default 127.0.0.1:2379)
+    #[argh(option, default = "String::from(\"127.0.0.1:2379\")")]
+    endpoints: String,
+    /// CA file (https when given)
+    #[argh(option)]
+    cacert: Option<std::path::PathBuf>,
+    /// client certificate file
+    #[argh(option)]
+    cert: Option<std::path::PathBuf>,
+    /// client key file
+    #[argh(option)]
+    key: Option<std::path::PathBuf>,
+    /// concurrent clients, one request in flight each (default 100)
+    #[argh(option, default = "100", from_str_fn(positive))]
+    clients: u64,
+    /// HTTP/2 connections shared by the clients (default 10)
+    #[argh(option, default = "10", from_str_fn(positive))]
+    conns: u64,
+    /// requests in all (default 10000)
+    #[argh(option, default = "10_000", from_str_fn(positive))]
+    total: u64,
+    /// key size in bytes (default 8)
+    #[argh(option, default = "8", from_str_fn(positive))]
+    key_size: u64,
+    /// value size in bytes (default 256)
+    #[argh(option, default = "256", from_str_fn(positive))]
+    val_size: u64,
+    /// distinct keys (default 100000)
+    #[argh(option, default = "100_000", from_str_fn(positive))]
+    key_space_size: u64,
+    /// range: l (linearizable, default) or s (serializable)
+    #[argh(option, default = "false", from_str_fn(serializable))]
+    consistency: bool,
+    /// stop issuing requests after this many seconds (default 60)
+    #[argh(option, default = "60", from_str_fn(positive))]
+    max_seconds: u64,
+    /// client executor threads (default 2)
+    #[argh(option, default = "2", from_str_fn(positive))]
+    threads: u64,
+    /// name:password: authenticate once; every request carries the token
+    #[argh(option, from_str_fn(user))]
+    user: Option<(String, String)>,
+    /// put, range or txn-put
+    #[argh(positional, from_str_fn(workload))]
+    workload: Workload,
+}
 
-flags (etcdctl's spelling for the connection):
-  --endpoints=host:port,...   servers to spread connections over (default 127.0.0.1:2379)
-  --cacert, --cert, --key     TLS files (https when --cacert is given)
-  --clients=N                 concurrent clients, one request in flight each (default 100)
-  --conns=M                   HTTP/2 connections shared by the clients (default 10)
-  --total=T                   requests in all (default 10000)
-  --key-size=8 --val-size=256 --key-space-size=100000
-  --consistency=l|s           range: linearizable (default) or serializable
-  --max-seconds=60            stop issuing requests after this long
-  --threads=2                 client executor threads
-  --user=name:password        authenticate once; every request carries the token
-";
+fn positive(text: &str) -> Result<u64, String> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(format!("{text:?} is not a positive number"))
+}
+
+fn serializable(text: &str) -> Result<bool, String> {
+    match text {
+        "l" => Ok(false),
+        "s" => Ok(true),
+        other => Err(format!("unknown consistency {other:?} (l or s)")),
+    }
+}
+
+fn user(text: &str) -> Result<(String, String), String> {
+    let (name, password) = text
+        .split_once(':')
+        .ok_or(format!("--user {text:?}: expected name:password"))?;
+    Ok((name.to_string(), password.to_string()))
+}
+
+fn workload(text: &str) -> Result<Workload, String> {
+    match text {
+        "put" => Ok(Workload::Put),
+        "range" => Ok(Workload::Range),
+        "txn-put" => Ok(Workload::TxnPut),
+        other => Err(format!("unknown workload {other:?}")),
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Workload {
@@ -61,94 +129,35 @@ struct Options {
     user: Option<(String, String)>,
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut options = Options {
-        endpoints: vec!["127.0.0.1:2379".to_string()],
-        tls: TlsFlags::default(),
-        clients: 100,
-        conns: 10,
-        total: 10_000,
-        key_size: 8,
-        val_size: 256,
-        key_space: 100_000,
-        serializable: false,
-        max_seconds: 60,
-        threads: 2,
-        workload: Workload::Put,
-        user: None,
-    };
-    let mut workload = None;
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
-            workload = Some(match arg.as_str() {
-                "put" => Workload::Put,
-                "range" => Workload::Range,
-                "txn-put" => Workload::TxnPut,
-                other => return Err(format!("unknown workload {other:?}")),
-            });
-            continue;
-        };
-        let (name, value) = match flag.split_once('=') {
-            Some((name, value)) => (name, value.to_string()),
-            None => (
-                flag,
-                rest.next()
-                    .ok_or(format!("flag needs an argument: --{flag}"))?
-                    .clone(),
-            ),
-        };
-        let number = |value: &str| {
-            value
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(format!("invalid value {value:?} for flag --{name}"))
-        };
-        match name {
-            "endpoints" => options.endpoints = value.split(',').map(str::to_string).collect(),
-            "cacert" => options.tls.ca = Some(value.into()),
-            "cert" => options.tls.cert = Some(value.into()),
-            "key" => options.tls.key = Some(value.into()),
-            "clients" => options.clients = number(&value)? as usize,
-            "conns" => options.conns = number(&value)? as usize,
-            "total" => options.total = number(&value)? as usize,
-            "key-size" => options.key_size = number(&value)? as usize,
-            "val-size" => options.val_size = number(&value)? as usize,
-            "key-space-size" => options.key_space = number(&value)?,
-            "max-seconds" => options.max_seconds = number(&value)?,
-            "threads" => options.threads = number(&value)? as usize,
-            "user" => {
-                let (name, password) = value
-                    .split_once(':')
-                    .ok_or(format!("--user {value:?}: expected name:password"))?;
-                options.user = Some((name.to_string(), password.to_string()));
-            }
-            "consistency" => {
-                options.serializable = match value.as_str() {
-                    "l" => false,
-                    "s" => true,
-                    other => return Err(format!("unknown consistency {other:?} (l or s)")),
-                }
-            }
-            other => return Err(format!("unknown flag: --{other}")),
+impl From<Args> for Options {
+    fn from(args: Args) -> Options {
+        Options {
+            endpoints: args.endpoints.split(',').map(str::to_string).collect(),
+            tls: TlsFlags {
+                ca: args.cacert,
+                cert: args.cert,
+                key: args.key,
+                ..TlsFlags::default()
+            },
+            clients: args.clients as usize,
+            conns: args.conns as usize,
+            total: args.total as usize,
+            key_size: args.key_size as usize,
+            val_size: args.val_size as usize,
+            key_space: args.key_space_size,
+            serializable: args.consistency,
+            max_seconds: args.max_seconds,
+            threads: args.threads as usize,
+            workload: args.workload,
+            user: args.user,
         }
     }
-    options.workload = workload.ok_or("no workload given")?;
-    Ok(options)
 }
 
 pub fn main(args: &[String]) -> ExitCode {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        print!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let options = match parse(args) {
-        Ok(options) => options,
-        Err(e) => {
-            eprintln!("etcd bench: {e}\n{USAGE}");
-            return ExitCode::from(1);
-        }
+    let options = match crate::cli::parse::<Args>("etcd bench", args) {
+        Ok(args) => Options::from(args),
+        Err(exit) => return exit,
     };
     crate::runtime::start(options.threads.saturating_sub(1));
     match crate::runtime::block_on(run(options)) {
@@ -358,9 +367,10 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let options = parse(&args).unwrap();
+        let parse = |args: &[String]| crate::cli::parse::<Args>("etcd bench", args).ok();
+        let options = Options::from(parse(&args).unwrap());
         assert_eq!((options.clients, options.conns), (7, 3));
         assert_eq!(options.workload, Workload::TxnPut);
-        assert!(parse(&["--clients=0".to_string(), "put".to_string()]).is_err());
+        assert!(parse(&["--clients=0".to_string(), "put".to_string()]).is_none());
     }
 }

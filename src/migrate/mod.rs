@@ -46,23 +46,9 @@ struct Options {
 }
 
 pub fn main(args: &[String]) -> ExitCode {
-    let args = split_equals(args);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let options = match Options::from_args(&["etcdutl migrate"], &args) {
+    let options: Options = match crate::cli::parse("etcdutl migrate", args) {
         Ok(options) => options,
-        Err(exit) => {
-            let failed = exit.status.is_err();
-            if failed {
-                eprint!("{}", exit.output);
-            } else {
-                print!("{}", exit.output);
-            }
-            return if failed {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
+        Err(exit) => return exit,
     };
     match migrate(&options) {
         Ok(summary) => {
@@ -74,21 +60,6 @@ pub fn main(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Go's `--flag=value` as argh's `--flag value`.
-fn split_equals(args: &[String]) -> Vec<String> {
-    let mut out = Vec::new();
-    for arg in args {
-        match arg.strip_prefix("--").and_then(|rest| rest.split_once('=')) {
-            Some((flag, value)) => {
-                out.push(format!("--{flag}"));
-                out.push(value.to_string());
-            }
-            None => out.push(arg.clone()),
-        }
-    }
-    out
 }
 
 /// `path` with `suffix` appended to its last component (DIR -> DIR.etcd-backup).

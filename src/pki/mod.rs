@@ -10,6 +10,7 @@
 //! `etcd pki client NAME --dir DIR` signs a client certificate with DIR's CA: DIR/NAME.pem and
 //! DIR/NAME-key.pem, CN=NAME (the user name etcd's --client-cert-auth takes from it).
 
+use argh::FromArgs;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose, SanType,
@@ -20,14 +21,67 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: etcd pki init --dir DIR --node NAME=IP [--node NAME=IP ...] [--force]
-       etcd pki client NAME --dir DIR [--force]
+#[derive(FromArgs)]
+/// Makes the seed's certificates (ECDSA P-256): a CA and one certificate for every member,
+/// usable for client and peer TLS and as a client certificate, as the seed's cfssl step made
+/// them; or a client certificate from that CA.
+struct Pki {
+    #[argh(subcommand)]
+    command: Command,
+}
 
-Writes DIR/ca.pem, ca-key.pem, kubernetes.pem and kubernetes-key.pem: a CA and one certificate
-for every member (SANs: each node's IP and name, 127.0.0.1, localhost), usable for client and
-peer TLS and as a client certificate, as the seed's cfssl step made them. ECDSA P-256.
-`client NAME` adds DIR/NAME.pem and NAME-key.pem: a client certificate with CN=NAME from DIR's CA.
-";
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Command {
+    Init(Init),
+    Client(Client),
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "init")]
+/// writes DIR/ca.pem, ca-key.pem, kubernetes.pem and kubernetes-key.pem (SANs: each node's IP
+/// and name, 127.0.0.1, localhost)
+struct Init {
+    /// where the files go
+    #[argh(option)]
+    dir: PathBuf,
+    /// a member as NAME=IP (once per member)
+    #[argh(option, from_str_fn(node))]
+    node: Vec<(String, IpAddr)>,
+    /// overwrite existing keys
+    #[argh(switch)]
+    force: bool,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand, name = "client")]
+/// writes DIR/NAME.pem and NAME-key.pem: a client certificate with CN=NAME (the user etcd's
+/// --client-cert-auth takes from it) from DIR's CA
+struct Client {
+    /// the client's name (its certificate's CN)
+    #[argh(positional)]
+    name: String,
+    /// the directory holding the CA (as `init` made it)
+    #[argh(option)]
+    dir: PathBuf,
+    /// overwrite an existing key
+    #[argh(switch)]
+    force: bool,
+}
+
+/// `--node NAME=IP`.
+fn node(text: &str) -> Result<(String, IpAddr), String> {
+    let (name, ip) = text
+        .split_once('=')
+        .ok_or(format!("--node {text:?}: expected NAME=IP"))?;
+    let ip: IpAddr = ip
+        .parse()
+        .map_err(|_| format!("--node {text:?}: {ip:?} is not an IP address"))?;
+    if name.is_empty() {
+        return Err(format!("--node {text:?}: empty name"));
+    }
+    Ok((name.to_string(), ip))
+}
 
 struct Options {
     /// `client NAME`, or None for `init`.
@@ -37,68 +91,39 @@ struct Options {
     force: bool,
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
-    let mut rest = args.iter();
-    let client = match rest.next().map(String::as_str) {
-        Some("init") => None,
-        Some("client") => match rest.next() {
-            Some(name) if !name.is_empty() && !name.starts_with('-') => Some(name.clone()),
-            _ => return Err("pki client needs the client's name (its certificate's CN)".into()),
-        },
-        Some(other) => return Err(format!("unknown pki command {other:?}")),
-        None => return Err("no pki command given".into()),
-    };
-    let mut dir = None;
-    let mut nodes = Vec::new();
-    let mut force = false;
-    while let Some(arg) = rest.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with('-') => (name, Some(value.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| rest.next().cloned())
-                .ok_or(format!("flag needs an argument: {name}"))
-        };
-        match name.trim_start_matches('-') {
-            "dir" => dir = Some(PathBuf::from(value()?)),
-            "node" => {
-                let text = value()?;
-                let (node, ip) = text
-                    .split_once('=')
-                    .ok_or(format!("--node {text:?}: expected NAME=IP"))?;
-                let ip: IpAddr = ip
-                    .parse()
-                    .map_err(|_| format!("--node {text:?}: {ip:?} is not an IP address"))?;
-                if node.is_empty() {
-                    return Err(format!("--node {text:?}: empty name"));
-                }
-                nodes.push((node.to_string(), ip));
+fn options(command: Command) -> Result<Options, String> {
+    Ok(match command {
+        Command::Init(init) => {
+            if init.node.is_empty() {
+                return Err("at least one --node NAME=IP is required".into());
             }
-            "force" => force = true,
-            other => return Err(format!("unknown flag: --{other}")),
+            Options {
+                client: None,
+                dir: init.dir,
+                nodes: init.node,
+                force: init.force,
+            }
         }
-    }
-    let dir = dir.ok_or("--dir is required")?;
-    if nodes.is_empty() && client.is_none() {
-        return Err("at least one --node NAME=IP is required".into());
-    }
-    Ok(Options {
-        client,
-        dir,
-        nodes,
-        force,
+        Command::Client(client) => {
+            if client.name.is_empty() || client.name.starts_with('-') {
+                return Err("pki client needs the client's name (its certificate's CN)".into());
+            }
+            Options {
+                client: Some(client.name),
+                dir: client.dir,
+                nodes: Vec::new(),
+                force: client.force,
+            }
+        }
     })
 }
 
 pub fn main(args: &[String]) -> ExitCode {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        print!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let result = parse(args).and_then(|options| match &options.client {
+    let pki: Pki = match crate::cli::parse("etcd pki", args) {
+        Ok(pki) => pki,
+        Err(exit) => return exit,
+    };
+    let result = options(pki.command).and_then(|options| match &options.client {
         Some(name) => client(&options, name),
         None => init(&options),
     });
