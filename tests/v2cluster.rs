@@ -173,31 +173,10 @@ fn store_stats_count_what_clients_did() {
     }
 }
 
-/// Debian's etcdctl in v2 mode, or our applet (`etcd ctl`).
-fn member_command(endpoint: &str, args: &[&str], ours: bool) -> String {
-    let mut all: Vec<String> = if ours { vec!["ctl".into()] } else { vec![] };
-    all.extend(["--endpoints".into(), endpoint.into()]);
-    all.extend(args.iter().map(|a| a.to_string()));
-    let binary = our_binary().display().to_string();
-    let program = if ours {
-        binary.as_str()
-    } else {
-        common::DEBIAN_ETCDCTL
-    };
-    let out = common::run(program, &all, &[("ETCDCTL_API", "2")], None);
-    format!(
-        "$ member {}\nexit {:?}\n{}{}",
-        args[1..].join(" "),
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// Adds, changes and removes a member that never starts; what each step printed, with the
 /// new member's ID (time-dependent) masked.
 fn membership_session(endpoint: &str, ours: bool) -> Vec<String> {
-    let run = |args: &[&str]| member_command(endpoint, args, ours);
+    let run = |args: &[&str]| crate::v2keys::etcdctl_v2(endpoint, args, ours);
     let mut seen = vec![run(&["member", "add", "extra", "http://127.0.0.250:2380"])];
     let listed = run(&["member", "list"]);
     let added = listed

@@ -139,7 +139,7 @@ fn transcript(endpoint: &str) -> Vec<String> {
 }
 
 /// Debian's etcdctl in v2 mode (or our applet, `etcd ctl`, with `ours`).
-fn etcdctl_v2(endpoint: &str, args: &[&str], ours: bool) -> String {
+pub fn etcdctl_v2(endpoint: &str, args: &[&str], ours: bool) -> String {
     let binary = our_binary().display().to_string();
     let mut all = if ours {
         vec!["ctl".to_string()]
