@@ -33,6 +33,7 @@ mod release;
 mod snapshot;
 mod stream_errors;
 mod tls;
+mod v2auth;
 mod v2cluster;
 mod v2keys;
 mod watch;

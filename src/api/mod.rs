@@ -26,6 +26,7 @@ mod lock;
 mod maintenance;
 mod queue;
 mod status;
+mod v2auth;
 mod v2keys;
 mod v2members;
 mod watch;
@@ -305,10 +306,23 @@ pub async fn route(
         let path = request.uri().path();
         let to_v2 = api.enable_v2
             && (path == v2keys::PREFIX || path.starts_with(&format!("{}/", v2keys::PREFIX)));
+        let to_v2_auth = api.enable_v2
+            && (path == v2auth::PREFIX || path.starts_with(&format!("{}/", v2auth::PREFIX)));
+        let headers = request.headers().clone();
+        let credentials = v2auth::Credentials {
+            headers: &headers,
+            common_name: peer.common_name.as_deref(),
+        };
         let mut response = if to_v2 {
-            v2keys::handle(&api, request).await
+            v2keys::handle(&api, &credentials, request).await
+        } else if to_v2_auth {
+            v2auth::handle(&api, &credentials, request).await
         } else if api.enable_v2 && v2members::is_change(&request) {
-            v2members::handle(&api, &who, request).await
+            if v2auth::is_root(&api, &credentials).await {
+                v2members::handle(&api, &who, request).await
+            } else {
+                v2auth::insufficient_credentials(&api)
+            }
         } else if to_gateway {
             gateway::handle(api.clone(), &who, request).await
         } else {

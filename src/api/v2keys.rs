@@ -106,14 +106,22 @@ fn answer_error(api: &Api, error: &V2Error) -> Response<Body> {
     respond(api, error.status(), v2::json::error(error), error.index)
 }
 
-pub async fn handle(api: &Arc<Api>, request: Request<Incoming>) -> Response<Body> {
-    match serve(api, request).await {
+pub async fn handle(
+    api: &Arc<Api>,
+    credentials: &super::v2auth::Credentials<'_>,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    match serve(api, credentials, request).await {
         Ok(response) => response,
         Err(error) => answer_error(api, &error),
     }
 }
 
-async fn serve(api: &Arc<Api>, request: Request<Incoming>) -> Result<Response<Body>, V2Error> {
+async fn serve(
+    api: &Arc<Api>,
+    credentials: &super::v2auth::Credentials<'_>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, V2Error> {
     let raw_path = request.uri().path()[PREFIX.len()..].to_string();
     let key = v2::clean(&unescape(&raw_path, false).ok_or(request_error(210, "invalid path"))?);
     if key.len() > v2::MAX_PATH_BYTES {
@@ -133,6 +141,16 @@ async fn serve(api: &Arc<Api>, request: Request<Incoming>) -> Result<Response<Bo
             .to_bytes();
         let text = std::str::from_utf8(&body).map_err(|_| request_error(210, ""))?;
         parse_form(text, &mut form).map_err(|()| request_error(210, ""))?;
+    }
+    // etcd checks v2 auth on the path as sent, once the request parsed.
+    let writes = method != "GET" && method != "HEAD";
+    let recursive = boolean(&form, "recursive")?;
+    if !super::v2auth::may_access_key(api, credentials, &raw_path, recursive, writes).await {
+        return Err(V2Error {
+            code: v2::UNAUTHORIZED,
+            cause: "Insufficient credentials".into(),
+            index: 0,
+        });
     }
     match method.as_str() {
         "GET" | "HEAD" => get(api, &key, &form).await,

@@ -6,6 +6,7 @@
 //! Keys: `v2_index` (u64 BE), `v2n<path>` (a node, JSON), `v2e/<index, 20 digits>` (an event),
 //! `v2x/<expiry ns, 20 digits><path>` (empty: the nodes with a TTL, soonest first).
 
+pub mod auth;
 pub mod json;
 pub mod stats;
 
@@ -29,7 +30,7 @@ fn expiry_key(expire_ns: i64, path: &str) -> String {
 }
 
 /// A stored node.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Node {
     pub dir: bool,
     #[serde(default)]
@@ -89,6 +90,7 @@ pub const NOT_DIR: u32 = 104;
 pub const NODE_EXIST: u32 = 105;
 pub const ROOT_READ_ONLY: u32 = 107;
 pub const DIR_NOT_EMPTY: u32 = 108;
+pub const UNAUTHORIZED: u32 = 110;
 pub const EVENT_INDEX_CLEARED: u32 = 401;
 
 impl V2Error {
@@ -101,6 +103,7 @@ impl V2Error {
             NODE_EXIST => "Key already exists",
             ROOT_READ_ONLY => "Root is read only",
             DIR_NOT_EMPTY => "Directory not empty",
+            UNAUTHORIZED => "The request requires user authentication",
             EVENT_INDEX_CLEARED => "The event in requested index is outdated and cleared",
             200 => "Value is Required in POST form",
             201 => "PrevValue is Required in POST form",
@@ -118,6 +121,7 @@ impl V2Error {
     pub fn status(&self) -> u16 {
         match self.code {
             KEY_NOT_FOUND => 404,
+            UNAUTHORIZED => 401,
             NOT_FILE | DIR_NOT_EMPTY => 403,
             TEST_FAILED | NODE_EXIST => 412,
             300 | 301 => 500,
@@ -367,6 +371,9 @@ fn expire_ns(request: &V2Request) -> Option<i64> {
 
 /// Applies a v2 write. Storage errors stop apply (as any other); v2 refusals are answers.
 pub fn apply(store: &Store, txn: &mut RwTxn, request: &V2Request) -> Result<Answer> {
+    if auth::is_auth(request) {
+        return auth::apply(store, txn, request);
+    }
     let index = store.v2_index(txn)?;
     if request.method == "SYNC" {
         expire(store, txn, request.time)?;

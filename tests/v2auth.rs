@@ -1,0 +1,213 @@
+//! etcd 3.4's v2 auth (--enable-v2): the same requests to /v2/auth, /v2/keys and /v2/members
+//! with and without HTTP basic auth, to Debian's etcd and to ours, give the same status codes
+//! and bodies (users, roles, grants, the guest role, root's rules, refusals); and Debian's
+//! `ETCDCTL_API=2 etcdctl` user/role/auth commands print the same against both.
+
+use crate::common;
+
+use common::{our_binary, start_member, temp_dir, DEBIAN_ETCD};
+use std::path::Path;
+
+/// (basic auth "user:password" or "", method, path, JSON or form body).
+const STEPS: &[(&str, &str, &str, &str)] = &[
+    ("", "GET", "/v2/auth/enable", ""),
+    ("", "PUT", "/v2/auth/enable", ""),
+    ("", "GET", "/v2/auth/users", ""),
+    ("", "GET", "/v2/auth/roles", ""),
+    ("", "PUT", "/v2/auth/users/root", r#"{"user":"root"}"#),
+    (
+        "",
+        "PUT",
+        "/v2/auth/users/root",
+        r#"{"user":"root","password":"rootpw"}"#,
+    ),
+    (
+        "",
+        "PUT",
+        "/v2/auth/users/root",
+        r#"{"user":"other","password":"x"}"#,
+    ),
+    ("", "PUT", "/v2/auth/users/root", "{bad json"),
+    ("", "GET", "/v2/auth/users/root", ""),
+    ("", "PUT", "/v2/auth/roles/reader", r#"{"role":"reader"}"#),
+    ("", "PUT", "/v2/auth/roles/reader", r#"{"role":"reader"}"#),
+    ("", "GET", "/v2/auth/roles/reader", ""),
+    (
+        "",
+        "PUT",
+        "/v2/auth/roles/reader",
+        r#"{"role":"reader","grant":{"kv":{"read":["/pub/*","/one"],"write":[]}}}"#,
+    ),
+    (
+        "",
+        "PUT",
+        "/v2/auth/roles/reader",
+        r#"{"role":"reader","grant":{"kv":{"read":["/one"]}}}"#,
+    ),
+    (
+        "",
+        "PUT",
+        "/v2/auth/roles/reader",
+        r#"{"role":"reader","revoke":{"kv":{"read":["/nothing"]}}}"#,
+    ),
+    (
+        "",
+        "PUT",
+        "/v2/auth/roles/reader",
+        r#"{"role":"reader","permissions":{"kv":{"read":["/x"]}},"grant":{"kv":{"read":["/y"]}}}"#,
+    ),
+    ("", "PUT", "/v2/auth/roles/root", r#"{"role":"root"}"#),
+    ("", "DELETE", "/v2/auth/roles/root", ""),
+    ("", "GET", "/v2/auth/roles/nope", ""),
+    ("", "DELETE", "/v2/auth/roles/nope", ""),
+    (
+        "",
+        "PUT",
+        "/v2/auth/users/alice",
+        r#"{"user":"alice","password":"apw"}"#,
+    ),
+    ("", "PUT", "/v2/auth/users/alice", r#"{"user":"alice"}"#),
+    (
+        "",
+        "PUT",
+        "/v2/auth/users/alice",
+        r#"{"user":"alice","grant":["reader"]}"#,
+    ),
+    (
+        "",
+        "PUT",
+        "/v2/auth/users/alice",
+        r#"{"user":"alice","grant":["reader"]}"#,
+    ),
+    (
+        "",
+        "PUT",
+        "/v2/auth/users/alice",
+        r#"{"user":"alice","revoke":["nope"]}"#,
+    ),
+    (
+        "",
+        "PUT",
+        "/v2/auth/users/alice",
+        r#"{"user":"alice","roles":["x"],"grant":["y"]}"#,
+    ),
+    ("", "PUT", "/v2/auth/users/alice", r#"{"user":"alice"}"#),
+    ("", "GET", "/v2/auth/users/alice", ""),
+    (
+        "",
+        "PUT",
+        "/v2/auth/users/bob",
+        r#"{"user":"bob","password":"bpw","roles":["reader","ghost"]}"#,
+    ),
+    ("", "GET", "/v2/auth/users/bob", ""),
+    ("", "GET", "/v2/auth/users", ""),
+    ("", "GET", "/v2/auth/roles", ""),
+    ("", "DELETE", "/v2/auth/users/bob", ""),
+    ("", "DELETE", "/v2/auth/users/bob", ""),
+    ("", "GET", "/v2/auth/users/bob", ""),
+    ("", "GET", "/v2/auth/users/a/b", ""),
+    ("", "POST", "/v2/auth/users", ""),
+    ("", "PUT", "/v2/keys/pub/a", "value=1"),
+    ("", "PUT", "/v2/keys/one", "value=1"),
+    ("", "PUT", "/v2/keys/secret", "value=s"),
+    ("", "PUT", "/v2/auth/enable", ""),
+    ("", "PUT", "/v2/auth/enable", ""),
+    ("", "GET", "/v2/auth/enable", ""),
+    // Enabled: anonymous requests are the guest role's (everything, until it changes).
+    ("", "GET", "/v2/keys/secret", ""),
+    ("", "GET", "/v2/auth/users", ""),
+    ("root:wrong", "GET", "/v2/auth/users", ""),
+    ("root:rootpw", "GET", "/v2/auth/roles/guest", ""),
+    (
+        "root:rootpw",
+        "PUT",
+        "/v2/auth/roles/guest",
+        r#"{"role":"guest","revoke":{"kv":{"read":["/*"],"write":["/*"]}}}"#,
+    ),
+    ("", "GET", "/v2/keys/secret", ""),
+    ("", "PUT", "/v2/keys/secret", "value=x"),
+    ("alice:apw", "GET", "/v2/keys/pub/a", ""),
+    ("alice:apw", "GET", "/v2/keys/pub?recursive=true", ""),
+    ("alice:apw", "GET", "/v2/keys/one", ""),
+    ("alice:apw", "GET", "/v2/keys/one?recursive=true", ""),
+    ("alice:apw", "GET", "/v2/keys/secret", ""),
+    ("alice:apw", "PUT", "/v2/keys/pub/a", "value=2"),
+    ("alice:bad", "GET", "/v2/keys/pub/a", ""),
+    ("alice:apw", "GET", "/v2/auth/users", ""),
+    ("alice:apw", "PUT", "/v2/auth/enable", ""),
+    (
+        "alice:apw",
+        "POST",
+        "/v2/members",
+        r#"{"peerURLs":["http://127.0.0.250:2380"]}"#,
+    ),
+    ("root:rootpw", "GET", "/v2/keys/secret", ""),
+    ("root:rootpw", "DELETE", "/v2/auth/users/root", ""),
+    ("root:rootpw", "DELETE", "/v2/auth/enable", ""),
+    ("", "DELETE", "/v2/auth/enable", ""),
+    ("", "GET", "/v2/keys/secret", ""),
+];
+
+fn curl(endpoint: &str, (user, method, path, body): (&str, &str, &str, &str)) -> String {
+    let mut args: Vec<String> = [
+        "-s",
+        "--max-time",
+        "10",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        method,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    if !user.is_empty() {
+        args.extend(["-u".into(), user.into()]);
+    }
+    if !body.is_empty() {
+        if body.starts_with('{') {
+            args.extend(["-H".into(), "content-type: application/json".into()]);
+        }
+        args.extend(["-d".into(), body.into()]);
+    }
+    args.push(format!("{endpoint}{path}"));
+    let out = common::run("curl", &args, &[], None);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Indexes and times differ between any two servers.
+fn mask(text: &str) -> String {
+    common::masked(
+        text,
+        &[(r#""(modifiedIndex|createdIndex|index)":\d+"#, "\"$1\":N")],
+    )
+}
+
+fn transcript(endpoint: &str) -> Vec<String> {
+    STEPS
+        .iter()
+        .map(|step| {
+            let (user, method, path, body) = *step;
+            format!(
+                "{user} {method} {path} {body}\n{}",
+                mask(&curl(endpoint, *step))
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn v2_auth_answers_as_etcd_3_4() {
+    let dir = temp_dir("v2auth");
+    let v2 = ["--enable-v2"];
+    let etcd = start_member(
+        Path::new(DEBIAN_ETCD),
+        "127.0.0.229",
+        &dir.join("etcd"),
+        &v2,
+    );
+    let ours = start_member(&our_binary(), "127.0.0.230", &dir.join("ours"), &v2);
+    let expected = transcript(&etcd.client_url);
+    let actual = transcript(&ours.client_url);
+    common::assert_same_transcripts(&expected, &actual, "ours");
+}
