@@ -211,3 +211,84 @@ fn v2_auth_answers_as_etcd_3_4() {
     let actual = transcript(&ours.client_url);
     common::assert_same_transcripts(&expected, &actual, "ours");
 }
+
+/// ETCDCTL_API=2 commands of a v2 auth life cycle, with --username where the step needs it.
+const CTL_STEPS: &[&[&str]] = &[
+    &["set", "/pub/a", "1"],
+    &["auth", "enable"],
+    &["user", "add", "root:rootpw"],
+    &["user", "add", "alice:apw"],
+    &["user", "add", "alice:other"],
+    &["user", "list"],
+    &["user", "get", "root"],
+    &["user", "get"],
+    &["role", "add", "reader"],
+    &["role", "add", "reader"],
+    &["role", "grant", "reader", "--path", "/pub/*", "--read"],
+    &["role", "grant", "reader", "--path", "/pub/*", "--read"],
+    &["role", "grant", "reader", "--path", "pub"],
+    &["role", "grant", "reader", "--path", "/x"],
+    &[
+        "role", "grant", "reader", "--path", "/x", "--read", "--write",
+    ],
+    &["role", "grant", "reader", "--path", "/w", "-rw"],
+    &["role", "get", "reader"],
+    &["role", "list"],
+    &["user", "grant", "alice", "--roles", "reader"],
+    &["user", "grant", "alice"],
+    &["user", "get", "alice"],
+    &["user", "revoke", "alice", "--roles", "nope"],
+    &["auth", "enable"],
+    &["--username", "root:rootpw", "user", "list"],
+    &["user", "list"],
+    &["role", "list"],
+    &["--username", "alice:apw", "get", "/pub/a"],
+    &["--username", "alice:apw", "set", "/pub/a", "2"],
+    &["--username", "alice:wrong", "get", "/pub/a"],
+    &[
+        "--username",
+        "root:rootpw",
+        "role",
+        "revoke",
+        "reader",
+        "--path",
+        "/pub/*",
+        "--read",
+    ],
+    &["--username", "root:rootpw", "role", "remove", "reader"],
+    &["--username", "root:rootpw", "user", "remove", "alice"],
+    &["--username", "root:rootpw", "user", "remove", "alice"],
+    &["--username", "root:rootpw", "auth", "disable"],
+    &["auth", "disable"],
+    &["user", "get", "nobody"],
+    &["role", "get", "nobody"],
+];
+
+fn ctl_session(endpoint: &str, ours: bool) -> Vec<String> {
+    CTL_STEPS
+        .iter()
+        .map(|args| crate::v2keys::etcdctl_v2(endpoint, args, ours))
+        .map(|text| mask(&text))
+        .collect()
+}
+
+#[test]
+fn etcdctl_v2_user_role_and_auth_commands_print_as_against_etcd() {
+    let dir = temp_dir("v2auth-ctl");
+    let v2 = ["--enable-v2"];
+    let etcd = start_member(
+        Path::new(DEBIAN_ETCD),
+        "127.0.0.208",
+        &dir.join("etcd"),
+        &v2,
+    );
+    let ours = start_member(&our_binary(), "127.0.0.209", &dir.join("ours"), &v2);
+    let applet = start_member(&our_binary(), "127.0.0.210", &dir.join("applet"), &v2);
+    let expected = ctl_session(&etcd.client_url, false);
+    common::assert_same_transcripts(&expected, &ctl_session(&ours.client_url, false), "ours");
+    common::assert_same_transcripts(
+        &expected,
+        &ctl_session(&applet.client_url, true),
+        "our applet",
+    );
+}

@@ -19,6 +19,7 @@ mod prompt;
 mod snapshot;
 mod tabwriter;
 mod v2;
+mod v2auth;
 mod v2keys;
 mod v2members;
 

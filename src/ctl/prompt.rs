@@ -44,8 +44,13 @@ impl Drop for EchoOff {
 
 /// Asks for a password as etcdctl's `--user name` without `:password` does.
 pub fn ask_password() -> std::io::Result<String> {
+    ask("Password: ")
+}
+
+/// Asks for a secret after `prompt`, echo off.
+pub fn ask(prompt: &str) -> std::io::Result<String> {
     let mut out = std::io::stdout();
-    write!(out, "Password: ")?;
+    write!(out, "{prompt}")?;
     out.flush()?;
     let mut line = String::new();
     let read = {

@@ -167,13 +167,17 @@ pub fn main(args: &[String]) -> ExitCode {
             let help = super::v2members::help(command).unwrap_or_default();
             (&[], help, &args[command_at + 2..])
         }
+        [group, command, ..] if super::v2auth::serves(group, command) => {
+            let code = super::v2auth::run(&context, group, command, &args[command_at + 2..]);
+            return ExitCode::from(code);
+        }
         [command, ..] if super::v2keys::COMMANDS.contains(command) => {
             let output = parsed.string(&specs, "output");
             let code = super::v2keys::run(&context, &output, command, &args[command_at + 1..]);
             return ExitCode::from(code);
         }
         [] => {
-            println!("etcdctl (v2 API): cluster-health, member list/add/remove/update, set, get, mk, mkdir, rm, rmdir, ls, update, updatedir");
+            println!("etcdctl (v2 API): cluster-health, member list/add/remove/update, user, role, auth enable/disable, set, get, mk, mkdir, rm, rmdir, ls, update, updatedir");
             return ExitCode::SUCCESS;
         }
         [other, ..] => {
@@ -259,6 +263,8 @@ pub struct Context {
     pub endpoints: Vec<String>,
     tls: Option<Arc<futures_rustls::rustls::ClientConfig>>,
     timeout: Duration,
+    /// --username: the `Authorization: Basic ...` header v2 auth checks.
+    basic_auth: Option<String>,
 }
 
 impl Context {
@@ -303,7 +309,21 @@ impl Context {
                 skip_verify: false,
             })
         };
-        Context::with(endpoints, tls, parsed.duration(specs, "total-timeout"))
+        let mut context = Context::with(endpoints, tls, parsed.duration(specs, "total-timeout"))?;
+        let username = from("username", "ETCDCTL_USERNAME");
+        if !username.is_empty() {
+            let (name, password) = match username.split_once(':') {
+                Some((name, password)) => (name.to_string(), password.to_string()),
+                None => {
+                    let password = super::prompt::ask("Password: ")
+                        .map_err(|e| format!("Error reading password: {e}"))?;
+                    (username.clone(), password)
+                }
+            };
+            let encoded = crate::golang::base64(format!("{name}:{password}").as_bytes());
+            context.basic_auth = Some(format!("Basic {encoded}"));
+        }
+        Ok(context)
     }
 
     /// A context for `endpoints` (URLs), over TLS with `tls` if given, each request bounded by
@@ -325,6 +345,7 @@ impl Context {
             endpoints,
             tls,
             timeout,
+            basic_auth: None,
         })
     }
 
@@ -409,6 +430,9 @@ impl Context {
             .header("host", address.as_str());
         if !form.is_empty() {
             request = request.header("content-type", content_type);
+        }
+        if let Some(credentials) = &self.basic_auth {
+            request = request.header("authorization", credentials.as_str());
         }
         let request = request
             .body(Full::new(Bytes::from(form.to_string())))
