@@ -292,3 +292,117 @@ fn etcdctl_v2_user_role_and_auth_commands_print_as_against_etcd() {
         "our applet",
     );
 }
+
+#[test]
+fn certificate_common_names_are_v2_users_under_mutual_tls_as_in_etcd() {
+    let dir = temp_dir("v2auth-cn");
+    let ca = common::certs::Ca::new(&dir);
+    let ips = ["127.0.0.211", "127.0.0.212"];
+    let (server_cert, server_key) = ca.issue("server", &ips, "etcd server", 1);
+    let root = ca.issue("root", &[], "root", 2);
+    let kubernetes = ca.issue("kubernetes", &[], "kubernetes", 3);
+    let start = |program: &Path, ip: &str, name: &str| {
+        let data = dir.join(name);
+        let mut args = common::single_member_args(name, ip, 2379, 2380, &data, "https");
+        for (flag, path) in [
+            ("--cert-file", &server_cert),
+            ("--key-file", &server_key),
+            ("--trusted-ca-file", &ca.file),
+        ] {
+            args.push(flag.to_string());
+            args.push(path.display().to_string());
+        }
+        args.extend(["--client-cert-auth".into(), "--enable-v2".into()]);
+        common::Member::start(program, args, &format!("https://{ip}:2379"), &data)
+    };
+    let as_root = [
+        (
+            "PUT",
+            "/v2/auth/users/root",
+            r#"{"user":"root","password":"pw"}"#,
+        ),
+        (
+            "PUT",
+            "/v2/auth/users/kubernetes",
+            r#"{"user":"kubernetes","password":"k"}"#,
+        ),
+        ("PUT", "/v2/auth/roles/kube", r#"{"role":"kube"}"#),
+        (
+            "PUT",
+            "/v2/auth/roles/kube",
+            r#"{"role":"kube","grant":{"kv":{"read":["/registry/*"],"write":["/registry/*"]}}}"#,
+        ),
+        (
+            "PUT",
+            "/v2/auth/users/kubernetes",
+            r#"{"user":"kubernetes","grant":["kube"]}"#,
+        ),
+        ("PUT", "/v2/keys/registry/a", "value=1"),
+        ("PUT", "/v2/keys/other", "value=1"),
+        ("PUT", "/v2/auth/enable", ""),
+        (
+            "PUT",
+            "/v2/auth/roles/guest",
+            r#"{"role":"guest","revoke":{"kv":{"read":["/*"],"write":["/*"]}}}"#,
+        ),
+        ("GET", "/v2/auth/users", ""),
+    ];
+    let as_kubernetes = [
+        ("GET", "/v2/keys/registry/a", ""),
+        ("PUT", "/v2/keys/registry/b", "value=2"),
+        ("GET", "/v2/keys/other", ""),
+        ("PUT", "/v2/keys/other", "value=2"),
+        ("GET", "/v2/auth/users", ""),
+        (
+            "POST",
+            "/v2/members",
+            r#"{"peerURLs":["http://127.0.0.250:2380"]}"#,
+        ),
+    ];
+    let curl_as = |url: &str,
+                   (cert, key): &(std::path::PathBuf, std::path::PathBuf),
+                   step: (&str, &str, &str)| {
+        let (method, path, body) = step;
+        let mut args: Vec<String> = vec![
+            "-s".into(),
+            "--max-time".into(),
+            "10".into(),
+            "-w".into(),
+            "\n%{http_code}".into(),
+            "-X".into(),
+            method.into(),
+            "--cacert".into(),
+            ca.file.display().to_string(),
+            "--cert".into(),
+            cert.display().to_string(),
+            "--key".into(),
+            key.display().to_string(),
+        ];
+        if body.starts_with('{') {
+            args.extend(["-H".into(), "content-type: application/json".into()]);
+        }
+        if !body.is_empty() {
+            args.extend(["-d".into(), body.into()]);
+        }
+        args.push(format!("{url}{path}"));
+        let out = common::run("curl", &args, &[], None);
+        format!(
+            "{method} {path}\n{}",
+            mask(&String::from_utf8_lossy(&out.stdout))
+        )
+    };
+    let run = |program: &Path, ip: &str, name: &str| -> Vec<String> {
+        let member = start(program, ip, name);
+        let url = member.client_url.clone();
+        let mut seen: Vec<String> = as_root.iter().map(|s| curl_as(&url, &root, *s)).collect();
+        seen.extend(as_kubernetes.iter().map(|s| curl_as(&url, &kubernetes, *s)));
+        seen
+    };
+    let expected = run(Path::new(DEBIAN_ETCD), ips[0], "debian");
+    let actual = run(&our_binary(), ips[1], "ours");
+    assert!(
+        expected.iter().any(|t| t.ends_with("\n401")),
+        "the certificate's user must meet a refusal: {expected:?}"
+    );
+    common::assert_same_transcripts(&expected, &actual, "ours");
+}
