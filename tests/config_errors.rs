@@ -151,3 +151,31 @@ fn toml_file_and_environment_configure_the_member() {
         )
     );
 }
+
+#[test]
+fn a_data_dir_in_use_is_refused_and_its_member_keeps_serving() {
+    let dir = temp_dir("config-data-dir-in-use");
+    let data_dir = dir.join("data");
+    let flags = single_member_args("master", "127.0.0.143", 2379, 2380, &data_dir, "http");
+    let member = Member::start(&our_binary(), flags, "http://127.0.0.143:2379", &data_dir);
+    let put = common::etcdctl(&member.client_url, &[], &["put", "k", "v"], None);
+    assert!(put.status.success(), "{put:?}");
+    // The same member's data dir again, on other addresses (a second unit, a manual start).
+    let twin = single_member_args("master", "127.0.0.144", 2379, 2380, &data_dir, "http");
+    let (code, stderr) = run_with(&twin);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "etcd: data dir {0} is in use by another process ({0}/lock is locked); stop it first\n",
+            data_dir.display()
+        )
+    );
+    let get = common::etcdctl(
+        &member.client_url,
+        &[],
+        &["get", "k", "--print-value-only"],
+        None,
+    );
+    assert_eq!(String::from_utf8_lossy(&get.stdout), "v\n");
+}

@@ -63,6 +63,36 @@ pub fn initial_members(config: &Config) -> Vec<Member> {
     members
 }
 
+/// Holds the data dir for this process: an exclusive lock on `<data-dir>/lock`, released when
+/// the file is dropped (or the process ends). Two members on one data dir would each write its
+/// WAL and store as if alone; etcd guards against it with locks on its WAL and backend. (Beside
+/// `member/`, not in it: a start that fails before the identity is written leaves no member
+/// dir behind.)
+pub fn lock(data_dir: &Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .map_err(|e| format!("--data-dir {}: {e}", data_dir.display()))?;
+    let path = data_dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "data dir {} is in use by another process ({} is locked); stop it first",
+            data_dir.display(),
+            path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("locking {}: {e}", path.display())),
+    }
+}
+
 /// The identity the data dir records, or None for a data dir this member has yet to create.
 pub fn load(data_dir: &Path) -> Result<Option<Identity>, String> {
     let path = identity_file(data_dir);

@@ -148,6 +148,9 @@ pub fn run(config: Config) -> Result<(), String> {
         }
         Ok::<_, String>((listeners, peer_listeners))
     })?;
+    // Before the first write to the data dir (and after everything that may refuse to start
+    // without touching it).
+    let _data_dir_lock = identity::lock(&config.data_dir)?;
     if is_new {
         identity::create(&config.data_dir, &identity)?;
     }
