@@ -593,3 +593,60 @@ fn migrate_moves_the_v2_keys_into_v3_as_etcdctl_does() {
         "/m/a=1\n/m/d/b=TWO WORDS\n/m/t=TEMPORARY\n/other=o"
     );
 }
+
+#[test]
+fn backup_makes_a_stopped_members_data_a_new_one_member_cluster() {
+    let dir = temp_dir("v2keys-backup");
+    let data_dir = dir.join("data");
+    let mut member = start_member(&our_binary(), "127.0.0.213", &data_dir, &["--enable-v2"]);
+    let endpoint = member.client_url.clone();
+    curl(&endpoint, "PUT", "/v2k", "value=two");
+    let put = common::etcdctl(&endpoint, &[], &["put", "v3k", "three"], None);
+    assert!(put.status.success(), "{put:?}");
+    let id = |endpoint: &str| -> String {
+        let out = common::etcdctl(endpoint, &[], &["member", "list"], None);
+        String::from_utf8_lossy(&out.stdout)
+            .split(',')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+    let original = id(&endpoint);
+    let backup_dir = dir.join("backup");
+    let backup = |data_dir: &Path| {
+        let args: Vec<String> = vec![
+            "ctl".into(),
+            "backup".into(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--backup-dir".into(),
+            backup_dir.display().to_string(),
+        ];
+        common::run(
+            our_binary().to_str().unwrap(),
+            &args,
+            &[("ETCDCTL_API", "2")],
+            None,
+        )
+    };
+    // A running member's data dir is refused, untouched.
+    let refused = backup(&data_dir);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is in use by another process"));
+    assert!(!backup_dir.exists());
+    member.stop();
+    let made = backup(&data_dir);
+    assert!(made.status.success(), "{made:?}");
+    // The copy starts, as etcd's must, with --force-new-cluster: one member, new IDs, all data.
+    let mut copy = start_member(
+        &our_binary(),
+        "127.0.0.213",
+        &backup_dir,
+        &["--enable-v2", "--force-new-cluster"],
+    );
+    assert_ne!(id(&endpoint), original);
+    let get = common::etcdctl(&endpoint, &[], &["get", "v3k", "--print-value-only"], None);
+    assert_eq!(String::from_utf8_lossy(&get.stdout), "three\n");
+    assert!(curl(&endpoint, "GET", "/v2k", "").contains("\"value\":\"two\""));
+    copy.stop();
+}

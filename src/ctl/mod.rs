@@ -20,6 +20,7 @@ mod snapshot;
 mod tabwriter;
 mod v2;
 mod v2auth;
+mod v2backup;
 mod v2keys;
 mod v2members;
 

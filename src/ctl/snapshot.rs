@@ -239,7 +239,7 @@ pub fn restore(ctl: &mut Ctl) -> Outcome {
     Ok(())
 }
 
-fn write_restored(config: &crate::config::Config, backup: &[u8]) -> Result<(), String> {
+pub(super) fn write_restored(config: &crate::config::Config, backup: &[u8]) -> Result<(), String> {
     use crate::server::identity;
     use raft::eraftpb::HardState;
     let (own, _) = identity::resolve(config)?;

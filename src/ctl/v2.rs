@@ -167,6 +167,7 @@ pub fn main(args: &[String]) -> ExitCode {
             let help = super::v2members::help(command).unwrap_or_default();
             (&[], help, &args[command_at + 2..])
         }
+        ["backup", ..] => return ExitCode::from(super::v2backup::run(&args[command_at + 1..])),
         [group, command, ..] if super::v2auth::serves(group, command) => {
             let code = super::v2auth::run(&context, group, command, &args[command_at + 2..]);
             return ExitCode::from(code);
@@ -177,7 +178,7 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(code);
         }
         [] => {
-            println!("etcdctl (v2 API): cluster-health, member list/add/remove/update, user, role, auth enable/disable, set, get, mk, mkdir, rm, rmdir, ls, update, updatedir");
+            println!("etcdctl (v2 API): cluster-health, member list/add/remove/update, user, role, auth enable/disable, backup, set, get, mk, mkdir, rm, rmdir, ls, update, updatedir");
             return ExitCode::SUCCESS;
         }
         [other, ..] => {
