@@ -260,6 +260,11 @@ lease grant --help
 member list -h
 endpoint status --bogus
 put --bogus=1
+no-such-command
+--endpoints=127.0.0.1:1 no-such-command
+member
+lease nosuch
+snapshot
 # auth (users and roles; auth stays disabled here: tests/auth.rs enables it)
 user list
 role list

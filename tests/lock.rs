@@ -188,3 +188,95 @@ fn lock_holders_exit_when_their_session_expires() {
         );
     }
 }
+
+/// Ctrl-C on `etcdctl lock NAME` or `etcdctl elect NAME PROPOSAL` releases what it holds
+/// before it exits (etcdctl unlocks or resigns): the next locker or candidate gets it at once,
+/// long before the session lease (60 s here) would run out. Debian's etcdctl and our applet.
+#[test]
+fn interrupted_holders_release_at_once() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    const HOLD_IP: &str = "127.0.0.120";
+    let dir = temp_dir("lock-interrupted");
+    let data = dir.join("data");
+    let args = single_member_args("lock", HOLD_IP, 2379, 2380, &data, "http");
+    let _member = Member::start(
+        &our_binary(),
+        args,
+        &format!("http://{HOLD_IP}:2379"),
+        &data,
+    );
+    let endpoint = format!("{HOLD_IP}:2379");
+    let ours = our_binary();
+    let tools: [(&str, &[&str]); 2] = [
+        (common::DEBIAN_ETCDCTL, &[]),
+        (ours.to_str().unwrap(), &["ctl"]),
+    ];
+    for (program, prefix) in tools {
+        for (command, name, extra) in [
+            ("lock", "held", vec!["--ttl", "60"]),
+            ("elect", "vote", vec!["first"]),
+        ] {
+            let name = format!("{name}-{}", prefix.len());
+            let mut holder = Command::new(program)
+                .args(prefix)
+                .args(["--endpoints", &endpoint, command, &name])
+                .args(&extra)
+                .env("ETCDCTL_API", "3")
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            // The first line is the key: held. The rest is drained (a closed pipe would kill
+            // the holder with SIGPIPE).
+            let (lines, printed) = std::sync::mpsc::channel();
+            let stdout = holder.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let _ = lines.send(line.unwrap_or_default());
+                }
+            });
+            let first = printed
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_default();
+            assert!(
+                first.starts_with(&name),
+                "{program} {command} printed {first:?}"
+            );
+            common::run("kill", &["-INT".into(), holder.id().to_string()], &[], None);
+            let status = holder.wait().unwrap();
+            assert_eq!(status.code(), Some(0), "{program} {command} after Ctrl-C");
+            // The next one gets it now (Debian's etcdctl as the next holder).
+            let next = match command {
+                "lock" => vec!["lock", name.as_str(), "--", "true"],
+                _ => vec!["elect", name.as_str(), "second"],
+            };
+            let mut waiter = Command::new(common::DEBIAN_ETCDCTL)
+                .args(["--endpoints", &endpoint])
+                .args(&next)
+                .env("ETCDCTL_API", "3")
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let (got, seen) = std::sync::mpsc::channel();
+            let stdout = waiter.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stdout);
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let _ = got.send(line);
+                // Drained until the waiter is killed.
+                let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            });
+            let line = seen.recv_timeout(Duration::from_secs(20));
+            let _ = waiter.kill();
+            let _ = waiter.wait();
+            if command == "elect" {
+                let line = line.expect("the second candidate leads");
+                assert!(line.starts_with(&name), "{line:?}");
+            } else {
+                // `lock NAME -- true` prints nothing; it ends once it got the lock.
+                assert!(line.is_ok(), "the second locker got the lock");
+            }
+        }
+    }
+}

@@ -368,7 +368,55 @@ static GROUPS: &[(&str, &str, &str)] = &[
 /// come before the command words (`etcdctl --endpoints=X get foo`); a value flag given as
 /// `--flag value` takes the next argument with it, as cobra's command search assumes.
 pub fn find(args: &[String]) -> Option<(&'static Command, Vec<String>)> {
-    let mut words: Vec<usize> = Vec::new();
+    let words = words(args);
+    let mut path = String::new();
+    for (n, &at) in words.iter().enumerate() {
+        if n > 0 {
+            path.push(' ');
+        }
+        path.push_str(&args[at]);
+        if let Some(command) = COMMANDS.iter().find(|c| c.path == path) {
+            let used = &words[..=n];
+            let rest = args
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| !used.contains(k))
+                .map(|(_, a)| a.clone())
+                .collect();
+            return Some((command, rest));
+        }
+        if !GROUPS.iter().any(|g| g.0 == path) {
+            return None;
+        }
+    }
+    None
+}
+
+/// What the arguments name when they name no command: nothing (the root's help), a group
+/// without a known subcommand (the group's help), or an unknown command.
+pub enum Unfound {
+    Root,
+    Group(&'static str),
+    Unknown(String),
+}
+
+pub fn unfound(args: &[String]) -> Unfound {
+    let words = words(args);
+    let Some(&first) = words.first() else {
+        return Unfound::Root;
+    };
+    match GROUPS.iter().find(|g| g.0 == args[first]) {
+        Some(group) => Unfound::Group(group.0),
+        None if args[first] == "help" => Unfound::Root,
+        None => Unfound::Unknown(args[first].clone()),
+    }
+}
+
+/// Where the (at most two) command words are: the arguments that are neither flags nor flag
+/// values, before any `--`. A value flag written `--flag value` takes the next argument with
+/// it, as cobra's command search assumes.
+fn words(args: &[String]) -> Vec<usize> {
+    let mut words = Vec::new();
     let mut i = 0;
     while i < args.len() && words.len() < 2 {
         let arg = &args[i];
@@ -387,31 +435,39 @@ pub fn find(args: &[String]) -> Option<(&'static Command, Vec<String>)> {
             i += 1 + usize::from(arg == "-w" || arg == "-d");
             continue;
         }
-        let path: Vec<&str> = words.iter().map(|&w| args[w].as_str()).collect();
-        let candidate = if path.is_empty() {
-            arg.clone()
-        } else {
-            format!("{} {arg}", path.join(" "))
-        };
-        let is_group = GROUPS.iter().any(|g| g.0 == candidate);
-        let command = COMMANDS.iter().find(|c| c.path == candidate);
-        if is_group {
-            words.push(i);
-        } else if let Some(command) = command {
-            words.push(i);
-            let rest = args
-                .iter()
-                .enumerate()
-                .filter(|(k, _)| !words.contains(k))
-                .map(|(_, a)| a.clone())
-                .collect();
-            return Some((command, rest));
-        } else {
-            break;
-        }
+        words.push(i);
         i += 1;
     }
-    None
+    words
+}
+
+/// A command group's help (cobra's for a parent command): its subcommands and the flags.
+pub fn group_usage(group: &str) -> String {
+    let (_, usage, short_text) = GROUPS.iter().find(|g| g.0 == group).expect("a known group");
+    let mut text = format!(
+        "NAME:\n\t{group} - {short_text}\n\nUSAGE:\n\tetcdctl {usage} [flags]\n\nAPI VERSION:\n\t3.4\n\n\nCOMMANDS:\n"
+    );
+    let prefix = format!("{group} ");
+    let mut subcommands: Vec<&Command> = COMMANDS
+        .iter()
+        .filter(|c| c.path.starts_with(&prefix))
+        .collect();
+    subcommands.sort_by_key(|c| c.path);
+    for command in subcommands {
+        text += &format!("\t{}\t{}\n", command.name(), command.short);
+    }
+    let help_text = format!("help for {group}");
+    let help = Spec {
+        usage: Box::leak(help_text.into_boxed_str()),
+        ..short("help", 'h', Kind::Bool, "false", "")
+    };
+    text += "\nOPTIONS:\n";
+    text += &super::flags::usage_lines(&[&help]);
+    text += "\nGLOBAL OPTIONS:\n";
+    let global: Vec<&Spec> = GLOBAL_FLAGS.iter().collect();
+    text += &super::flags::usage_lines(&global);
+    text += "\n";
+    tabwriter::align(&text)
 }
 
 /// `etcdctl <command> --help` and the text printed with a flag error.

@@ -72,11 +72,56 @@ fn print_key(ctl: &Ctl, channel: &Channel, key: &[u8]) -> Outcome {
     ctl.out.get(&response)
 }
 
-/// Holds the lock or the leadership until the process is stopped (the session lease then
-/// lapses), or until the session is over: then `expired` is the error, as etcdctl's.
-fn hold(session: &Session, expired: &str) -> Outcome {
-    let _ = crate::runtime::block_on(session.done.recv());
-    Err(fail(EXIT_ERROR, expired))
+/// Waits for the lock or the leadership (no time limit, as in etcdctl). Ctrl-C meanwhile ends
+/// the wait as etcdctl's canceled context does; the session's lease is revoked first so that
+/// the queued key goes with it.
+fn wait_unless_interrupted<T>(
+    ctl: &Ctl,
+    channel: &Channel,
+    session: &Session,
+    interrupted: &smol::channel::Receiver<()>,
+    wait: impl std::future::Future<Output = Result<T, crate::client::CallError>>,
+) -> Result<T, Exit> {
+    let answer = crate::runtime::block_on(smol::future::or(async { Some(wait.await) }, async {
+        let _ = interrupted.recv().await;
+        None
+    }));
+    match answer {
+        Some(answer) => answer.map_err(|e| fail(EXIT_ERROR, describe(e))),
+        None => {
+            let revoke = pb::LeaseRevokeRequest { id: session.lease };
+            let _: Result<pb::LeaseRevokeResponse, _> =
+                ctl.call(channel, "/etcdserverpb.Lease/LeaseRevoke", &revoke);
+            Err(fail(EXIT_ERROR, "context canceled"))
+        }
+    }
+}
+
+fn interrupted() -> Result<smol::channel::Receiver<()>, Exit> {
+    super::interrupt::watch().map_err(|e| fail(EXIT_ERROR, format!("signals: {e}")))
+}
+
+/// Holds the lock or the leadership until Ctrl-C or SIGTERM (then `release` gives it up and
+/// the command ends well, as etcdctl's), or until the session is over: then `expired` is the
+/// error.
+fn hold(
+    session: &Session,
+    interrupted: &smol::channel::Receiver<()>,
+    expired: &str,
+    release: impl FnOnce() -> Outcome,
+) -> Outcome {
+    let signalled = crate::runtime::block_on(smol::future::or(
+        async { interrupted.recv().await.is_ok() },
+        async {
+            let _ = session.done.recv().await;
+            false
+        },
+    ));
+    if signalled {
+        release()
+    } else {
+        Err(fail(EXIT_ERROR, expired))
+    }
 }
 
 pub fn lock(ctl: &mut Ctl) -> Outcome {
@@ -87,20 +132,29 @@ pub fn lock(ctl: &mut Ctl) -> Outcome {
         ));
     };
     let (name, command) = (name.clone(), command.to_vec());
+    // From the start, as etcdctl: Ctrl-C while waiting must not leave a lock behind either.
+    let interrupted = interrupted()?;
     let channel = ctl.connect()?;
     let session = session(ctl, &channel, ctl.int("ttl"))?;
-    // Waiting for the lock has no time limit, as in etcdctl.
-    let locked: v3lockpb::LockResponse = crate::runtime::block_on(channel.unary(
-        "/v3lockpb.Lock/Lock",
-        &v3lockpb::LockRequest {
-            name: name.into_bytes(),
-            lease: session.lease,
-        },
-    ))
-    .map_err(|e| fail(EXIT_ERROR, describe(e)))?;
+    let request = v3lockpb::LockRequest {
+        name: name.into_bytes(),
+        lease: session.lease,
+    };
+    let locked: v3lockpb::LockResponse = wait_unless_interrupted(
+        ctl,
+        &channel,
+        &session,
+        &interrupted,
+        channel.unary("/v3lockpb.Lock/Lock", &request),
+    )?;
     let Some((program, args)) = command.split_first() else {
         print_key(ctl, &channel, &locked.key)?;
-        return hold(&session, "session expired");
+        return hold(&session, &interrupted, "session expired", || {
+            let unlock = v3lockpb::UnlockRequest { key: locked.key };
+            let _: v3lockpb::UnlockResponse =
+                ctl.call(&channel, "/v3lockpb.Lock/Unlock", &unlock)?;
+            Ok(())
+        });
     };
     let revision = locked.header.map_or(0, |h| h.revision);
     let status = std::process::Command::new(program)
@@ -143,23 +197,34 @@ pub fn elect(ctl: &mut Ctl) -> Outcome {
             ))
         }
     };
+    let interrupted = interrupted()?;
     let channel = ctl.connect()?;
     let session = session(ctl, &channel, SESSION_TTL)?;
     let Some(proposal) = proposal else {
         return observe(ctl, &channel, name);
     };
-    let campaign: v3electionpb::CampaignResponse = crate::runtime::block_on(channel.unary(
-        "/v3electionpb.Election/Campaign",
-        &v3electionpb::CampaignRequest {
-            name: name.into_bytes(),
-            lease: session.lease,
-            value: proposal.into_bytes(),
-        },
-    ))
-    .map_err(|e| fail(EXIT_ERROR, describe(e)))?;
-    let key = campaign.leader.map(|l| l.key).unwrap_or_default();
-    print_key(ctl, &channel, &key)?;
-    hold(&session, "elect: session expired")
+    let request = v3electionpb::CampaignRequest {
+        name: name.into_bytes(),
+        lease: session.lease,
+        value: proposal.into_bytes(),
+    };
+    let campaign: v3electionpb::CampaignResponse = wait_unless_interrupted(
+        ctl,
+        &channel,
+        &session,
+        &interrupted,
+        channel.unary("/v3electionpb.Election/Campaign", &request),
+    )?;
+    let leader = campaign.leader.unwrap_or_default();
+    print_key(ctl, &channel, &leader.key)?;
+    hold(&session, &interrupted, "elect: session expired", || {
+        let resign = v3electionpb::ResignRequest {
+            leader: Some(leader),
+        };
+        let _: v3electionpb::ResignResponse =
+            ctl.call(&channel, "/v3electionpb.Election/Resign", &resign)?;
+        Ok(())
+    })
 }
 
 /// `elect -l`: every leader of the election as it changes.

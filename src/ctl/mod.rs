@@ -9,6 +9,7 @@ mod check;
 mod commands;
 mod concurrency;
 mod flags;
+mod interrupt;
 mod json;
 mod kv;
 mod manage;
@@ -91,24 +92,73 @@ pub fn util_main(args: &[String]) -> ExitCode {
             ExitCode::SUCCESS
         }
         Some((command, _)) if OFFLINE.contains(&command.path) => v3(args),
+        _ if matches!(
+            args.first().map(String::as_str),
+            None | Some("help" | "--help" | "-h")
+        ) =>
+        {
+            print!("{}", util_usage(&OFFLINE));
+            ExitCode::SUCCESS
+        }
         _ => {
-            eprintln!("etcdutl: commands: {}, migrate", OFFLINE.join(", "));
+            let word = args
+                .iter()
+                .find(|a| !a.starts_with('-'))
+                .cloned()
+                .unwrap_or_default();
+            let error = format!("unknown command {word:?} for \"etcdutl\"");
+            eprintln!("Error: {error}\nRun 'etcdutl --help' for usage.\nError: {error}");
             ExitCode::from(EXIT_ERROR)
         }
     }
 }
 
+/// etcdutl's root help: its offline commands.
+fn util_usage(offline: &[&str]) -> String {
+    let mut text = format!(
+        "NAME:\n\tetcdutl - An administrative command line tool for etcd3.\n\nUSAGE:\n\tetcdutl [flags]\n\nVERSION:\n\t{}\n\nAPI VERSION:\n\t3.4\n\n\nCOMMANDS:\n",
+        crate::version::SERVER_VERSION
+    );
+    let mut rows: Vec<(String, &str)> = offline
+        .iter()
+        .filter_map(|path| commands::COMMANDS.iter().find(|c| c.path == *path))
+        .map(|c| (c.path.to_string(), c.short))
+        .collect();
+    rows.push((
+        "migrate".into(),
+        "Converts a stopped etcd 3.4 member's data dir into this etcd's, in place",
+    ));
+    rows.sort();
+    for (path, short) in rows {
+        text += &format!("\t{path}\t{short}\n");
+    }
+    text += "\nOPTIONS:\n  -h, --help[=false]\thelp for etcdutl\n";
+    tabwriter::align(&text)
+}
+
 fn v3(args: &[String]) -> ExitCode {
     let Some((command, rest)) = commands::find(args) else {
-        print!("{}", commands::root_usage());
+        match commands::unfound(args) {
+            commands::Unfound::Root => print!("{}", commands::root_usage()),
+            commands::Unfound::Group(group) => print!("{}", commands::group_usage(group)),
+            commands::Unfound::Unknown(word) => {
+                // cobra's error and hint, then etcdctl's own report of the same error.
+                let error = format!("unknown command {word:?} for \"etcdctl\"");
+                eprintln!("Error: {error}\nRun 'etcdctl --help' for usage.\nError: {error}");
+                return ExitCode::from(EXIT_ERROR);
+            }
+        }
         return ExitCode::SUCCESS;
     };
     let specs = command.all_flags();
     let mut parsed = match flags::parse(&specs, &rest) {
         Ok(parsed) => parsed,
         Err(error) => {
+            // cobra's order: the error, the usage, then etcdctl's own report of the error.
+            eprintln!("Error: {error}");
             print!("{}", commands::usage(command));
-            eprintln!("Error: {error}\n\nError: {error}");
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            eprintln!("\nError: {error}");
             return ExitCode::from(EXIT_ERROR);
         }
     };
