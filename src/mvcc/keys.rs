@@ -1,4 +1,4 @@
-//! Byte layouts of the LMDB keys (see ARCHITECTURE.md, "Keyspace on LMDB").
+//! Byte layouts of the LMDB keys (see ARCHITECTURE.md, "On-disk layout").
 
 /// A store revision: the main revision of a write transaction and the position of the change
 /// inside it. Encoded as 16 bytes big endian so that LMDB's byte order is revision order.

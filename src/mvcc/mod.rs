@@ -1,6 +1,6 @@
 //! The multi-version keyspace on LMDB (heed): current values, full history by revision, and the
 //! member's replicated metadata. The raft apply loop is the only writer; readers open their own
-//! short read transactions. Layout and invariants: ARCHITECTURE.md, "Keyspace on LMDB".
+//! short read transactions. Layout and invariants: ARCHITECTURE.md, "On-disk layout".
 
 pub mod auth;
 pub mod backend;

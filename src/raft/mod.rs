@@ -1,6 +1,7 @@
-//! The consensus member: one thread owns raft-rs's RawNode, the WAL and the store's only writer;
-//! the rest of the process talks to it through a bounded channel (`RaftHandle`) and reads its
-//! progress from `RaftStatus`.
+//! The consensus member: one thread owns raft-rs's RawNode and the store's only writer; the WAL
+//! is written by a thread of its own (`log_writer.rs`) and LMDB flushed by another
+//! (`checkpointer.rs`), both fed by the raft thread. The rest of the process talks to it through
+//! a bounded channel (`RaftHandle`) and reads its progress from `RaftStatus`.
 
 mod checkpointer;
 mod compactor;

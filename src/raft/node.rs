@@ -474,7 +474,7 @@ impl Node {
                 next_tick = Instant::now() + tick_interval;
                 self.waiters.retain(|_, reply| !reply.is_closed());
             }
-            self.on_leadership();
+            self.propose_pending();
             let has_leader = self.raw.raft.leader_id != 0;
             self.reads.start_round(&mut self.raw, has_leader);
             self.retry_unapplied()?;
@@ -1050,8 +1050,9 @@ impl Node {
         }
     }
 
-    /// Proposes what waits for a leader, and etcd's start-up proposals once one is known.
-    fn on_leadership(&mut self) {
+    /// Once there is a leader: proposes what waited for one, and etcd's start-up proposals
+    /// (this member's attributes, the cluster version).
+    fn propose_pending(&mut self) {
         if self.raw.raft.leader_id == 0 {
             return;
         }

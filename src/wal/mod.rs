@@ -6,8 +6,9 @@
 //! offset 0  u32 LE  payload length
 //!        4  u32 LE  CRC32C of the 4 length bytes (so a damaged length is told from a short file)
 //!        8  u32 LE  CRC32C of the type byte followed by the payload
-//!       12  u8      record type (1 = raft entry, 2 = raft hard state)
-//!       13  ...     payload (protobuf of raft's Entry or HardState)
+//!       12  u8      record type (1 = raft entry, 2 = raft hard state, 3 = snapshot marker)
+//!       13  ...     payload (protobuf of raft's Entry or HardState; a snapshot marker is the
+//!                   installed snapshot's index and term, u64 LE each)
 //! ```
 //!
 //! Invariants: `append` returns only after fdatasync; on open, a record cut short at the end of the
