@@ -2,7 +2,8 @@
 //! `etcdctl`/`etcdutl` (a link with that name) or as `etcd ctl ...`/`etcd util ...` it is that
 //! tool. This file only dispatches.
 
-// The one unsafe block (opening the LMDB environment) carries its own allow and SAFETY note.
+// The few unsafe blocks (opening the LMDB environment, the terminal's echo, signal handling)
+// each carry their own allow and SAFETY note.
 #![deny(unsafe_code)]
 
 mod api;
@@ -39,6 +40,10 @@ mod watch;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+
+/// mimalloc rather than musl's malloc (Cargo.toml says why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
