@@ -157,13 +157,8 @@ pub fn base64_decode(text: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// Unix nanoseconds as Go's time.RFC3339Nano in UTC (trailing zeros of the fraction dropped).
-pub fn rfc3339_nano(unix_ns: i64) -> String {
-    let seconds = unix_ns.div_euclid(1_000_000_000);
-    let nanos = unix_ns.rem_euclid(1_000_000_000);
-    let days = seconds.div_euclid(86_400);
-    let in_day = seconds.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
+/// (year, month, day) of a day counted from 1970-01-01 (Howard Hinnant's civil_from_days).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -172,7 +167,15 @@ pub fn rfc3339_nano(unix_ns: i64) -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// Unix nanoseconds as Go's time.RFC3339Nano in UTC (trailing zeros of the fraction dropped).
+pub fn rfc3339_nano(unix_ns: i64) -> String {
+    let seconds = unix_ns.div_euclid(1_000_000_000);
+    let nanos = unix_ns.rem_euclid(1_000_000_000);
+    let in_day = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
     let mut text = format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
         in_day / 3600,
