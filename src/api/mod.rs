@@ -265,6 +265,20 @@ pub struct Peer {
     pub common_name: Option<Arc<str>>,
 }
 
+/// Unread request bytes read and dropped before the answer goes out, up to this many, as Go's
+/// net/http does: a connection closed with a body still arriving is reset, and the reset can
+/// destroy the answer in flight before the client reads it.
+const DRAINED_BODY_BYTES: usize = 256 * 1024;
+
+/// Reads what is left of a request's body (at most DRAINED_BODY_BYTES), discarding it.
+async fn drain(request: Request<Incoming>) {
+    let _ = http_body_util::BodyExt::collect(http_body_util::Limited::new(
+        request.into_body(),
+        DRAINED_BODY_BYTES,
+    ))
+    .await;
+}
+
 /// Who a request says it is: the token in gRPC's `token` metadata or the `Authorization`
 /// header (the gateway's, and grpc-gateway's forwarding of it), and the connection's CN.
 fn identity<B>(request: &Request<B>, peer: &Peer) -> crate::auth::Identity {
@@ -321,12 +335,15 @@ pub async fn route(
             if v2auth::is_root(&api, &credentials).await {
                 v2members::handle(&api, &who, request).await
             } else {
+                drain(request).await;
                 v2auth::insufficient_credentials(&api)
             }
         } else if to_gateway {
             gateway::handle(api.clone(), &who, request).await
         } else {
-            http::handle(&api, &request).await
+            let response = http::handle(&api, &request).await;
+            drain(request).await;
+            response
         };
         let cors = &api.access.cors;
         if Access::allows(cors, "*") {
