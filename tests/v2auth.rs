@@ -148,31 +148,17 @@ const STEPS: &[(&str, &str, &str, &str)] = &[
     ("", "GET", "/v2/keys/secret", ""),
 ];
 
+/// A step's answer as "body\nstatus".
 fn curl(endpoint: &str, (user, method, path, body): (&str, &str, &str, &str)) -> String {
-    let mut args: Vec<String> = [
-        "-s",
-        "--max-time",
-        "10",
-        "-w",
-        "\n%{http_code}",
-        "-X",
-        method,
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
+    let mut options = Vec::new();
     if !user.is_empty() {
-        args.extend(["-u".into(), user.into()]);
+        options.extend(["-u", user]);
     }
-    if !body.is_empty() {
-        if body.starts_with('{') {
-            args.extend(["-H".into(), "content-type: application/json".into()]);
-        }
-        args.extend(["-d".into(), body.into()]);
+    if body.starts_with('{') {
+        options.extend(["-H", "content-type: application/json"]);
     }
-    args.push(format!("{endpoint}{path}"));
-    let out = common::run("curl", &args, &[], None);
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let (status, answer) = common::curl(&format!("{endpoint}{path}"), method, &options, body);
+    format!("{answer}\n{status}")
 }
 
 /// Indexes and times differ between any two servers.
@@ -363,33 +349,14 @@ fn certificate_common_names_are_v2_users_under_mutual_tls_as_in_etcd() {
                    (cert, key): &(std::path::PathBuf, std::path::PathBuf),
                    step: (&str, &str, &str)| {
         let (method, path, body) = step;
-        let mut args: Vec<String> = vec![
-            "-s".into(),
-            "--max-time".into(),
-            "10".into(),
-            "-w".into(),
-            "\n%{http_code}".into(),
-            "-X".into(),
-            method.into(),
-            "--cacert".into(),
-            ca.file.display().to_string(),
-            "--cert".into(),
-            cert.display().to_string(),
-            "--key".into(),
-            key.display().to_string(),
-        ];
+        let (ca, cert, key) = (ca.file.display(), cert.display(), key.display());
+        let (ca, cert, key) = (ca.to_string(), cert.to_string(), key.to_string());
+        let mut options = vec!["--cacert", &ca, "--cert", &cert, "--key", &key];
         if body.starts_with('{') {
-            args.extend(["-H".into(), "content-type: application/json".into()]);
+            options.extend(["-H", "content-type: application/json"]);
         }
-        if !body.is_empty() {
-            args.extend(["-d".into(), body.into()]);
-        }
-        args.push(format!("{url}{path}"));
-        let out = common::run("curl", &args, &[], None);
-        format!(
-            "{method} {path}\n{}",
-            mask(&String::from_utf8_lossy(&out.stdout))
-        )
+        let (status, answer) = common::curl(&format!("{url}{path}"), method, &options, body);
+        format!("{method} {path}\n{}", mask(&format!("{answer}\n{status}")))
     };
     let run = |program: &Path, ip: &str, name: &str| -> Vec<String> {
         let member = start(program, ip, name);

@@ -5,35 +5,8 @@
 
 use crate::common;
 
-use common::{our_binary, start_cluster, start_member, temp_dir, DEBIAN_ETCD};
+use common::{curl, our_binary, start_cluster, start_member, temp_dir, DEBIAN_ETCD};
 use std::path::Path;
-
-/// `curl` a client URL: the status code and the body.
-fn curl(url: &str, method: &str, headers: &[&str], body: &str) -> (u16, String) {
-    let mut args: Vec<String> = [
-        "-s",
-        "--max-time",
-        "10",
-        "-w",
-        "\n%{http_code}",
-        "-X",
-        method,
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
-    for header in headers {
-        args.extend(["-H".into(), header.to_string()]);
-    }
-    if !body.is_empty() {
-        args.extend(["-d".into(), body.into()]);
-    }
-    args.push(url.into());
-    let out = common::run("curl", &args, &[], None);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, status) = text.rsplit_once('\n').expect("curl printed the status");
-    (status.parse().expect("a status code"), body.to_string())
-}
 
 /// Member IDs, names, times and counts differ between any two servers.
 fn mask(text: &str) -> String {
@@ -47,17 +20,18 @@ fn mask(text: &str) -> String {
     )
 }
 
-const JSON: &str = "content-type: application/json";
+/// curl's options for a JSON body.
+const JSON: [&str; 2] = ["-H", "content-type: application/json"];
 
-/// Refused member changes, as (method, path, content type, body).
+/// Refused member changes, as (method, path, curl options, body).
 const REFUSED_CHANGES: &[(&str, &str, &[&str], &str)] = &[
     ("POST", "/v2/members", &[], "peerURLs=x"),
-    ("POST", "/v2/members", &[JSON], "{}"),
-    ("POST", "/v2/members", &[JSON], r#"{"peerURLs":["foo"]}"#),
+    ("POST", "/v2/members", &JSON, "{}"),
+    ("POST", "/v2/members", &JSON, r#"{"peerURLs":["foo"]}"#),
     (
         "POST",
         "/v2/members",
-        &["content-type: application/json; charset=utf-8"],
+        &["-H", "content-type: application/json; charset=utf-8"],
         r#"{"peerURLs":["http://127.0.0.1"]}"#,
     ),
     ("DELETE", "/v2/members/", &[], ""),
@@ -66,7 +40,7 @@ const REFUSED_CHANGES: &[(&str, &str, &[&str], &str)] = &[
     (
         "PUT",
         "/v2/members/1234",
-        &[JSON],
+        &JSON,
         r#"{"peerURLs":["http://127.0.0.250:2380"]}"#,
     ),
     ("PUT", "/v2/members/1234", &[], "x"),
@@ -131,7 +105,7 @@ fn store_stats_count_what_clients_did() {
     let dir = temp_dir("v2cluster-store");
     let member = start_member(&our_binary(), "127.0.0.247", &dir, &["--enable-v2"]);
     let keys = format!("{}/v2/keys", member.client_url);
-    let form = &["content-type: application/x-www-form-urlencoded"];
+    let form = &["-H", "content-type: application/x-www-form-urlencoded"];
     let steps = [
         ("PUT", "/a", "value=1", 201),
         ("PUT", "/a", "value=2", 200),
@@ -281,7 +255,7 @@ fn with_v3_auth_enabled_only_root_changes_members_through_v2() {
         401,
         "{\"message\":\"Insufficient credentials\"}".to_string(),
     );
-    assert_eq!(curl(&members, "POST", &[JSON], add), refused);
+    assert_eq!(curl(&members, "POST", &JSON, add), refused);
     assert_eq!(curl(&format!("{members}/1234"), "DELETE", &[], ""), refused);
     let answer = common::post_gateway(
         &member,
@@ -289,9 +263,19 @@ fn with_v3_auth_enabled_only_root_changes_members_through_v2() {
         r#"{"name":"root","password":"pw"}"#,
     );
     let authorization = format!("Authorization: {}", field(&answer, "token"));
-    let (status, body) = curl(&members, "POST", &[JSON, &authorization], add);
+    let (status, body) = curl(
+        &members,
+        "POST",
+        &[JSON[0], JSON[1], "-H", &authorization],
+        add,
+    );
     assert_eq!(status, 400, "{body}");
-    let (status, body) = curl(&format!("{members}/1234"), "DELETE", &[&authorization], "");
+    let (status, body) = curl(
+        &format!("{members}/1234"),
+        "DELETE",
+        &["-H", &authorization],
+        "",
+    );
     assert_eq!(
         (status, body.as_str()),
         (404, "{\"message\":\"No such member: 1234\"}")

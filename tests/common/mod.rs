@@ -280,6 +280,32 @@ pub fn post_gateway_with_token(
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// `curl -X METHOD [options] [-d body] url` (options are curl's own: headers, -u, TLS files):
+/// the HTTP status and the body.
+pub fn curl(url: &str, method: &str, options: &[&str], body: &str) -> (u16, String) {
+    let mut args: Vec<String> = [
+        "-s",
+        "--max-time",
+        "10",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        method,
+    ]
+    .iter()
+    .chain(options)
+    .map(|a| a.to_string())
+    .collect();
+    if !body.is_empty() {
+        args.extend(["-d".into(), body.into()]);
+    }
+    args.push(url.into());
+    let out = run("curl", &args, &[], None);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').expect("curl printed the status");
+    (status.parse().unwrap_or(0), body.to_string())
+}
+
 /// Runs a program with optional stdin, returning its output (never hangs: etcdctl has its own
 /// dial and command timeouts).
 pub fn run(program: &str, args: &[String], envs: &[(&str, &str)], stdin: Option<&str>) -> Output {
