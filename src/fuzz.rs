@@ -13,17 +13,19 @@ const FUZZ_DEFAULT_INPUTS: u64 = 3_000;
 /// Mutated inputs are kept below this size.
 const MAX_INPUT_BYTES: usize = 64 * 1024;
 
-fn setting(name: &str, default: u64) -> u64 {
+/// A number from the environment, for longer runs of randomized tests.
+pub fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
 
-struct Dice(u64);
+/// A small seeded random generator, so that every run of a randomized test repeats.
+pub struct Dice(pub u64);
 
 impl Dice {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         // splitmix64
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -32,7 +34,7 @@ impl Dice {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
 }

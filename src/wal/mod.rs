@@ -15,6 +15,11 @@
 //! last segment (a torn write) is truncated away, while any damaged record that has data after it
 //! is refused with the file name and offset, because skipping it would lose acknowledged writes.
 
+mod file;
+#[cfg(test)]
+mod power_loss;
+
+pub use file::SegmentFile;
 use protobuf::Message as _;
 use raft::eraftpb::{Entry, HardState};
 use std::fs::{File, OpenOptions};
@@ -22,6 +27,8 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 const HEADER_BYTES: usize = 13;
+/// The length and its checksum, the start of the header.
+const LENGTH_BYTES: usize = 8;
 const RECORD_ENTRY: u8 = 1;
 const RECORD_HARD_STATE: u8 = 2;
 const RECORD_SNAPSHOT: u8 = 3;
@@ -96,9 +103,10 @@ struct Segment {
     max_index: u64,
 }
 
-pub struct Wal {
+/// The log, writing its segments through `F` (a real file outside tests).
+pub struct Wal<F: SegmentFile = File> {
     dir: PathBuf,
-    file: File,
+    file: F,
     /// Bytes of the current segment file, records plus the zeroed room ahead of them.
     allocated: u64,
     /// Every segment on disk, oldest first; the last is the one being written.
@@ -147,6 +155,13 @@ impl Wal {
 
     /// Opens (creating if needed) the log in `dir` and returns everything it holds.
     pub fn open(dir: &Path) -> Result<(Wal, Replayed), WalError> {
+        Wal::open_with(dir)
+    }
+}
+
+impl<F: SegmentFile> Wal<F> {
+    /// `open`, writing through segment files of type `F`.
+    pub fn open_with(dir: &Path) -> Result<(Wal<F>, Replayed), WalError> {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let sequences = list_segments(dir)?;
         let mut replayed = Replayed::default();
@@ -170,14 +185,8 @@ impl Wal {
         }
         let sequence = segments.last().expect("at least one segment").sequence;
         let path = segment_path(dir, sequence);
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .write(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_error(&path))?;
-        let allocated = file.metadata().map_err(io_error(&path))?.len();
+        let file = F::open(&path).map_err(io_error(&path))?;
+        let allocated = file.size().map_err(io_error(&path))?;
         if sequences.is_empty() {
             sync_dir(dir)?;
         }
@@ -288,7 +297,6 @@ impl Wal {
     /// Writes `buffer` after the segment's records and syncs it. Safe to call again after an
     /// error: nothing counts as written until the sync succeeded.
     fn write_buffer(&mut self) -> Result<(), WalError> {
-        use std::os::unix::fs::FileExt;
         let sequence = self.segments.last().expect("at least one segment").sequence;
         let path = segment_path(&self.dir, sequence);
         let mut records = Vec::new();
@@ -338,13 +346,7 @@ impl Wal {
         }
         let sequence = self.segments.last().expect("at least one segment").sequence + 1;
         let path = segment_path(&self.dir, sequence);
-        self.file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .write(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_error(&path))?;
+        self.file = F::open(&path).map_err(io_error(&path))?;
         self.allocated = 0;
         sync_dir(&self.dir)?;
         self.segments.push(Segment {
@@ -480,12 +482,17 @@ fn read_segment(
 }
 
 fn is_torn_tail(damage: &Damage, rest: &[u8]) -> bool {
+    let zeros = |from: usize| {
+        rest.get(from..)
+            .is_none_or(|after| after.iter().all(|b| *b == 0))
+    };
     match damage {
         Damage::Short => true,
+        // The length or its checksum cut short: nothing after them reached the disk. A whole
+        // record is never zero from there on: its type byte (offset 12) is 1, 2 or 3.
+        Damage::Bad { end: 0, .. } => zeros(LENGTH_BYTES),
         // A record written partly before a crash, then zeros (preallocated or never flushed).
-        Damage::Bad { end, .. } => rest
-            .get(*end..)
-            .is_none_or(|after| after.iter().all(|b| *b == 0)),
+        Damage::Bad { end, .. } => zeros(*end),
     }
 }
 
@@ -605,6 +612,21 @@ mod tests {
         drop(wal);
         let (_, replayed) = Wal::open(&dir).unwrap();
         assert_eq!(replayed.entries.last().unwrap().data.as_ref(), b"again");
+    }
+
+    #[test]
+    fn a_header_torn_inside_its_length_checksum_is_truncated() {
+        let dir = temp_dir("torn-header");
+        write_three(&dir);
+        let path = segment_path(&dir, 0);
+        // Power went after the first bytes of a fourth record's header (its length) were
+        // written: the rest of it is the zeroed room.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let data_end = bytes.iter().rposition(|b| *b != 0).unwrap() + 1;
+        bytes[data_end..data_end + 6].copy_from_slice(&[0x5f, 0, 0, 0, 0x12, 0x34]);
+        std::fs::write(&path, &bytes).unwrap();
+        let (_, replayed) = Wal::open(&dir).unwrap();
+        assert_eq!(replayed.entries.len(), 3);
     }
 
     #[test]
