@@ -2,7 +2,8 @@
 //! etcd bolt file and its SHA-256), read back by `snapshot status` (what Debian's etcdctl
 //! prints for it, in every output format), a damaged file refused at restore as etcdctl refuses
 //! it, and a backup restored with `etcdutl snapshot restore` into a new 3-member cluster that
-//! has every key, the revision and the HashKV of the source.
+//! has every key, the revision and the HashKV of the source (one member restored with its WAL
+//! in a --wal-dir of its own, started with the same flag).
 
 use crate::common;
 
@@ -136,9 +137,12 @@ fn restore_into_new_cluster(dir: &std::path::Path, backup: &std::path::Path, sou
         .collect::<Vec<_>>()
         .join(",");
     let mut members = Vec::new();
+    // The last member keeps its WAL on a disk of its own, as a unit with --wal-dir would.
+    let wal_dir = dir.join("r2-wal");
+    let wal_flag = format!("--wal-dir={}", wal_dir.display());
     for (i, ip) in RESTORED.iter().enumerate() {
         let data_dir = dir.join(format!("r{i}"));
-        let restore: Vec<String> = [
+        let mut restore: Vec<String> = [
             "snapshot".to_string(),
             "restore".into(),
             backup.display().to_string(),
@@ -149,6 +153,9 @@ fn restore_into_new_cluster(dir: &std::path::Path, backup: &std::path::Path, sou
             format!("--initial-advertise-peer-urls=http://{ip}:2380"),
         ]
         .into();
+        if i == 2 {
+            restore.push(wal_flag.clone());
+        }
         let out = run(&etcdutl.display().to_string(), &restore, &[], None);
         assert!(
             out.status.success(),
@@ -168,6 +175,11 @@ fn restore_into_new_cluster(dir: &std::path::Path, backup: &std::path::Path, sou
         let at = args.iter().position(|a| a == "--initial-cluster").unwrap();
         args[at + 1] = cluster.clone();
         args.extend(["--initial-cluster-token".to_string(), "restored".into()]);
+        if i == 2 {
+            let segments = std::fs::read_dir(&wal_dir).map(|d| d.count()).unwrap_or(0);
+            assert!(segments > 0, "the restored WAL is in --wal-dir");
+            args.push(wal_flag.clone());
+        }
         members.push(Member::spawn(
             &our_binary(),
             args,
