@@ -20,6 +20,7 @@ mod flags;
 mod gateway;
 mod hardening;
 mod image;
+mod layers;
 mod lease;
 mod linearizability;
 mod lock;

@@ -2,16 +2,16 @@
 //! Answers carry etcd's cluster header (no revision) and the member list after the change.
 
 use super::{Api, Call, Code, Status};
+use crate::apply::membership::{self, MemberError};
 use crate::apply::Applied;
-use crate::config::Url;
 use crate::pb::etcdserverpb::{
     InternalRaftRequest, Member, MemberAddRequest, MemberAddResponse, MemberListRequest,
     MemberListResponse, MemberPeerUrlsRequest, MemberPromoteRequest, MemberPromoteResponse,
     MemberRemoveRequest, MemberRemoveResponse, MemberUpdateRequest, MemberUpdateResponse,
     ResponseHeader,
 };
-use crate::raft::membership::{self, MemberError};
 use crate::raft::MemberChange;
+use crate::url::Url;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 impl Api {

@@ -3,8 +3,8 @@
 //! error, a trailers-only response.
 
 use super::body::Body;
-use super::status::Status;
 use crate::metrics::GrpcMethod;
+use crate::status::Status;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Response};
 use http_body_util::BodyExt;

@@ -25,15 +25,14 @@ mod lease;
 mod lock;
 mod maintenance;
 mod queue;
-mod status;
 mod v2auth;
 mod v2keys;
 mod v2members;
 mod watch;
 
+pub use crate::status::{Code, Status};
 pub use body::Body;
 pub use grpc::frame_message;
-pub use status::{Code, Status};
 pub use v2keys::expire_keys as expire_v2_keys;
 
 use crate::apply::{Applied, HasHeader};

@@ -9,8 +9,8 @@
 use super::cluster;
 use super::http::{v2_member, v2_response};
 use super::{Api, Body, Call, Status};
+use crate::mvcc::MemberError;
 use crate::pb::etcdserverpb::{MemberAddRequest, MemberRemoveRequest, MemberUpdateRequest};
-use crate::raft::membership::MemberError;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -119,7 +119,7 @@ async fn peer_urls(api: &Api, request: Request<Incoming>) -> Result<Vec<String>,
         .map_err(|e| bad(e.to_string()))?
         .to_bytes();
     let parsed: PeerUrls = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
-    crate::config::Url::parse_list(&parsed.peer_urls).map_err(bad)
+    crate::url::Url::parse_list(&parsed.peer_urls).map_err(bad)
 }
 
 pub async fn handle(

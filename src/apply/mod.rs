@@ -3,6 +3,7 @@
 //! the same entry, so an error here (say, a compacted revision) is an answer, not a failure.
 
 mod auth;
+pub mod membership;
 mod range;
 mod txn;
 
@@ -92,7 +93,7 @@ pub fn apply(store: &Store, txn: &mut RwTxn, request: &InternalRaftRequest) -> A
         return compact(store, txn, compaction).map(Applied::Compaction);
     }
     if let Some(attributes) = &request.member_attributes {
-        crate::raft::membership::apply_attributes(store, txn, attributes)?;
+        membership::apply_attributes(store, txn, attributes)?;
         return Ok(Applied::Internal);
     }
     if let Some(grant) = &request.lease_grant {
@@ -112,7 +113,7 @@ pub fn apply(store: &Store, txn: &mut RwTxn, request: &InternalRaftRequest) -> A
         return Ok(Applied::Internal);
     }
     if let Some(update) = &request.member_peer_urls {
-        crate::raft::membership::apply_peer_urls(store, txn, update)?;
+        membership::apply_peer_urls(store, txn, update)?;
         return Ok(Applied::Members);
     }
     if let Some(version) = &request.cluster_version_set {

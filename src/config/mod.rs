@@ -6,11 +6,11 @@
 
 mod file;
 pub mod flags;
-mod url;
 mod yaml;
 
-pub use url::{Scheme, Url};
+use crate::url::{Scheme, Url};
 
+pub use crate::tls::TlsFiles;
 use flags::default_value;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -37,28 +37,6 @@ impl fmt::Display for ConfigError {
 
 fn error<T>(message: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError(message.into()))
-}
-
-/// TLS settings of one side (clients or peers).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TlsFiles {
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-    pub trusted_ca_file: Option<PathBuf>,
-    /// Require a client certificate signed by trusted_ca_file.
-    pub client_cert_auth: bool,
-    /// Certificates this revocation list names are refused.
-    pub crl_file: Option<PathBuf>,
-    /// --auto-tls / --peer-auto-tls: a self-signed certificate made at start when no files.
-    pub auto_tls: bool,
-    /// --peer-cert-allowed-cn: the CN a peer's certificate must carry.
-    pub allowed_cn: Option<String>,
-    /// --client-cert-allowed-hostname / --peer-cert-allowed-hostname: a name the certificate
-    /// must be valid for.
-    pub allowed_hostname: Option<String>,
-    /// --experimental-peer-skip-client-san-verification: a peer's certificate need not name
-    /// the address it connects from.
-    pub skip_client_san_verification: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

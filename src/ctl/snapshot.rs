@@ -275,7 +275,7 @@ pub(super) fn write_restored(config: &crate::config::Config, backup: &[u8]) -> R
                 .map_err(store_error)?;
         }
         store.set_alarms(&mut txn, &[]).map_err(store_error)?;
-        let conf_state = crate::raft::membership::conf_state_bytes(&members);
+        let conf_state = crate::apply::membership::conf_state_bytes(&members);
         store
             .set_conf_state(&mut txn, &conf_state)
             .map_err(store_error)?;

@@ -2,7 +2,7 @@
 //! etcdctl 3.4's ctlv2 member commands print (and exiting 1 on any error, as they do).
 
 use super::v2::{Context, Member};
-use crate::config::Url;
+use crate::url::Url;
 
 /// What each member command prints after a usage error: urfave/cli's command help.
 pub fn help(command: &str) -> Option<&'static str> {

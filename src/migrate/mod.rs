@@ -218,7 +218,7 @@ fn write_staging(plan: &Plan, options: &Options) -> Result<String, String> {
     // With no members yet (the backend never committed the bootstrap), the configuration
     // comes from the log's bootstrap entries, as for a new member of ours.
     if !members.is_empty() {
-        let conf_state = crate::raft::membership::conf_state_bytes(&members);
+        let conf_state = crate::apply::membership::conf_state_bytes(&members);
         store
             .set_conf_state(&mut txn, &conf_state)
             .map_err(store_error)?;

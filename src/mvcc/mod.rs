@@ -47,12 +47,27 @@ pub enum KvError {
     /// A CORRUPT alarm is raised: writes are refused (etcd's "corrupt cluster").
     Corrupt,
     /// A membership change etcd would refuse.
-    Member(crate::raft::membership::MemberError),
+    Member(MemberError),
     /// A committed entry that this member cannot apply (it is skipped on every member alike).
     Unapplicable(String),
     /// A refusal of the authentication store.
     Auth(auth::AuthError),
     Storage(heed::Error),
+}
+
+/// Why a membership change is refused; each is one of etcd's client-visible errors. The member
+/// table is replicated state kept here; apply/membership.rs decides the changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberError {
+    IdExists,
+    PeerUrlExists,
+    NotFound,
+    NotLearner,
+    LearnerNotReady,
+    TooManyLearners,
+    NotEnoughStarted,
+    NotLeader,
+    BadLeaderTransferee,
 }
 
 /// A stored record without the layout this build writes: damage on disk, reported with where

@@ -5,8 +5,8 @@
 
 use super::frame::{self, Hello, HELLO_BYTES, MAGIC};
 use super::{PeerContext, PeerEvent};
-use crate::config::Url;
 use crate::pb::etcdserverpb::{MemberListResponse, ResponseHeader};
+use crate::url::Url;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::rustls::ServerConfig;
 use futures_rustls::TlsAcceptor;
@@ -35,7 +35,7 @@ pub struct PeerListener {
 }
 
 pub async fn bind(url: &Url, tls: Option<Arc<ServerConfig>>) -> Result<PeerListener, String> {
-    let (tcp, tls) = crate::server::bind_socket(url, tls, "peer-").await?;
+    let (tcp, tls) = crate::net::bind_socket(url, tls, "peer-").await?;
     Ok(PeerListener {
         url: url.clone(),
         tcp,
@@ -157,7 +157,7 @@ where
                 let answer = smol::unblock(move || match store.hash_kv_at(revision) {
                     Ok((_, hashed)) => super::Answer::Hashed(hashed),
                     Err(error) => {
-                        let status = crate::api::Status::from(error);
+                        let status = crate::status::Status::from(error);
                         super::Answer::Refused {
                             code: status.code as u32,
                             message: status.message,
@@ -221,7 +221,7 @@ where
 {
     let members = {
         let txn = context.store.read_txn().map_err(|e| e.to_string())?;
-        crate::raft::membership::list(&context.store, &txn).map_err(|e| format!("{e:?}"))?
+        crate::apply::membership::list(&context.store, &txn).map_err(|e| format!("{e:?}"))?
     };
     let answer = MemberListResponse {
         header: Some(ResponseHeader {

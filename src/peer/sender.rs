@@ -4,10 +4,10 @@
 
 use super::frame::{self, Hello};
 use super::{PeerContext, PeerEvent};
-use crate::config::{Scheme, Url};
 use crate::metrics::PeerTraffic;
 use crate::mvcc::snapshot::DumpError;
 use crate::runtime::with_timeout;
+use crate::url::{Scheme, Url};
 use futures_lite::io::BufWriter;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::rustls::ClientConfig;

@@ -9,7 +9,6 @@ mod inbound;
 mod leases;
 mod log_writer;
 mod logger;
-pub mod membership;
 mod node;
 mod reads;
 mod recovery;
@@ -19,6 +18,7 @@ pub use node::{start, Bootstrap};
 use crate::apply::ApplyResult;
 use crate::mvcc::KvError;
 use crate::pb::etcdserverpb::{InternalRaftRequest, Member};
+use crate::status::{Code, Status};
 use smol::channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -229,5 +229,18 @@ impl RaftHandle {
     pub async fn read_barrier(&self) -> Result<(), RaftError> {
         let (reply, answer) = smol::channel::bounded(1);
         self.wait(Command::ReadBarrier { reply }, answer).await?
+    }
+}
+
+impl From<RaftError> for Status {
+    fn from(error: RaftError) -> Status {
+        match error {
+            RaftError::Timeout => Status::new(Code::Unavailable, "etcdserver: request timed out"),
+            RaftError::Stopped => Status::new(Code::Unavailable, "etcdserver: server stopped"),
+            RaftError::NoLeader => Status::new(Code::Unavailable, "etcdserver: no leader"),
+            RaftError::TooManyRequests => {
+                Status::new(Code::ResourceExhausted, "etcdserver: too many requests")
+            }
+        }
     }
 }

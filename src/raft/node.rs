@@ -7,12 +7,12 @@ use super::inbound;
 use super::leases::LeaseClock;
 use super::log_writer::{self, LogEvent, LogOp};
 use super::logger::raft_logger;
-use super::membership;
-use super::membership::MemberError;
 use super::reads::ReadBatcher;
 use super::{Command, MemberChange, ProposalReply, RaftError, RaftHandle, RaftStatus};
+use crate::apply::membership;
 use crate::apply::{self, Applied};
 use crate::mvcc::checkpoint::Candidate;
+use crate::mvcc::MemberError;
 use crate::mvcc::{KvError, Store};
 use crate::pb::etcdserverpb::{
     ClusterVersionSetRequest, InternalRaftRequest, Member, MemberAttributesRequest, RequestHeader,
@@ -613,7 +613,7 @@ impl Node {
     /// A follower's forwarded question; only the leader answers it.
     fn answer_query(&mut self, query: Query, reply: Sender<Answer>) {
         let refused = |error: KvError| {
-            let status = crate::api::Status::from(error);
+            let status = crate::status::Status::from(error);
             Answer::Refused {
                 code: status.code as u32,
                 message: status.message,
@@ -630,7 +630,7 @@ impl Node {
             // The peer listener answers these from the store itself.
             Query::HashKv(_) => {
                 let _ = reply.try_send(Answer::Refused {
-                    code: crate::api::Code::Unimplemented as u32,
+                    code: crate::status::Code::Unimplemented as u32,
                     message: "HashKV queries are answered by the peer listener".to_string(),
                 });
             }

@@ -3,8 +3,8 @@
 
 use super::authority::{AuthorityFix, MAX_REWRITTEN_FRAME_BYTES};
 use crate::api::{self, Api};
-use crate::config::{Scheme, Url};
 use crate::runtime::with_timeout;
+use crate::url::Url;
 use futures_rustls::rustls::ServerConfig;
 use futures_rustls::TlsAcceptor;
 use smol::channel::{Receiver, Sender};
@@ -54,33 +54,13 @@ pub struct Http2Options {
     pub keepalive_timeout: Option<Duration>,
 }
 
-/// Binds `url` and, for https, prepares the TLS acceptor (`flag_prefix`: "" for clients,
-/// "peer-" for peers, to name the missing flags).
-pub async fn bind_socket(
-    url: &Url,
-    tls: Option<Arc<ServerConfig>>,
-    flag_prefix: &str,
-) -> Result<(TcpListener, Option<TlsAcceptor>), String> {
-    let address = url.bind_address()?;
-    let tcp = TcpListener::bind(address.as_str())
-        .await
-        .map_err(|e| format!("listen tcp {address}: bind: {e}"))?;
-    let tls = match url.scheme {
-        Scheme::Https => Some(TlsAcceptor::from(tls.ok_or(format!(
-            "{url}: https needs --{flag_prefix}cert-file and --{flag_prefix}key-file"
-        ))?)),
-        Scheme::Http => None,
-    };
-    Ok((tcp, tls))
-}
-
 pub async fn bind(
     url: &Url,
     tls: Option<Arc<ServerConfig>>,
     http2: Http2Options,
     metrics_only: bool,
 ) -> Result<Listener, String> {
-    let (tcp, tls) = bind_socket(url, tls, "").await?;
+    let (tcp, tls) = crate::net::bind_socket(url, tls, "").await?;
     Ok(Listener {
         url: url.clone(),
         tcp,

@@ -8,14 +8,13 @@ pub mod identity;
 mod listener;
 mod notify;
 
-pub use listener::bind_socket;
-
 use crate::api::{Api, Limits};
-use crate::config::{ClusterState, Config, Scheme};
+use crate::config::{ClusterState, Config};
 use crate::mvcc::Store;
 use crate::peer::{self, PeerContext, Transport};
 use crate::raft::{self, Bootstrap};
 use crate::runtime::{self, spawn};
+use crate::url::Scheme;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,7 +73,7 @@ pub fn run(config: Config) -> Result<(), String> {
         .chain(&config.listen_metrics_urls)
         .any(|u| u.scheme == Scheme::Https);
     let provider = crate::tls::provider(&config.cipher_suites)?;
-    let hosts = |urls: &[crate::config::Url]| -> Vec<String> {
+    let hosts = |urls: &[crate::url::Url]| -> Vec<String> {
         urls.iter()
             .map(|u| {
                 u.host

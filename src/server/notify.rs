@@ -30,7 +30,7 @@ fn is_ready(store: &Store, status: &RaftStatus) -> bool {
     let Ok(txn) = store.read_txn() else {
         return false;
     };
-    crate::raft::membership::list(store, &txn)
+    crate::apply::membership::list(store, &txn)
         .map(|members| {
             members
                 .iter()

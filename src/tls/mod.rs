@@ -6,17 +6,38 @@
 mod verifier;
 pub mod x509;
 
-use crate::config::TlsFiles;
 use futures_rustls::rustls::client::danger::ServerCertVerifier;
 use futures_rustls::rustls::crypto::{ring, CryptoProvider};
 use futures_rustls::rustls::server::WebPkiClientVerifier;
 use futures_rustls::rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedCipherSuite};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 pub use verifier::AcceptAnyServer;
 use verifier::CheckedClients;
+
+/// TLS settings of one side (clients or peers).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub trusted_ca_file: Option<PathBuf>,
+    /// Require a client certificate signed by trusted_ca_file.
+    pub client_cert_auth: bool,
+    /// Certificates this revocation list names are refused.
+    pub crl_file: Option<PathBuf>,
+    /// --auto-tls / --peer-auto-tls: a self-signed certificate made at start when no files.
+    pub auto_tls: bool,
+    /// --peer-cert-allowed-cn: the CN a peer's certificate must carry.
+    pub allowed_cn: Option<String>,
+    /// --client-cert-allowed-hostname / --peer-cert-allowed-hostname: a name the certificate
+    /// must be valid for.
+    pub allowed_hostname: Option<String>,
+    /// --experimental-peer-skip-client-san-verification: a peer's certificate need not name
+    /// the address it connects from.
+    pub skip_client_san_verification: bool,
+}
 
 fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let certificates: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)

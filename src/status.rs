@@ -1,9 +1,11 @@
-//! gRPC statuses with the codes and messages etcd sends, which clientv3 maps to typed errors.
+//! gRPC statuses with the codes and messages etcd sends, which clientv3 maps to typed errors:
+//! what a refusal of the store, the auth store or the member table answers, whichever layer
+//! (api, raft answering a follower, peer) gives it. The raft layer's own refusals are in
+//! raft/mod.rs.
 
 use crate::mvcc::auth::AuthError;
 use crate::mvcc::KvError;
-use crate::raft::membership::MemberError;
-use crate::raft::RaftError;
+use crate::mvcc::MemberError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
@@ -177,18 +179,5 @@ impl From<MemberError> for Status {
 impl From<heed::Error> for Status {
     fn from(error: heed::Error) -> Status {
         Status::from(KvError::Storage(error))
-    }
-}
-
-impl From<RaftError> for Status {
-    fn from(error: RaftError) -> Status {
-        match error {
-            RaftError::Timeout => Status::new(Code::Unavailable, "etcdserver: request timed out"),
-            RaftError::Stopped => Status::new(Code::Unavailable, "etcdserver: server stopped"),
-            RaftError::NoLeader => Status::new(Code::Unavailable, "etcdserver: no leader"),
-            RaftError::TooManyRequests => {
-                Status::new(Code::ResourceExhausted, "etcdserver: too many requests")
-            }
-        }
     }
 }

@@ -2,6 +2,7 @@
 //! one ConfChangeAddNode per initial member, term 1, indexes 1..n) and the `members` table they
 //! and later attribute updates fill.
 
+pub use crate::mvcc::MemberError;
 use crate::mvcc::{KvError, Store};
 use crate::pb::etcdserverpb::{Member, MemberAttributesRequest, MemberPeerUrlsRequest};
 use bytes::Bytes;
@@ -9,20 +10,6 @@ use heed::{RoTxn, RwTxn};
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeType, Entry, EntryType};
-
-/// Why a membership change is refused; each is one of etcd's client-visible errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MemberError {
-    IdExists,
-    PeerUrlExists,
-    NotFound,
-    NotLearner,
-    LearnerNotReady,
-    TooManyLearners,
-    NotEnoughStarted,
-    NotLeader,
-    BadLeaderTransferee,
-}
 
 /// etcd 3.4 allows one learner at a time.
 const MAX_LEARNERS: usize = 1;
