@@ -6,6 +6,7 @@ mod common;
 mod alarm;
 mod auth;
 mod backups;
+mod bench;
 mod binary_keys;
 mod boot;
 mod check_perf;

@@ -1,6 +1,7 @@
 //! `etcd bench`: a load generator for any etcd v3 server (ours or upstream), in the spirit of
 //! etcd's tools/benchmark. N clients share M HTTP/2 connections spread over the endpoints; each
-//! client issues one request at a time. Bounded by --total requests and --max-seconds.
+//! client issues one request at a time. Bounded by --total requests and --max-seconds. The
+//! watch workload (`watch.rs`) makes the clients watchers of one prefix that writers fill.
 //!
 //! Prints a human summary and one `RESULT ...` line for scripts (.ci/bench-compare).
 
@@ -12,8 +13,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod watch;
+
 #[derive(FromArgs)]
-/// Runs a workload (put, range or txn-put) against etcd v3 servers: N clients, one request in
+/// Runs a workload (put, range, txn-put or watch) against etcd v3 servers: N clients, one request in
 /// flight each, share M HTTP/2 connections; prints a summary and a RESULT line for scripts.
 struct Args {
     /// servers to spread connections over, comma-separated (default 127.0.0.1:2379)
@@ -58,7 +61,12 @@ struct Args {
     /// name:password: authenticate once; every request carries the token
     #[argh(option, from_str_fn(user))]
     user: Option<(String, String)>,
-    /// put, range or txn-put
+    /// keys 0, 1, 2, ... in the order requests are issued instead of random ones, so that
+    /// --total puts write as many distinct keys
+    #[argh(switch)]
+    sequential_keys: bool,
+    /// put, range, txn-put or watch (--clients watchers of one prefix, each receiving the
+    /// --total puts that 10 writers make under it)
     #[argh(positional, from_str_fn(workload))]
     workload: Workload,
 }
@@ -90,6 +98,7 @@ fn workload(text: &str) -> Result<Workload, String> {
         "put" => Ok(Workload::Put),
         "range" => Ok(Workload::Range),
         "txn-put" => Ok(Workload::TxnPut),
+        "watch" => Ok(Workload::Watch),
         other => Err(format!("unknown workload {other:?}")),
     }
 }
@@ -99,6 +108,7 @@ enum Workload {
     Put,
     Range,
     TxnPut,
+    Watch,
 }
 
 impl Workload {
@@ -107,6 +117,7 @@ impl Workload {
             Workload::Put => "put",
             Workload::Range => "range",
             Workload::TxnPut => "txn-put",
+            Workload::Watch => "watch",
         }
     }
 }
@@ -121,6 +132,7 @@ struct Options {
     key_size: usize,
     val_size: usize,
     key_space: u64,
+    sequential_keys: bool,
     serializable: bool,
     max_seconds: u64,
     threads: usize,
@@ -145,6 +157,7 @@ impl From<Args> for Options {
             key_size: args.key_size as usize,
             val_size: args.val_size as usize,
             key_space: args.key_space_size,
+            sequential_keys: args.sequential_keys,
             serializable: args.consistency,
             max_seconds: args.max_seconds,
             threads: args.threads as usize,
@@ -181,8 +194,12 @@ impl XorShift {
     }
 }
 
-fn key(options: &Options, random: &mut XorShift) -> Vec<u8> {
-    let n = random.next() % options.key_space;
+/// The key of request number `issued`.
+fn key(options: &Options, random: &mut XorShift, issued: usize) -> Vec<u8> {
+    let n = match options.sequential_keys {
+        true => issued as u64,
+        false => random.next() % options.key_space,
+    };
     format!("{n:0width$}", width = options.key_size).into_bytes()
 }
 
@@ -214,12 +231,28 @@ async fn run(options: Options) -> Result<(), String> {
             .map(|c| c.with_token(answer.token.clone()))
             .collect();
     }
-    let issued = Arc::new(AtomicUsize::new(0));
     let tally = Arc::new(Mutex::new(Tally {
         latencies_us: Vec::with_capacity(options.total),
         errors: 0,
         first_error: None,
     }));
+    let elapsed = match options.workload {
+        Workload::Watch => watch::run(options.clone(), &channels, tally.clone()).await?,
+        _ => requests(options.clone(), &channels, tally.clone()).await,
+    };
+    let mut tally = tally.lock().expect("tally lock");
+    tally.latencies_us.sort_unstable();
+    report(&options, &tally, elapsed);
+    Ok(())
+}
+
+/// The request workloads: each client issues one request at a time until --total were issued.
+async fn requests(
+    options: Arc<Options>,
+    channels: &[Channel],
+    tally: Arc<Mutex<Tally>>,
+) -> Duration {
+    let issued = Arc::new(AtomicUsize::new(0));
     let value = vec![b'v'; options.val_size];
     let started = Instant::now();
     let deadline = started + Duration::from_secs(options.max_seconds);
@@ -236,10 +269,12 @@ async fn run(options: Options) -> Result<(), String> {
             let mut random = XorShift(0x9e37_79b9_7f4a_7c15 ^ ((client as u64 + 1) * 0x2545_f491));
             let mut latencies = Vec::new();
             let mut errors = Vec::new();
-            while issued.fetch_add(1, Ordering::Relaxed) < options.total
-                && Instant::now() < deadline
-            {
-                let key = key(&options, &mut random);
+            loop {
+                let n = issued.fetch_add(1, Ordering::Relaxed);
+                if n >= options.total || Instant::now() >= deadline {
+                    break;
+                }
+                let key = key(&options, &mut random, n);
                 let begun = Instant::now();
                 let result = request(&channel, &options, key, &value).await;
                 match result {
@@ -258,11 +293,7 @@ async fn run(options: Options) -> Result<(), String> {
     for task in tasks {
         task.await;
     }
-    let elapsed = started.elapsed();
-    let mut tally = tally.lock().expect("tally lock");
-    tally.latencies_us.sort_unstable();
-    report(&options, &tally, elapsed);
-    Ok(())
+    started.elapsed()
 }
 
 async fn request(
@@ -307,6 +338,7 @@ async fn request(
                 .await
                 .map(drop)
         }
+        Workload::Watch => return Err("watch is not a request workload".to_string()),
     };
     result.map_err(|e| e.to_string())
 }
@@ -328,8 +360,12 @@ fn report(options: &Options, tally: &Tally, elapsed: Duration) {
         percentile_ms(&tally.latencies_us, 0.99),
     );
     println!(
-        "{}: {done} requests ok, {} errors, {} clients over {} connections, {:.2} s",
+        "{}: {done} {} ok, {} errors, {} clients over {} connections, {:.2} s",
         options.workload.name(),
+        match options.workload {
+            Workload::Watch => "events delivered",
+            _ => "requests",
+        },
         tally.errors,
         options.clients,
         options.conns,
