@@ -12,18 +12,13 @@ use crate::auth::{Access, Identity, Need};
 use crate::mvcc::KvError;
 use crate::pb::etcdserverpb::watch_request::RequestUnion;
 use crate::pb::etcdserverpb::{WatchRequest, WatchResponse};
-use crate::watch::Watcher;
+use crate::watch::{Catchup, Watcher, MAX_WATCHERS_PER_STREAM};
 use smol::channel::Receiver;
 use std::sync::Arc;
 use std::time::Instant;
 
 /// etcd's clientv3.InvalidWatchID: the ID of answers that belong to no watch.
 const NO_WATCH: i64 = -1;
-/// Changes read from the log per step, so a far-behind watcher does not hold a read
-/// transaction (and LMDB pages) for long; whole revisions are never split.
-const CHANGES_PER_STEP: usize = 1000;
-/// Watches one stream may hold; a create beyond this is answered created and canceled.
-const MAX_WATCHERS_PER_STREAM: usize = 10_000;
 
 pub async fn watch(
     api: Arc<Api>,
@@ -278,40 +273,25 @@ impl Stream {
 
     /// One step of watcher `position`: the next response to send, or None once it is caught up.
     fn step(&mut self, position: usize) -> Result<Option<WatchResponse>, KvError> {
-        let store = &self.api.store;
-        let txn = store.read_txn()?;
-        let current = store.current_revision(&txn)?;
-        let compacted = store.compact_revision(&txn)?;
-        loop {
-            let watcher = &mut self.watchers[position];
-            if watcher.next_revision > current {
-                return Ok(None);
-            }
-            if let Some(compact) = compacted.filter(|c| watcher.next_revision < *c) {
-                return Ok(Some(WatchResponse {
-                    // etcd's compacted answer comes from no revision: its header has 0.
-                    header: self.api.header(0),
-                    watch_id: watcher.id,
-                    compact_revision: compact,
-                    canceled: true,
-                    ..WatchResponse::default()
-                }));
-            }
-            let changes = store.changes(&txn, watcher.next_revision, current, CHANGES_PER_STEP)?;
-            let events = watcher.events(store, &txn, &changes)?;
-            watcher.next_revision = match changes.last() {
-                Some(last) if changes.len() >= CHANGES_PER_STEP => last.revision.main + 1,
-                _ => current + 1,
-            };
-            if !events.is_empty() {
-                return Ok(Some(WatchResponse {
-                    header: self.api.header(current),
-                    watch_id: watcher.id,
-                    events,
-                    ..WatchResponse::default()
-                }));
-            }
-        }
+        let watcher = &mut self.watchers[position];
+        let response = match watcher.step(&self.api.store)? {
+            Catchup::CaughtUp => return Ok(None),
+            // etcd's compacted answer comes from no revision: its header has 0.
+            Catchup::Compacted(compact_revision) => WatchResponse {
+                header: self.api.header(0),
+                watch_id: watcher.id,
+                compact_revision,
+                canceled: true,
+                ..WatchResponse::default()
+            },
+            Catchup::Events { current, events } => WatchResponse {
+                header: self.api.header(current),
+                watch_id: watcher.id,
+                events,
+                ..WatchResponse::default()
+            },
+        };
+        Ok(Some(response))
     }
 }
 

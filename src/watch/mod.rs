@@ -1,5 +1,6 @@
 //! Watches: a `Hub` that wakes every watch stream after the store commits, and `Watcher`, which
-//! turns the store's event log (mvcc/changes.rs) into the events one watch asked for. Every
+//! turns the store's event log (mvcc/changes.rs) into the events one watch asked for, a step at
+//! a time (`Watcher::step`); api/watch.rs speaks the protocol around them. Every
 //! watcher reads the log at its own pace from its next revision, so events arrive in revision
 //! order, once each, with no gaps, a revision never split, and a slow watcher never holds up
 //! writes (it simply reads further back, as etcd's unsynced watchers do).
@@ -11,6 +12,23 @@ use crate::pb::mvccpb::{event::EventType, Event};
 use heed::RoTxn;
 use smol::channel::{Receiver, Sender};
 use std::sync::Mutex;
+
+/// Watches one stream may hold; a create beyond this is answered created and canceled.
+pub const MAX_WATCHERS_PER_STREAM: usize = 10_000;
+/// Changes read from the log per step, so a far-behind watcher does not hold a read
+/// transaction (and LMDB pages) for long; whole revisions are never split.
+const CHANGES_PER_STEP: usize = 1000;
+
+/// What one step of a watcher's catch-up found.
+pub enum Catchup {
+    /// The watcher has seen every revision up to the store's current one.
+    CaughtUp,
+    /// The revision it needs next was compacted away (the store's compacted revision): the
+    /// watch ends.
+    Compacted(i64),
+    /// Its next events, read with the store at revision `current`.
+    Events { current: i64, events: Vec<Event> },
+}
 
 /// Wakes watch streams when the store has new revisions.
 #[derive(Default)]
@@ -92,8 +110,34 @@ impl Watcher {
         }
     }
 
+    /// One step towards the store's current revision: up to CHANGES_PER_STEP changes read
+    /// from the event log in one read transaction, skipping revisions with nothing for this
+    /// watcher, until there are events to send or none are left.
+    pub fn step(&mut self, store: &Store) -> Result<Catchup, KvError> {
+        let txn = store.read_txn()?;
+        let current = store.current_revision(&txn)?;
+        let compacted = store.compact_revision(&txn)?;
+        loop {
+            if self.next_revision > current {
+                return Ok(Catchup::CaughtUp);
+            }
+            if let Some(compact) = compacted.filter(|c| self.next_revision < *c) {
+                return Ok(Catchup::Compacted(compact));
+            }
+            let changes = store.changes(&txn, self.next_revision, current, CHANGES_PER_STEP)?;
+            let events = self.events(store, &txn, &changes)?;
+            self.next_revision = match changes.last() {
+                Some(last) if changes.len() >= CHANGES_PER_STEP => last.revision.main + 1,
+                _ => current + 1,
+            };
+            if !events.is_empty() {
+                return Ok(Catchup::Events { current, events });
+            }
+        }
+    }
+
     /// The events among `changes` this watcher wants, in order.
-    pub fn events(
+    fn events(
         &self,
         store: &Store,
         txn: &RoTxn,
