@@ -313,6 +313,9 @@ ETCDCTL_API=3 get foo
 ETCDCTL_API=4 get foo
 ETCDCTL_ENDPOINTS={ADDR} get foo --endpoints={ADDR}
 ETCDCTL_NONSENSE=1 get foo
+ETCDCTL_ENDPOINTS={ADDR} get --endpoints={ADDR}
+ETCDCTL_NONSENSE=1 put onlykey
+ETCDCTL_NONSENSE=1 snapshot status
 ETCDCTL_DIAL_TIMEOUT=bogus get foo
 ETCDCTL_COMMAND_TIMEOUT=3s get foo
 ETCDCTL_API=2 member list --endpoints=http://{ADDR}

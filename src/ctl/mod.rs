@@ -166,16 +166,16 @@ fn v3(args: &[String]) -> ExitCode {
         print!("{}", commands::usage(command));
         return ExitCode::SUCCESS;
     }
-    if command.path != "version" {
-        if let Err(exit) = environment(&mut parsed, command.path == "watch") {
-            return finish(Err(exit));
-        }
-    }
+    let environment = match command.path {
+        "version" => EnvReport::default(),
+        path => environment(&mut parsed, path == "watch"),
+    };
     let result = Printer::new(&parsed, &specs).and_then(|printer| {
         let mut ctl = Ctl {
             flags: parsed,
             specs,
             out: printer,
+            environment: std::sync::Mutex::new(Some(environment)),
         };
         (command.run)(&mut ctl)
     });
@@ -196,22 +196,32 @@ fn finish(result: Outcome) -> ExitCode {
     }
 }
 
+/// What reading ETCDCTL_* found to complain about. etcdctl reads the environment when a
+/// command first makes its client, after the command checked its arguments, so these are
+/// reported then (`Ctl::connect`), not before.
+#[derive(Default)]
+struct EnvReport {
+    warnings: Vec<String>,
+    /// A variable for a flag also given on the command line: fatal.
+    conflict: Option<String>,
+}
+
 /// ETCDCTL_<FLAG> for each global flag the command line did not set. As etcd's pkg/flags: a
 /// variable for a flag also given on the command line is fatal, an unknown ETCDCTL_* variable
 /// draws a warning.
-fn environment(parsed: &mut Parsed, watch: bool) -> Outcome {
+fn environment(parsed: &mut Parsed, watch: bool) -> EnvReport {
     let env_name = |flag: &str| format!("ETCDCTL_{}", flag.to_uppercase().replace('-', "_"));
+    let mut report = EnvReport::default();
     for (name, value) in std::env::vars() {
         let spec = commands::GLOBAL_FLAGS
             .iter()
             .find(|s| env_name(s.name) == name);
         match spec {
             Some(spec) if parsed.changed(spec.name) => {
-                eprintln!(
-                    "{} C | pkg/flags: conflicting environment variable {name:?} is shadowed by corresponding command-line flag (either unset environment variable or disable flag)",
-                    log_timestamp()
-                );
-                return Err(quiet(EXIT_ERROR));
+                report.conflict = Some(format!(
+                    "C | pkg/flags: conflicting environment variable {name:?} is shadowed by corresponding command-line flag (either unset environment variable or disable flag)"
+                ));
+                return report;
             }
             Some(spec) => {
                 if !value.is_empty() {
@@ -224,15 +234,14 @@ fn environment(parsed: &mut Parsed, watch: bool) -> Outcome {
                 // etcdctl unsets ETCDCTL_API before it reads the environment.
                 let api = name == "ETCDCTL_API";
                 if name.starts_with("ETCDCTL_") && !api && !(watch && watch_variable) {
-                    eprintln!(
-                        "{} W | pkg/flags: unrecognized environment variable {name}={value}",
-                        log_timestamp()
-                    );
+                    report.warnings.push(format!(
+                        "W | pkg/flags: unrecognized environment variable {name}={value}"
+                    ));
                 }
             }
         }
     }
-    Ok(())
+    report
 }
 
 /// capnslog's time stamp, "2006-01-02 15:04:05.000000" (UTC).
@@ -257,6 +266,8 @@ pub struct Ctl {
     pub flags: Parsed,
     pub specs: Vec<&'static Spec>,
     pub out: Printer,
+    /// Reported once, when the command first makes a client.
+    environment: std::sync::Mutex<Option<EnvReport>>,
 }
 
 impl Ctl {
@@ -315,12 +326,31 @@ impl Ctl {
 
     /// A connection to the first endpoint that answers, tried until the command timeout as
     /// etcdctl's client keeps trying.
+    /// Prints what reading ETCDCTL_* found, the first time a command makes a client.
+    fn report_environment(&self) -> Outcome {
+        let taken = self.environment.lock().map(|mut e| e.take());
+        let Ok(Some(report)) = taken else {
+            return Ok(());
+        };
+        for warning in report.warnings {
+            eprintln!("{} {warning}", log_timestamp());
+        }
+        match report.conflict {
+            Some(conflict) => {
+                eprintln!("{} {conflict}", log_timestamp());
+                Err(quiet(EXIT_ERROR))
+            }
+            None => Ok(()),
+        }
+    }
+
     pub fn connect(&self) -> Result<Channel, Exit> {
         let endpoints = self.endpoints();
         self.connect_to(&endpoints)
     }
 
     pub fn connect_to(&self, endpoints: &[String]) -> Result<Channel, Exit> {
+        self.report_environment()?;
         if !self.string("discovery-srv").is_empty() {
             return Err(fail(
                 EXIT_BAD_ARGS,
