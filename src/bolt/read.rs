@@ -51,7 +51,13 @@ impl<'a> Bolt<'a> {
         if !looks_like_bolt(data) {
             return Err("not a bolt file (no bolt meta page at its start)".to_string());
         }
-        let page_size = word32(data, PAGE_HEADER_BYTES + 8) as usize;
+        let Some(page_size) = data.get(PAGE_HEADER_BYTES + 8..PAGE_HEADER_BYTES + 12) else {
+            return Err(format!(
+                "page 0: the file ends inside its meta page ({} bytes)",
+                data.len()
+            ));
+        };
+        let page_size = word32(page_size, 0) as usize;
         if !page_size.is_power_of_two() || !(512..=65536).contains(&page_size) {
             return Err(format!(
                 "page 0: page size {page_size} is not one bolt uses"

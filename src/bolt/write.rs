@@ -305,6 +305,16 @@ mod tests {
     }
 
     #[test]
+    fn a_file_cut_inside_its_first_meta_page_is_refused() {
+        // Found by the fuzzer's long run: a bolt header that ends right after its version.
+        let mut bytes = vec![0u8; 25];
+        bytes[16..20].copy_from_slice(&MAGIC.to_le_bytes());
+        bytes[20..24].copy_from_slice(&VERSION.to_le_bytes());
+        let refused = Bolt::open(&bytes).err().unwrap_or_default();
+        assert!(refused.contains("ends inside its meta page"), "{refused}");
+    }
+
+    #[test]
     fn fuzz_bolt_files() {
         let mut writer = BoltWriter::new(std::io::Cursor::new(Vec::new())).unwrap();
         writer.begin_bucket(b"key").unwrap();
