@@ -12,7 +12,7 @@ pub mod stats;
 
 pub use join::find_self;
 pub use query::{Answer, Query, ANSWER_TIMEOUT};
-pub use receiver::{bind, serve};
+pub use receiver::{bind, serve, PeerListener};
 
 use crate::mvcc::Store;
 use futures_rustls::rustls::ClientConfig;

@@ -12,9 +12,10 @@ use crate::api::{Api, Limits};
 use crate::config::{ClusterState, Config};
 use crate::mvcc::Store;
 use crate::peer::{self, PeerContext, Transport};
-use crate::raft::{self, Bootstrap};
+use crate::raft::{self, Bootstrap, RaftHandle};
 use crate::runtime::{self, spawn};
 use crate::url::Scheme;
+use futures_rustls::rustls::{ClientConfig, ServerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,17 +62,14 @@ async fn find_cluster(
         .map_err(|e| format!("--initial-cluster-state existing: {e}"))
 }
 
-pub fn run(config: Config) -> Result<(), String> {
-    crate::peer::stats::started();
-    for note in &config.notes {
-        log::warn!("{note}");
-    }
-    let (mut identity, is_new) = identity::resolve(&config)?;
-    let needs_tls = config
-        .listen_client_urls
-        .iter()
-        .chain(&config.listen_metrics_urls)
-        .any(|u| u.scheme == Scheme::Https);
+/// The member's TLS configurations, each present when its side uses https.
+struct TlsConfigs {
+    client: Option<Arc<ServerConfig>>,
+    peer_server: Option<Arc<ServerConfig>>,
+    peer_client: Option<Arc<ClientConfig>>,
+}
+
+fn tls_configs(config: &Config) -> Result<TlsConfigs, String> {
     let provider = crate::tls::provider(&config.cipher_suites)?;
     let hosts = |urls: &[crate::url::Url]| -> Vec<String> {
         urls.iter()
@@ -83,52 +81,56 @@ pub fn run(config: Config) -> Result<(), String> {
             })
             .collect()
     };
-    let client_hosts = hosts(&config.listen_client_urls);
-    let client_tls = if needs_tls {
-        Some(crate::tls::server_config(
+    let client_https = config
+        .listen_client_urls
+        .iter()
+        .chain(&config.listen_metrics_urls)
+        .any(|u| u.scheme == Scheme::Https);
+    let client = match client_https {
+        true => Some(crate::tls::server_config(
             &config.client_tls,
             "",
-            &client_hosts,
+            &hosts(&config.listen_client_urls),
             &provider,
-        )?)
-    } else {
-        None
+        )?),
+        false => None,
     };
-    runtime::start(EXECUTOR_THREADS);
     let peer_https = config
         .listen_peer_urls
         .iter()
         .chain(config.initial_cluster.iter().map(|(_, url)| url))
         .any(|u| u.scheme == Scheme::Https);
-    let (peer_server_tls, peer_client_tls) = if peer_https {
-        let peer_hosts = hosts(&config.listen_peer_urls);
-        (
-            Some(crate::tls::server_config(
-                &config.peer_tls,
-                "peer-",
-                &peer_hosts,
-                &provider,
-            )?),
-            Some(crate::tls::peer_client_config(
-                &config.peer_tls,
-                &peer_hosts,
-                &provider,
-            )?),
-        )
-    } else {
-        (None, None)
-    };
-    let join = is_new && config.initial_cluster_state == ClusterState::Existing;
-    let initial_members = if join {
-        let (cluster_id, members, own) =
-            smol::block_on(find_cluster(&config, peer_client_tls.as_ref()))?;
-        identity.member_id = own;
-        identity.cluster_id = cluster_id;
-        members
-    } else {
-        identity::initial_members(&config)
-    };
-    let (listeners, peer_listeners) = smol::block_on(async {
+    if !peer_https {
+        return Ok(TlsConfigs {
+            client,
+            peer_server: None,
+            peer_client: None,
+        });
+    }
+    let peer_hosts = hosts(&config.listen_peer_urls);
+    Ok(TlsConfigs {
+        client,
+        peer_server: Some(crate::tls::server_config(
+            &config.peer_tls,
+            "peer-",
+            &peer_hosts,
+            &provider,
+        )?),
+        peer_client: Some(crate::tls::peer_client_config(
+            &config.peer_tls,
+            &peer_hosts,
+            &provider,
+        )?),
+    })
+}
+
+/// Binds every client, metrics and peer URL (before touching the data dir, so that a taken
+/// port refuses the start without side effects).
+fn bind_all(
+    config: &Config,
+    tls: &TlsConfigs,
+) -> Result<(Vec<listener::Listener>, Vec<peer::PeerListener>), String> {
+    smol::block_on(async {
         let mut listeners = Vec::new();
         let http2 = listener::Http2Options {
             max_concurrent_streams: config.max_concurrent_streams,
@@ -136,28 +138,27 @@ pub fn run(config: Config) -> Result<(), String> {
             keepalive_timeout: config.grpc_keepalive_timeout,
         };
         for url in &config.listen_client_urls {
-            listeners.push(listener::bind(url, client_tls.clone(), http2, false).await?);
+            listeners.push(listener::bind(url, tls.client.clone(), http2, false).await?);
         }
         for url in &config.listen_metrics_urls {
-            listeners.push(listener::bind(url, client_tls.clone(), http2, true).await?);
+            listeners.push(listener::bind(url, tls.client.clone(), http2, true).await?);
         }
         let mut peer_listeners = Vec::new();
         for url in &config.listen_peer_urls {
-            peer_listeners.push(peer::bind(url, peer_server_tls.clone()).await?);
+            peer_listeners.push(peer::bind(url, tls.peer_server.clone()).await?);
         }
-        Ok::<_, String>((listeners, peer_listeners))
-    })?;
-    // Before the first write to the data dir (and after everything that may refuse to start
-    // without touching it).
-    let _data_dir_lock = identity::lock(&config.data_dir)?;
-    if is_new {
-        identity::create(&config.data_dir, &identity)?;
-    }
-    let member_dir = identity::member_dir(&config.data_dir);
-    let store = Store::open(&member_dir.join("kv"), config.quota_backend_bytes)
-        .map_err(|e| format!("opening {}: {e}", member_dir.join("kv").display()))?;
-    let store = Arc::new(store);
-    let bootstrap = Bootstrap {
+        Ok((listeners, peer_listeners))
+    })
+}
+
+/// What the raft thread needs to know about this member and its cluster's start.
+fn bootstrap(
+    config: &Config,
+    identity: &identity::Identity,
+    initial_members: Vec<crate::pb::etcdserverpb::Member>,
+    join: bool,
+) -> Bootstrap {
+    Bootstrap {
         member_id: identity.member_id,
         cluster_id: identity.cluster_id,
         initial_members,
@@ -179,32 +180,124 @@ pub fn run(config: Config) -> Result<(), String> {
         auto_compaction: config.auto_compaction,
         warning_apply_duration: config.warning_apply_duration,
         force_new_cluster: config.force_new_cluster,
+    }
+}
+
+/// The auth tokens this member issues and accepts (--auth-token, --auth-token-ttl).
+fn tokens(config: &Config) -> Result<Arc<crate::auth::Tokens>, String> {
+    let jwt = match config.auth.token.strip_prefix("jwt") {
+        Some(options) => Some(crate::auth::jwt::Jwt::from_options(options)?),
+        None => None,
     };
+    Ok(Arc::new(crate::auth::Tokens::new(
+        Duration::from_secs(config.auth.token_ttl_s),
+        jwt,
+    )))
+}
+
+/// The API every client listener serves, with the limits and access rules of `config`.
+fn api(
+    config: &Config,
+    store: Arc<Store>,
+    raft: RaftHandle,
+    hub: Arc<crate::watch::Hub>,
+    tokens: Arc<crate::auth::Tokens>,
+) -> Arc<Api> {
+    Arc::new(Api {
+        store,
+        raft,
+        limits: Limits {
+            max_request_bytes: config.max_request_bytes as usize,
+            max_txn_ops: config.max_txn_ops,
+            watch_progress_interval: config.watch_progress_interval,
+            election_timeout: Duration::from_millis(config.election_timeout_ms),
+            quota_bytes: config.quota_backend_bytes,
+            strict_reconfig_check: config.strict_reconfig_check,
+        },
+        hub,
+        size: Default::default(),
+        access: crate::api::Access {
+            cors: config.cors.clone(),
+            host_whitelist: config.host_whitelist.clone(),
+        },
+        gate: crate::auth::Gate {
+            tokens,
+            client_cert_auth: config.client_tls.client_cert_auth,
+            bcrypt_cost: config.auth.bcrypt_cost,
+        },
+        enable_v2: config.enable_v2,
+    })
+}
+
+/// The tasks beside the listeners: v2 TTL expiry, the corruption checks, systemd's READY=1.
+fn start_background(config: &Config, api: &Arc<Api>) -> Result<(), String> {
+    if config.enable_v2 {
+        spawn(crate::api::expire_v2_keys(api.clone()));
+    }
+    if config.initial_corrupt_check {
+        runtime::block_on(corruption::initial_check(&api.store, &api.raft))?;
+    }
+    if let Some(interval) = config.corrupt_check_interval {
+        spawn(corruption::periodic_check(
+            api.store.clone(),
+            api.raft.clone(),
+            interval,
+        ));
+    }
+    spawn(notify::when_ready(
+        api.store.clone(),
+        api.raft.status.clone(),
+    ));
+    Ok(())
+}
+
+pub fn run(config: Config) -> Result<(), String> {
+    crate::peer::stats::started();
+    for note in &config.notes {
+        log::warn!("{note}");
+    }
+    let (mut identity, is_new) = identity::resolve(&config)?;
+    let tls = tls_configs(&config)?;
+    runtime::start(EXECUTOR_THREADS);
+    let join = is_new && config.initial_cluster_state == ClusterState::Existing;
+    let initial_members = if join {
+        let (cluster_id, members, own) =
+            smol::block_on(find_cluster(&config, tls.peer_client.as_ref()))?;
+        identity.member_id = own;
+        identity.cluster_id = cluster_id;
+        members
+    } else {
+        identity::initial_members(&config)
+    };
+    let (listeners, peer_listeners) = bind_all(&config, &tls)?;
+    // Before the first write to the data dir (and after everything that may refuse to start
+    // without touching it).
+    let _data_dir_lock = identity::lock(&config.data_dir)?;
+    if is_new {
+        identity::create(&config.data_dir, &identity)?;
+    }
+    let member_dir = identity::member_dir(&config.data_dir);
+    let store = Store::open(&member_dir.join("kv"), config.quota_backend_bytes)
+        .map_err(|e| format!("opening {}: {e}", member_dir.join("kv").display()))?;
+    let store = Arc::new(store);
     let (peer_events, peer_event_receiver) = smol::channel::bounded(PEER_EVENT_QUEUE_LENGTH);
     let snapshot_dir = member_dir.join("snap");
     remove_spooled_snapshots(&snapshot_dir);
     let peer_context = Arc::new(PeerContext {
         cluster_id: identity.cluster_id,
         member_id: identity.member_id,
-        client_tls: peer_client_tls,
+        client_tls: tls.peer_client,
         store: store.clone(),
         events: peer_events,
         snapshot_dir,
         members: Default::default(),
     });
     let hub = Arc::new(crate::watch::Hub::default());
-    let jwt = match config.auth.token.strip_prefix("jwt") {
-        Some(options) => Some(crate::auth::jwt::Jwt::from_options(options)?),
-        None => None,
-    };
-    let tokens = Arc::new(crate::auth::Tokens::new(
-        Duration::from_secs(config.auth.token_ttl_s),
-        jwt,
-    ));
+    let tokens = tokens(&config)?;
     let raft = raft::start(
         &identity::wal_dir(&config),
         store.clone(),
-        bootstrap,
+        bootstrap(&config, &identity, initial_members, join),
         Transport::new(peer_context.clone()),
         peer_event_receiver,
         hub.clone(),
@@ -220,51 +313,11 @@ pub fn run(config: Config) -> Result<(), String> {
         identity.cluster_id,
         config.data_dir.display()
     );
-    let limits = Limits {
-        max_request_bytes: config.max_request_bytes as usize,
-        max_txn_ops: config.max_txn_ops,
-        watch_progress_interval: config.watch_progress_interval,
-        election_timeout: Duration::from_millis(config.election_timeout_ms),
-        quota_bytes: config.quota_backend_bytes,
-        strict_reconfig_check: config.strict_reconfig_check,
-    };
-    let api = Arc::new(Api {
-        store,
-        raft,
-        limits,
-        hub,
-        size: Default::default(),
-        access: crate::api::Access {
-            cors: config.cors.clone(),
-            host_whitelist: config.host_whitelist.clone(),
-        },
-        gate: crate::auth::Gate {
-            tokens,
-            client_cert_auth: config.client_tls.client_cert_auth,
-            bcrypt_cost: config.auth.bcrypt_cost,
-        },
-        enable_v2: config.enable_v2,
-    });
-    if config.enable_v2 {
-        spawn(crate::api::expire_v2_keys(api.clone()));
-    }
-    if config.initial_corrupt_check {
-        runtime::block_on(corruption::initial_check(&api.store, &api.raft))?;
-    }
-    if let Some(interval) = config.corrupt_check_interval {
-        spawn(corruption::periodic_check(
-            api.store.clone(),
-            api.raft.clone(),
-            interval,
-        ));
-    }
+    let api = api(&config, store, raft, hub, tokens);
+    start_background(&config, &api)?;
     for client_listener in listeners {
         spawn(listener::serve(client_listener, api.clone()));
     }
-    spawn(notify::when_ready(
-        api.store.clone(),
-        api.raft.status.clone(),
-    ));
     runtime::block_on(smol::future::pending::<()>());
     Ok(())
 }
