@@ -213,133 +213,101 @@ fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
     let _ = writeln!(out, "{name} {value}");
 }
 
+/// The families with one unlabelled sample: (name, type, help, value now).
+fn single_families(now: &Snapshot) -> [(&'static str, &'static str, &'static str, i64); 14] {
+    [
+        ("etcd_debugging_mvcc_keys_total", "gauge", "Total number of keys.", now.keys as i64),
+        (
+            "etcd_debugging_mvcc_compact_revision",
+            "gauge",
+            "The revision of the last compaction in store.",
+            now.compact_revision.max(0),
+        ),
+        (
+            "etcd_mvcc_db_total_size_in_bytes",
+            "gauge",
+            "Total size of the underlying database physically allocated in bytes.",
+            now.db_size as i64,
+        ),
+        (
+            "etcd_mvcc_db_total_size_in_use_in_bytes",
+            "gauge",
+            "Total size of the underlying database logically in use in bytes.",
+            now.db_in_use as i64,
+        ),
+        (
+            "etcd_server_has_leader",
+            "gauge",
+            "Whether or not a leader exists. 1 is existence, 0 is not.",
+            i64::from(now.has_leader),
+        ),
+        (
+            "etcd_server_is_leader",
+            "gauge",
+            "Whether or not this member is a leader. 1 if is, 0 otherwise.",
+            i64::from(now.is_leader),
+        ),
+        (
+            "etcd_server_is_learner",
+            "gauge",
+            "Whether or not this member is a learner. 1 if is, 0 otherwise.",
+            i64::from(now.is_learner),
+        ),
+        (
+            "etcd_server_proposals_committed_total",
+            "gauge",
+            "The total number of consensus proposals committed.",
+            now.committed as i64,
+        ),
+        (
+            "etcd_server_proposals_applied_total",
+            "gauge",
+            "The total number of consensus proposals applied.",
+            now.applied as i64,
+        ),
+        (
+            "etcd_server_proposals_pending",
+            "gauge",
+            "The current number of pending proposals to commit.",
+            PROPOSALS_PENDING.0.load(Ordering::Relaxed),
+        ),
+        (
+            "etcd_server_proposals_failed_total",
+            "counter",
+            "The total number of failed proposals seen.",
+            PROPOSALS_FAILED.get() as i64,
+        ),
+        (
+            "etcd_server_leader_changes_seen_total",
+            "counter",
+            "The number of leader changes seen.",
+            LEADER_CHANGES.get() as i64,
+        ),
+        (
+            "etcdrs_server_apply_refused_entries_total",
+            "counter",
+            "The total number of committed entries skipped because they could not be applied.",
+            REFUSED_ENTRIES.get() as i64,
+        ),
+        (
+            "etcdrs_disk_full",
+            "gauge",
+            "Whether a write is waiting for disk space. 1 while writes are refused for it, 0 otherwise.",
+            DISK_FULL.0.load(Ordering::Relaxed),
+        ),
+    ]
+}
+
 /// The whole /metrics page.
 pub fn render(now: &Snapshot) -> String {
     // (family name, its text): sorted by name at the end, as the Go client orders them.
     let mut families: Vec<(&str, String)> = Vec::new();
     let mut add = |name: &'static str, text: String| families.push((name, text));
-    let gauge = |name: &str, help: &str, value: u64| {
-        let mut out = String::new();
-        single(&mut out, name, "gauge", help, value);
-        out
-    };
-    add(
-        "etcd_debugging_mvcc_keys_total",
-        gauge(
-            "etcd_debugging_mvcc_keys_total",
-            "Total number of keys.",
-            now.keys,
-        ),
-    );
-    add(
-        "etcd_debugging_mvcc_compact_revision",
-        gauge(
-            "etcd_debugging_mvcc_compact_revision",
-            "The revision of the last compaction in store.",
-            now.compact_revision.max(0) as u64,
-        ),
-    );
-    add(
-        "etcd_mvcc_db_total_size_in_bytes",
-        gauge(
-            "etcd_mvcc_db_total_size_in_bytes",
-            "Total size of the underlying database physically allocated in bytes.",
-            now.db_size,
-        ),
-    );
-    add(
-        "etcd_mvcc_db_total_size_in_use_in_bytes",
-        gauge(
-            "etcd_mvcc_db_total_size_in_use_in_bytes",
-            "Total size of the underlying database logically in use in bytes.",
-            now.db_in_use,
-        ),
-    );
-    add(
-        "etcd_server_has_leader",
-        gauge(
-            "etcd_server_has_leader",
-            "Whether or not a leader exists. 1 is existence, 0 is not.",
-            u64::from(now.has_leader),
-        ),
-    );
-    add(
-        "etcd_server_is_leader",
-        gauge(
-            "etcd_server_is_leader",
-            "Whether or not this member is a leader. 1 if is, 0 otherwise.",
-            u64::from(now.is_leader),
-        ),
-    );
-    add(
-        "etcd_server_is_learner",
-        gauge(
-            "etcd_server_is_learner",
-            "Whether or not this member is a learner. 1 if is, 0 otherwise.",
-            u64::from(now.is_learner),
-        ),
-    );
-    add(
-        "etcd_server_proposals_committed_total",
-        gauge(
-            "etcd_server_proposals_committed_total",
-            "The total number of consensus proposals committed.",
-            now.committed,
-        ),
-    );
-    add(
-        "etcd_server_proposals_applied_total",
-        gauge(
-            "etcd_server_proposals_applied_total",
-            "The total number of consensus proposals applied.",
-            now.applied,
-        ),
-    );
-    let mut text = String::new();
-    single(
-        &mut text,
-        "etcd_server_proposals_pending",
-        "gauge",
-        "The current number of pending proposals to commit.",
-        PROPOSALS_PENDING.0.load(Ordering::Relaxed),
-    );
-    add("etcd_server_proposals_pending", text);
-    let mut text = String::new();
-    single(
-        &mut text,
-        "etcd_server_proposals_failed_total",
-        "counter",
-        "The total number of failed proposals seen.",
-        PROPOSALS_FAILED.get(),
-    );
-    add("etcd_server_proposals_failed_total", text);
-    let mut text = String::new();
-    single(
-        &mut text,
-        "etcd_server_leader_changes_seen_total",
-        "counter",
-        "The number of leader changes seen.",
-        LEADER_CHANGES.get(),
-    );
-    add("etcd_server_leader_changes_seen_total", text);
-    let mut text = String::new();
-    single(
-        &mut text,
-        "etcdrs_server_apply_refused_entries_total",
-        "counter",
-        "The total number of committed entries skipped because they could not be applied.",
-        REFUSED_ENTRIES.get(),
-    );
-    add("etcdrs_server_apply_refused_entries_total", text);
-    let mut text = String::new();
-    single(
-        &mut text,
-        "etcdrs_disk_full",
-        "gauge",
-        "Whether a write is waiting for disk space. 1 while writes are refused for it, 0 otherwise.",
-        DISK_FULL.0.load(Ordering::Relaxed),
-    );
-    add("etcdrs_disk_full", text);
+    for (name, kind, help, value) in single_families(now) {
+        let mut text = String::new();
+        single(&mut text, name, kind, help, value);
+        add(name, text);
+    }
     let mut text = String::new();
     family(
         &mut text,
