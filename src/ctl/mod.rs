@@ -5,6 +5,7 @@
 //! plus the global ones (ETCDCTL_* fills global flags the command line left unset), run the
 //! command. Every failure is an [`Exit`]: etcdctl's "Error: ..." line and exit code.
 
+mod auth;
 mod check;
 mod commands;
 mod concurrency;
@@ -12,7 +13,9 @@ mod flags;
 mod interrupt;
 mod json;
 mod kv;
+mod lease;
 mod manage;
+mod member;
 mod migrate;
 mod mirror;
 mod output;
