@@ -324,11 +324,8 @@ fn build(values: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
             .collect(),
     };
     let listen_client_urls = parse_urls("listen-client-urls", v.text("listen-client-urls"))?;
-    let advertise_client_urls = parse_urls(
-        "advertise-client-urls",
-        v.given("advertise-client-urls")
-            .unwrap_or("http://localhost:2379"),
-    )?;
+    let advertise_client_urls =
+        parse_urls("advertise-client-urls", v.text("advertise-client-urls"))?;
     // etcd checks this once the URLs parse.
     if v.given("listen-client-urls").is_some() && v.given("advertise-client-urls").is_none() {
         return error(
