@@ -23,7 +23,6 @@ mod grpc_codes;
 mod ids;
 mod logging;
 mod metrics;
-mod migrate;
 mod mvcc;
 mod net;
 mod pb;
@@ -36,6 +35,7 @@ mod server;
 mod status;
 mod tls;
 mod url;
+mod util;
 mod v2;
 mod version;
 mod wal;
@@ -68,8 +68,8 @@ fn main() -> ExitCode {
             crate::runtime::start(1);
             ctl::main(&args[2..])
         }
-        ("etcdutl", _) => ctl::util_main(&args[1..]),
-        (_, Some("util")) => ctl::util_main(&args[2..]),
+        ("etcdutl", _) => util::main(&args[1..]),
+        (_, Some("util")) => util::main(&args[2..]),
         (_, Some("bench")) => bench::main(&args[2..]),
         (_, Some("pki")) => pki::main(&args[2..]),
         _ => server(&args[1..]),

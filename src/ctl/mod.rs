@@ -21,7 +21,7 @@ mod mirror;
 mod output;
 mod prompt;
 mod snapshot;
-mod tabwriter;
+pub mod tabwriter;
 mod v2;
 mod v2auth;
 mod v2backup;
@@ -82,64 +82,21 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
-/// Entry point for `etcdutl ...` and `etcd util ...`: the offline commands (backups).
-pub fn util_main(args: &[String]) -> ExitCode {
-    const OFFLINE: [&str; 3] = ["snapshot restore", "snapshot status", "version"];
-    if args.first().is_some_and(|a| a == "migrate") {
-        return crate::migrate::main(&args[1..]);
-    }
-    match commands::find(args) {
-        Some((command, _)) if command.path == "version" => {
-            println!("etcdutl version: {}", crate::version::SERVER_VERSION);
-            println!("API version: 3.4");
-            ExitCode::SUCCESS
-        }
-        Some((command, _)) if OFFLINE.contains(&command.path) => v3(args),
-        _ if matches!(
-            args.first().map(String::as_str),
-            None | Some("help" | "--help" | "-h")
-        ) =>
-        {
-            print!("{}", util_usage(&OFFLINE));
-            ExitCode::SUCCESS
-        }
-        _ => {
-            let word = args
-                .iter()
-                .find(|a| !a.starts_with('-'))
-                .cloned()
-                .unwrap_or_default();
-            let error = format!("unknown command {word:?} for \"etcdutl\"");
-            eprintln!("Error: {error}\nRun 'etcdutl --help' for usage.\nError: {error}");
-            ExitCode::from(EXIT_ERROR)
-        }
-    }
+/// The path of the command `args` name ("snapshot restore"), if any.
+pub fn command_path(args: &[String]) -> Option<&'static str> {
+    commands::find(args).map(|(command, _)| command.path)
 }
 
-/// etcdutl's root help: its offline commands.
-fn util_usage(offline: &[&str]) -> String {
-    let mut text = format!(
-        "NAME:\n\tetcdutl - An administrative command line tool for etcd3.\n\nUSAGE:\n\tetcdutl [flags]\n\nVERSION:\n\t{}\n\nAPI VERSION:\n\t3.4\n\n\nCOMMANDS:\n",
-        crate::version::SERVER_VERSION
-    );
-    let mut rows: Vec<(String, &str)> = offline
+/// A command's one-line description, as its group's help lists it.
+pub fn command_summary(path: &str) -> Option<&'static str> {
+    commands::COMMANDS
         .iter()
-        .filter_map(|path| commands::COMMANDS.iter().find(|c| c.path == *path))
-        .map(|c| (c.path.to_string(), c.short))
-        .collect();
-    rows.push((
-        "migrate".into(),
-        "Converts a stopped etcd 3.4 member's data dir into this etcd's, in place",
-    ));
-    rows.sort();
-    for (path, short) in rows {
-        text += &format!("\t{path}\t{short}\n");
-    }
-    text += "\nOPTIONS:\n  -h, --help[=false]\thelp for etcdutl\n";
-    tabwriter::align(&text)
+        .find(|c| c.path == path)
+        .map(|c| c.short)
 }
 
-fn v3(args: &[String]) -> ExitCode {
+/// Runs an etcdctl v3 command (etcdutl runs its offline ones through this).
+pub fn v3(args: &[String]) -> ExitCode {
     let Some((command, rest)) = commands::find(args) else {
         match commands::unfound(args) {
             commands::Unfound::Root => print!("{}", commands::root_usage()),
