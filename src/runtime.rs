@@ -26,6 +26,22 @@ pub fn task<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static)
     EXECUTOR.spawn(future)
 }
 
+/// Pieces of a dump waiting to be sent, per dump: the reader runs ahead of the network by this
+/// much at most.
+const DUMP_QUEUE_LENGTH: usize = 4;
+
+/// Runs `produce` on a thread of its own and returns what it sends, a few pieces ahead of the
+/// reader: for work that holds one LMDB read transaction for long (a backup, a peer snapshot)
+/// and must not block the executor's threads. `produce` stops when its sends fail (the reader
+/// went away).
+pub fn produce_on_thread<T: Send + 'static>(
+    produce: impl FnOnce(&smol::channel::Sender<T>) + Send + 'static,
+) -> smol::channel::Receiver<T> {
+    let (sender, receiver) = smol::channel::bounded(DUMP_QUEUE_LENGTH);
+    std::thread::spawn(move || produce(&sender));
+    receiver
+}
+
 /// Runs `future` on the calling thread, which also helps run spawned tasks.
 pub fn block_on<T>(future: impl Future<Output = T>) -> T {
     smol::block_on(EXECUTOR.run(future))

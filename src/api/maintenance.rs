@@ -197,10 +197,9 @@ pub async fn snapshot(
             format!("etcdserver: too many snapshots in progress on this member (at most {MAX_SNAPSHOT_STREAMS}); try again when one has finished"),
         )));
     };
-    let (chunks, received) = smol::channel::bounded(4);
     let store = api.store.clone();
-    std::thread::spawn(move || {
-        if let Err(error) = export_backup(&store, &chunks) {
+    let received = crate::runtime::produce_on_thread(move |chunks| {
+        if let Err(error) = export_backup(&store, chunks) {
             let _ = chunks.send_blocking(Dumped::Failed(error));
         }
     });

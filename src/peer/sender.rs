@@ -262,9 +262,8 @@ async fn stream_snapshot(
     stream: BoxedStream,
     mut message: Message,
 ) -> Result<(), String> {
-    let (chunks, received) = smol::channel::bounded(4);
     let store = context.store.clone();
-    std::thread::spawn(move || {
+    let received = crate::runtime::produce_on_thread(move |chunks| {
         let result = store.read_txn().map_err(DumpError::Store).and_then(|txn| {
             let point = store.dump_point(&txn).map_err(DumpError::Store)?;
             chunks
