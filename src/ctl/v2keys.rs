@@ -2,7 +2,7 @@
 //! /v2/keys, printing what etcdctl 3.4's v2 mode prints in its simple, extended and json
 //! outputs, and its errors ("Error:  100: Key not found (/a) [7]", exit 4).
 
-use super::flags::{self, flag, short, Kind, Spec};
+use super::flags::{self, flag, short, Kind, Parsed, Spec};
 use super::v2::Context;
 use serde_json::Value;
 
@@ -375,9 +375,36 @@ pub fn run(context: &Context, output: &str, command: &str, args: &[String]) -> u
         return EXIT_BAD_ARGS;
     }
     let value = value.unwrap_or_default();
-    let int = |name: &str| parsed.int(&specs, name);
-    let boolean = |name: &str| parsed.bool(&specs, name);
-    let string = |name: &str| parsed.string(&specs, name);
+    let (method, query, body) = request(command, &parsed, &specs, &value);
+    let path = key_path(&key, &query);
+    let (index, text) = match context.request(method, &path, &body.join("&")) {
+        Ok(answer) => answer,
+        Err(error) => {
+            eprintln!("Error:  {error}");
+            return EXIT_SERVER_ERROR;
+        }
+    };
+    let Ok(answer) = serde_json::from_str::<Value>(&text) else {
+        eprintln!("Error:  {}", text.trim_end());
+        return EXIT_SERVER_ERROR;
+    };
+    if print_error(&answer) {
+        return EXIT_SERVER_ERROR;
+    }
+    let with_slash = command == "ls" && parsed.bool(&specs, "p");
+    show(command, output, &answer, &index, with_slash)
+}
+
+/// The v2 request a key command makes: method, query parameters and form body.
+fn request(
+    command: &str,
+    parsed: &Parsed,
+    specs: &[&'static Spec],
+    value: &str,
+) -> (&'static str, Vec<String>, Vec<String>) {
+    let int = |name: &str| parsed.int(specs, name);
+    let boolean = |name: &str| parsed.bool(specs, name);
+    let string = |name: &str| parsed.string(specs, name);
     let mut query: Vec<String> = Vec::new();
     let mut body: Vec<String> = Vec::new();
     let ttl = if specs.iter().any(|s| s.name == "ttl") {
@@ -399,16 +426,16 @@ pub fn run(context: &Context, output: &str, command: &str, args: &[String]) -> u
             if int("swap-with-index") > 0 {
                 query.push(format!("prevIndex={}", int("swap-with-index")));
             }
-            body.push(format!("value={}", form_escape(&value)));
+            body.push(format!("value={}", form_escape(value)));
             "PUT"
         }
         "mk" if boolean("in-order") => {
-            body.push(format!("value={}", form_escape(&value)));
+            body.push(format!("value={}", form_escape(value)));
             "POST"
         }
         "mk" => {
             query.push("prevExist=false".into());
-            body.push(format!("value={}", form_escape(&value)));
+            body.push(format!("value={}", form_escape(value)));
             "PUT"
         }
         "mkdir" => {
@@ -417,7 +444,7 @@ pub fn run(context: &Context, output: &str, command: &str, args: &[String]) -> u
         }
         "update" => {
             query.push("prevExist=true".into());
-            body.push(format!("value={}", form_escape(&value)));
+            body.push(format!("value={}", form_escape(value)));
             "PUT"
         }
         "updatedir" => {
@@ -456,7 +483,12 @@ pub fn run(context: &Context, output: &str, command: &str, args: &[String]) -> u
             "GET"
         }
     };
-    let path = format!(
+    (method, query, body)
+}
+
+/// /v2/keys/KEY?QUERY, each path segment form-escaped as etcdctl's client does.
+fn key_path(key: &str, query: &[String]) -> String {
+    format!(
         "/v2/keys{}{}{}",
         if key.starts_with('/') { "" } else { "/" },
         key.split('/')
@@ -468,21 +500,11 @@ pub fn run(context: &Context, output: &str, command: &str, args: &[String]) -> u
         } else {
             format!("?{}", query.join("&"))
         }
-    );
-    let (index, text) = match context.request(method, &path, &body.join("&")) {
-        Ok(answer) => answer,
-        Err(error) => {
-            eprintln!("Error:  {error}");
-            return EXIT_SERVER_ERROR;
-        }
-    };
-    let Ok(answer) = serde_json::from_str::<Value>(&text) else {
-        eprintln!("Error:  {}", text.trim_end());
-        return EXIT_SERVER_ERROR;
-    };
-    if print_error(&answer) {
-        return EXIT_SERVER_ERROR;
-    }
+    )
+}
+
+/// Prints a successful answer as etcdctl does for `command`; the exit code.
+fn show(command: &str, output: &str, answer: &Value, index: &str, with_slash: bool) -> u8 {
     let is_dir = answer["node"]["dir"].as_bool() == Some(true);
     match command {
         "get" if is_dir => {
@@ -497,12 +519,12 @@ pub fn run(context: &Context, output: &str, command: &str, args: &[String]) -> u
                 println!("{}", answer["node"]["key"].as_str().unwrap_or(""));
             }
             for child in answer["node"]["nodes"].as_array().into_iter().flatten() {
-                print_tree(child, boolean("p"));
+                print_tree(child, with_slash);
             }
         }
         "mkdir" | "updatedir" if output == "simple" => {}
         "rm" | "rmdir" if is_dir && output == "simple" => {}
-        _ => print_response(output, &answer, &index),
+        _ => print_response(output, answer, index),
     }
     0
 }
