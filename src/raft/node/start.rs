@@ -15,6 +15,75 @@ pub fn start(
     tokens: Arc<crate::auth::Tokens>,
 ) -> Result<RaftHandle, String> {
     let is_new = !Wal::exists(wal_dir);
+    let (wal, replayed) = open_log(wal_dir, &store, &bootstrap, is_new)?;
+    let (storage, applied) =
+        rebuild_storage(&store, replayed).map_err(|e| format!("recovering raft state: {e}"))?;
+    let raw = raw_node(&bootstrap, storage, applied, is_new)?;
+    let status = Arc::new(RaftStatus {
+        member_id: bootstrap.member_id,
+        cluster_id: bootstrap.cluster_id,
+        ..RaftStatus::default()
+    });
+    status.applied_index.store(applied, Ordering::Release);
+    let (handle, commands) = RaftHandle::new(status.clone(), bootstrap.election_timeout);
+    let (log, log_events) = log_writer::start(wal, status.disk.clone())?;
+    let checkpointer = Checkpointer::start(store.clone(), status.disk.clone())?;
+    let started_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let compactor = bootstrap
+        .auto_compaction
+        .map(|mode| Compactor::new(mode, Instant::now()));
+    let mut node = Node {
+        raw,
+        log,
+        awaiting_persist: Vec::new(),
+        store,
+        status,
+        waiters: HashMap::new(),
+        unproposed: Vec::new(),
+        unproposed_changes: Vec::new(),
+        transfers: Vec::new(),
+        removed_at: None,
+        // etcd's ID scheme: the member's low 16 bits, then time, so IDs from different members
+        // and different runs do not collide.
+        next_request_id: ((bootstrap.member_id & 0xffff) << 48)
+            | ((started_ms & 0xff_ffff_ffff) << 8),
+        reads: ReadBatcher::new(bootstrap.election_timeout),
+        bootstrap,
+        published: false,
+        version_proposed_term: 0,
+        transport,
+        compacted_at: applied,
+        checkpointer,
+        hub,
+        tokens,
+        leases: LeaseClock::default(),
+        next_lease_checkpoint: Instant::now(),
+        was_leader: false,
+        checkpointed_at: Instant::now(),
+        unapplied: Vec::new(),
+        apply_retry_at: Instant::now(),
+        conf_given_to_raft: 0,
+        compactor,
+    };
+    node.checkpoint_now()
+        .map_err(|e| format!("checkpointing the store: {e}"))?;
+    node.refresh_peers()
+        .map_err(|e| format!("reading the members: {e:?}"))?;
+    spawn_raft_thread(node, commands, peer_events, log_events)?;
+    Ok(handle)
+}
+
+/// Opens the WAL: on a new data dir it first writes the bootstrap entries (a new cluster's
+/// members), with --force-new-cluster it rewrites the log for a one-member cluster.
+fn open_log(
+    wal_dir: &Path,
+    store: &Store,
+    bootstrap: &Bootstrap,
+    is_new: bool,
+) -> Result<(Wal, Replayed), String> {
     let applied = store
         .read_txn()
         .and_then(|txn| store.applied_index(&txn))
@@ -46,12 +115,21 @@ pub fn start(
         crate::raft::recovery::force_new_cluster(
             &mut wal,
             &mut replayed,
-            &store,
+            store,
             bootstrap.member_id,
         )?;
     }
-    let (storage, applied) =
-        rebuild_storage(&store, replayed).map_err(|e| format!("recovering raft state: {e}"))?;
+    Ok((wal, replayed))
+}
+
+/// raft-rs's node over the rebuilt log, with our limits; a lone voter campaigns at once, a new
+/// cluster's members elect a leader a tick after starting (--initial-election-tick-advance).
+fn raw_node(
+    bootstrap: &Bootstrap,
+    storage: MemStorage,
+    applied: u64,
+    is_new: bool,
+) -> Result<RawNode<MemStorage>, String> {
     let election_tick = (bootstrap.election_timeout.as_millis()
         / bootstrap.heartbeat_interval.as_millis()) as usize;
     let config = raft::Config {
@@ -91,60 +169,17 @@ pub fn start(
             raw.tick();
         }
     }
-    let status = Arc::new(RaftStatus {
-        member_id: bootstrap.member_id,
-        cluster_id: bootstrap.cluster_id,
-        ..RaftStatus::default()
-    });
-    status.applied_index.store(applied, Ordering::Release);
-    let (handle, commands) = RaftHandle::new(status.clone(), bootstrap.election_timeout);
-    let (log, log_events) = log_writer::start(wal, status.disk.clone())?;
-    let checkpointer = Checkpointer::start(store.clone(), status.disk.clone())?;
-    let started_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    let compactor = bootstrap
-        .auto_compaction
-        .map(|mode| Compactor::new(mode, Instant::now()));
-    let node = Node {
-        raw,
-        log,
-        awaiting_persist: Vec::new(),
-        store,
-        status,
-        waiters: HashMap::new(),
-        unproposed: Vec::new(),
-        unproposed_changes: Vec::new(),
-        transfers: Vec::new(),
-        removed_at: None,
-        // etcd's ID scheme: the member's low 16 bits, then time, so IDs from different members
-        // and different runs do not collide.
-        next_request_id: ((bootstrap.member_id & 0xffff) << 48)
-            | ((started_ms & 0xff_ffff_ffff) << 8),
-        reads: ReadBatcher::new(bootstrap.election_timeout),
-        bootstrap,
-        published: false,
-        version_proposed_term: 0,
-        transport,
-        compacted_at: applied,
-        checkpointer,
-        hub,
-        tokens,
-        leases: LeaseClock::default(),
-        next_lease_checkpoint: Instant::now(),
-        was_leader: false,
-        checkpointed_at: Instant::now(),
-        unapplied: Vec::new(),
-        apply_retry_at: Instant::now(),
-        conf_given_to_raft: 0,
-        compactor,
-    };
-    let mut node = node;
-    node.checkpoint_now()
-        .map_err(|e| format!("checkpointing the store: {e}"))?;
-    node.refresh_peers()
-        .map_err(|e| format!("reading the members: {e:?}"))?;
+    Ok(raw)
+}
+
+/// The raft thread: runs the node until it stops; a fatal error or this member's removal ends
+/// the process.
+fn spawn_raft_thread(
+    node: Node,
+    commands: Receiver<Command>,
+    peer_events: Receiver<PeerEvent>,
+    log_events: Receiver<LogEvent>,
+) -> Result<(), String> {
     std::thread::Builder::new()
         .name("raft".to_string())
         .spawn(
@@ -160,8 +195,8 @@ pub fn start(
                 Ok(Stop::Closed) => {}
             },
         )
-        .map_err(|e| format!("starting the raft thread: {e}"))?;
-    Ok(handle)
+        .map(drop)
+        .map_err(|e| format!("starting the raft thread: {e}"))
 }
 
 /// raft's in-memory log: the store is the snapshot (its applied index, term and configuration),
