@@ -8,11 +8,13 @@ mod join;
 mod query;
 mod receiver;
 mod sender;
+mod spool;
 pub mod stats;
 
 pub use join::find_self;
 pub use query::{Answer, Query, ANSWER_TIMEOUT};
 pub use receiver::{bind, serve, PeerListener};
+pub use spool::SpooledSnapshot;
 
 use crate::mvcc::Store;
 use futures_rustls::rustls::ClientConfig;

@@ -197,8 +197,8 @@ where
             ));
         }
         if message.get_msg_type() == MessageType::MsgSnapshot {
-            let path = receive_snapshot(&mut reader, &mut payload, context, &message).await?;
-            message.mut_snapshot().data = path.into_bytes().into();
+            let spooled = receive_snapshot(&mut reader, &mut payload, context, &message).await?;
+            message.mut_snapshot().data = spooled.to_data().into();
             deliver(context, message).await?;
             let inner = reader.get_mut();
             inner
@@ -251,13 +251,13 @@ async fn deliver(context: &PeerContext, message: Message) -> Result<(), String> 
 /// Distinguishes concurrent spool files.
 static SPOOL_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
-/// Reads a dump into a spool file and checks its CRC; returns the file's path.
+/// Reads a dump into a spool file and checks its CRC and contents.
 async fn receive_snapshot<R: AsyncRead + Unpin>(
     reader: &mut R,
     payload: &mut Vec<u8>,
     context: &PeerContext,
     message: &Message,
-) -> Result<String, String> {
+) -> Result<super::SpooledSnapshot, String> {
     let index = message.get_snapshot().get_metadata().index;
     smol::fs::create_dir_all(&context.snapshot_dir)
         .await
@@ -288,9 +288,7 @@ async fn receive_snapshot<R: AsyncRead + Unpin>(
         "received snapshot at index {index} from member {:x}",
         message.from
     );
-    path.to_str()
-        .map(str::to_string)
-        .ok_or_else(|| format!("{} is not UTF-8", path.display()))
+    Ok(super::SpooledSnapshot::new(path))
 }
 
 async fn spool<R: AsyncRead + Unpin>(

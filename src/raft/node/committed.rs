@@ -165,8 +165,9 @@ impl Node {
     /// WAL and raft's log start after it.
     pub(super) fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), Fatal> {
         let metadata = snapshot.get_metadata();
-        let path = String::from_utf8_lossy(&snapshot.data).into_owned();
-        let file = std::fs::File::open(&path)
+        let spooled = SpooledSnapshot::from_data(&snapshot.data);
+        let path = spooled.path().display().to_string();
+        let file = std::fs::File::open(spooled.path())
             .map_err(|e| Fatal::Wal(format!("opening received snapshot {path}: {e}")))?;
         let store = self.store.clone();
         let mut txn = store.write_txn()?;
@@ -193,7 +194,7 @@ impl Node {
             .store
             .wl()
             .apply_snapshot(snapshot.clone())?;
-        let _ = std::fs::remove_file(&path);
+        spooled.remove();
         self.status
             .applied_index
             .store(metadata.index, Ordering::Release);

@@ -25,7 +25,7 @@ use crate::mvcc::{KvError, Store};
 use crate::pb::etcdserverpb::{
     ClusterVersionSetRequest, InternalRaftRequest, Member, MemberAttributesRequest, RequestHeader,
 };
-use crate::peer::{Answer, PeerEvent, Query, Transport};
+use crate::peer::{Answer, PeerEvent, Query, SpooledSnapshot, Transport};
 use crate::wal::{Replayed, Wal};
 use crate::watch::Hub;
 use prost::Message as _;
@@ -333,12 +333,13 @@ impl Node {
             PeerEvent::Message(message) => {
                 let spooled = (message.get_msg_type() == MessageType::MsgSnapshot)
                     .then(|| message.get_snapshot().data.clone());
+                let discard = |data: &[u8]| SpooledSnapshot::from_data(data).remove();
                 let (from, kind) = (message.from, message.get_msg_type());
                 if let Some(reason) = inbound::refusal(&self.raw.raft, &message) {
                     static DROPPED: crate::logging::Throttled = crate::logging::Throttled::new();
                     DROPPED.warn(|| format!("raft: dropped {kind:?} from {from:x}: {reason}"));
                     if let Some(data) = spooled {
-                        let _ = std::fs::remove_file(String::from_utf8_lossy(&data).as_ref());
+                        discard(&data);
                     }
                     return;
                 }
@@ -349,7 +350,7 @@ impl Node {
                 if let Some(data) = spooled {
                     let pending = self.raw.raft.raft_log.unstable.snapshot.as_ref();
                     if pending.map(|s| &s.data) != Some(&data) {
-                        let _ = std::fs::remove_file(String::from_utf8_lossy(&data).as_ref());
+                        discard(&data);
                     }
                 }
             }
