@@ -284,8 +284,6 @@ impl Ctl {
         Ok((any || !self.bool("insecure-transport")).then_some(tls))
     }
 
-    /// A connection to the first endpoint that answers, tried until the command timeout as
-    /// etcdctl's client keeps trying.
     /// Prints what reading ETCDCTL_* found, the first time a command makes a client.
     fn report_environment(&self) -> Outcome {
         let taken = self.environment.lock().map(|mut e| e.take());
@@ -304,6 +302,8 @@ impl Ctl {
         }
     }
 
+    /// A connection to the first endpoint that answers, tried until the command timeout as
+    /// etcdctl's client keeps trying.
     pub fn connect(&self) -> Result<Channel, Exit> {
         let endpoints = self.endpoints();
         self.connect_to(&endpoints)
