@@ -54,38 +54,75 @@ pub fn is_auth(request: &InternalRaftRequest) -> bool {
         || request.auth_role_revoke_permission.is_some()
 }
 
+/// What an auth write did.
+enum Done {
+    /// The auth store changed: its revision moves on.
+    Changed,
+    /// A no-op etcd accepts (enable when enabled, granting a role held).
+    Unchanged,
+    /// An Authenticate entry (the raft loop issues the token).
+    Authenticated,
+}
+
 /// Applies an auth write; `Applied::Auth` when it changed something or was a no-op etcd
 /// accepts, `Applied::Authenticated` (the token is filled in by the raft loop).
 pub fn apply(store: &Store, txn: &mut RwTxn, r: &InternalRaftRequest) -> Result<Applied, KvError> {
     let enabled = store.auth_enabled(txn)?;
-    if r.auth_enable.is_some() {
-        if enabled {
-            return Ok(Applied::Auth);
+    let done = if r.auth_enable.is_some() || r.auth_disable.is_some() {
+        switch(store, txn, r.auth_enable.is_some(), enabled)?
+    } else if let Some(a) = &r.authenticate {
+        if !enabled {
+            return refuse(AuthError::AuthNotEnabled);
         }
+        match store.user(txn, &a.name)? {
+            Some(u) if !u.options.is_some_and(|o| o.no_password) => Done::Authenticated,
+            _ => return refuse(AuthError::AuthFailed),
+        }
+    } else if let Some(done) = user_write(store, txn, r, enabled)? {
+        done
+    } else {
+        role_write(store, txn, r, enabled)?
+    };
+    match done {
+        Done::Authenticated => Ok(Applied::Authenticated(AuthenticateResponse::default())),
+        Done::Unchanged => Ok(Applied::Auth),
+        Done::Changed => {
+            store.bump_auth_revision(txn)?;
+            Ok(Applied::Auth)
+        }
+    }
+}
+
+/// AuthEnable (root must exist and hold the root role) and AuthDisable.
+fn switch(store: &Store, txn: &mut RwTxn, enable: bool, enabled: bool) -> Result<Done, KvError> {
+    if enable == enabled {
+        return Ok(Done::Unchanged);
+    }
+    if enable {
         let Some(root) = store.user(txn, ROOT)? else {
             return refuse(AuthError::RootUserNotExist);
         };
         if !crate::auth::has_root(&root) {
             return refuse(AuthError::RootRoleNotExist);
         }
-        store.set_auth_enabled(txn, true)?;
-        log::info!("auth: enabled authentication");
-    } else if r.auth_disable.is_some() {
-        if !enabled {
-            return Ok(Applied::Auth);
-        }
-        store.set_auth_enabled(txn, false)?;
-        log::info!("auth: disabled authentication");
-    } else if let Some(a) = &r.authenticate {
-        if !enabled {
-            return refuse(AuthError::AuthNotEnabled);
-        }
-        match store.user(txn, &a.name)? {
-            Some(u) if !u.options.is_some_and(|o| o.no_password) => {}
-            _ => return refuse(AuthError::AuthFailed),
-        }
-        return Ok(Applied::Authenticated(AuthenticateResponse::default()));
-    } else if let Some(add) = &r.auth_user_add {
+    }
+    store.set_auth_enabled(txn, enable)?;
+    log::info!(
+        "auth: {} authentication",
+        if enable { "enabled" } else { "disabled" }
+    );
+    Ok(Done::Changed)
+}
+
+/// The user writes: add, delete, change password, grant and revoke a role (None: `r` is none
+/// of them).
+fn user_write(
+    store: &Store,
+    txn: &mut RwTxn,
+    r: &InternalRaftRequest,
+    enabled: bool,
+) -> Result<Option<Done>, KvError> {
+    if let Some(add) = &r.auth_user_add {
         check_name(&add.name, AuthError::UserEmpty)?;
         if store.user(txn, &add.name)?.is_some() {
             return refuse(AuthError::UserAlreadyExist);
@@ -119,7 +156,7 @@ pub fn apply(store: &Store, txn: &mut RwTxn, r: &InternalRaftRequest) -> Result<
             role(store, txn, &grant.role)?;
         }
         match updated.roles.binary_search(&grant.role) {
-            Ok(_) => return Ok(Applied::Auth),
+            Ok(_) => return Ok(Some(Done::Unchanged)),
             Err(at) => updated.roles.insert(at, grant.role.clone()),
         }
         store.put_user(txn, &updated)?;
@@ -134,7 +171,20 @@ pub fn apply(store: &Store, txn: &mut RwTxn, r: &InternalRaftRequest) -> Result<
             return refuse(AuthError::RoleNotGranted);
         }
         store.put_user(txn, &updated)?;
-    } else if let Some(add) = &r.auth_role_add {
+    } else {
+        return Ok(None);
+    }
+    Ok(Some(Done::Changed))
+}
+
+/// The role writes: add, delete (taken from every user too), grant and revoke a permission.
+fn role_write(
+    store: &Store,
+    txn: &mut RwTxn,
+    r: &InternalRaftRequest,
+    enabled: bool,
+) -> Result<Done, KvError> {
+    if let Some(add) = &r.auth_role_add {
         check_name(&add.name, AuthError::RoleEmpty)?;
         if store.role(txn, &add.name)?.is_some() {
             return refuse(AuthError::RoleAlreadyExist);
@@ -184,8 +234,7 @@ pub fn apply(store: &Store, txn: &mut RwTxn, r: &InternalRaftRequest) -> Result<
         }
         store.put_role(txn, &updated)?;
     }
-    store.bump_auth_revision(txn)?;
-    Ok(Applied::Auth)
+    Ok(Done::Changed)
 }
 
 /// A permission's range must not end before it starts ("\0" and empty ends excepted).
