@@ -105,6 +105,16 @@ where
     if hello == Hello::MEMBERS_QUERY {
         return answer_members_query(stream, context).await;
     }
+    admit(&mut stream, context, &hello).await?;
+    receive_frames(stream, context, &hello).await
+}
+
+/// Answers a stream's hello: accepted, or refused (and the stream ended) for a member of
+/// another cluster, a message for another member, or a sender outside this cluster.
+async fn admit<S>(stream: &mut S, context: &PeerContext, hello: &Hello) -> Result<(), String>
+where
+    S: AsyncWrite + Unpin,
+{
     let answer = if hello.cluster_id != context.cluster_id {
         frame::OTHER_CLUSTER
     } else if hello.to != context.member_id {
@@ -137,6 +147,15 @@ where
             hello.from, context.cluster_id
         ));
     }
+    Ok(())
+}
+
+/// The frames of an admitted stream: raft messages (a snapshot's chunks spooled), or one query
+/// that is answered and ends the stream.
+async fn receive_frames<S>(stream: S, context: &PeerContext, hello: &Hello) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut reader = futures_lite::io::BufReader::new(stream);
     let mut payload = Vec::new();
     let traffic = crate::metrics::peer(hello.from);
@@ -150,40 +169,7 @@ where
         let bytes = (frame::FRAME_HEADER_BYTES + payload.len()) as u64;
         traffic.received_bytes.fetch_add(bytes, Ordering::Relaxed);
         if kind == frame::KIND_QUERY {
-            let query = super::query::Query::decode(&payload)?;
-            if let super::query::Query::HashKv(revision) = query {
-                // Any member answers from its own store, off the executor's threads.
-                let store = context.store.clone();
-                let answer = smol::unblock(move || match store.hash_kv_at(revision) {
-                    Ok((_, hashed)) => super::Answer::Hashed(hashed),
-                    Err(error) => {
-                        let status = crate::status::Status::from(error);
-                        super::Answer::Refused {
-                            code: status.code as u32,
-                            message: status.message,
-                        }
-                    }
-                })
-                .await;
-                return super::query::answer(reader.get_mut(), &answer)
-                    .await
-                    .map_err(|e| e.to_string());
-            }
-            let (reply, answer) = smol::channel::bounded(1);
-            context
-                .events
-                .send(PeerEvent::Query { query, reply })
-                .await
-                .map_err(|_| "the raft thread has stopped".to_string())?;
-            let answer = smol::future::or(async { answer.recv().await.ok() }, async {
-                smol::Timer::after(super::query::ANSWER_TIMEOUT).await;
-                None
-            })
-            .await
-            .ok_or_else(|| "the raft thread gave no answer to a peer's query".to_string())?;
-            return super::query::answer(reader.get_mut(), &answer)
-                .await
-                .map_err(|e| e.to_string());
+            return answer_query(reader.get_mut(), context, &payload).await;
         }
         if kind != frame::KIND_MESSAGE {
             return Err(format!("unexpected frame kind {kind}"));
@@ -213,6 +199,53 @@ where
         }
         deliver(context, message).await?;
     }
+}
+
+/// A follower's question (peer/query.rs), answered on the stream it came on: HashKV by this
+/// member's own store, the rest by the raft thread (the leader's).
+async fn answer_query<W>(
+    writer: &mut W,
+    context: &PeerContext,
+    payload: &[u8],
+) -> Result<(), String>
+where
+    W: AsyncWrite + Unpin,
+{
+    let query = super::query::Query::decode(payload)?;
+    let answer = match query {
+        super::query::Query::HashKv(revision) => {
+            // Any member answers from its own store, off the executor's threads.
+            let store = context.store.clone();
+            smol::unblock(move || match store.hash_kv_at(revision) {
+                Ok((_, hashed)) => super::Answer::Hashed(hashed),
+                Err(error) => {
+                    let status = crate::status::Status::from(error);
+                    super::Answer::Refused {
+                        code: status.code as u32,
+                        message: status.message,
+                    }
+                }
+            })
+            .await
+        }
+        query => {
+            let (reply, answer) = smol::channel::bounded(1);
+            context
+                .events
+                .send(PeerEvent::Query { query, reply })
+                .await
+                .map_err(|_| "the raft thread has stopped".to_string())?;
+            smol::future::or(async { answer.recv().await.ok() }, async {
+                smol::Timer::after(super::query::ANSWER_TIMEOUT).await;
+                None
+            })
+            .await
+            .ok_or_else(|| "the raft thread gave no answer to a peer's query".to_string())?
+        }
+    };
+    super::query::answer(writer, &answer)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn answer_members_query<S>(mut stream: S, context: &PeerContext) -> Result<(), String>
