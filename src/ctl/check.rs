@@ -61,73 +61,93 @@ pub fn perf(ctl: &mut Ctl) -> Outcome {
     }
     let results = Arc::new(Mutex::new(Results::default()));
     let started = Instant::now();
-    crate::runtime::block_on(async {
-        let (work, queue) = smol::channel::bounded::<Vec<u8>>(clients);
-        let mut workers = Vec::new();
-        for i in 0..clients {
-            let (queue, channel, results) = (
-                queue.clone(),
-                channels[i % CONNECTIONS].clone(),
-                results.clone(),
-            );
-            workers.push(crate::runtime::task(async move {
-                while let Ok(key) = queue.recv().await {
-                    let put = pb::PutRequest {
-                        key,
-                        value: vec![0; 1024],
-                        ..Default::default()
-                    };
-                    let sent = Instant::now();
-                    let answer = channel
-                        .unary::<_, pb::PutResponse>("/etcdserverpb.KV/Put", &put)
-                        .await;
-                    let mut results = results.lock().expect("results lock");
-                    match answer {
-                        Ok(_) => results.latencies.push(sent.elapsed().as_secs_f64()),
-                        Err(e) => *results.errors.entry(super::describe(e)).or_default() += 1,
-                    }
-                }
-            }));
-        }
-        drop(queue);
-        // Keys of 256 bytes after the prefix, as etcdctl's: a random number (Go's PutVarint of
-        // a non-negative int64), then zero bytes.
-        let interval = Duration::from_secs_f64(1.0 / rate as f64);
-        let end = started + Duration::from_secs(SECONDS);
-        let mut next = started;
-        let mut seed = started.elapsed().as_nanos() as u64 | 1;
-        while next < end {
-            smol::Timer::at(next).await;
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let mut key = prefix.as_bytes().to_vec();
-            // Zigzag of a non-negative number: twice it.
-            crate::schema::put_varint(&mut key, (seed >> 1) << 1);
-            key.resize(prefix.len() + 256, 0);
-            if work.send(key).await.is_err() {
-                break;
-            }
-            next += interval;
-        }
-        drop(work);
-        for worker in workers {
-            worker.await;
-        }
-    });
+    crate::runtime::block_on(load_keys(
+        &prefix, rate, clients, &channels, &results, started,
+    ));
     let elapsed = started.elapsed().as_secs_f64();
+    clean_up(ctl, &prefix, &channels[0])?;
+    let results = results.lock().expect("results lock");
+    judge(&results, rate, elapsed)
+}
+
+/// Puts 1 KiB values under `prefix` at `rate` a second for SECONDS, from `clients` workers.
+async fn load_keys(
+    prefix: &str,
+    rate: u64,
+    clients: usize,
+    channels: &[Channel],
+    results: &Arc<Mutex<Results>>,
+    started: Instant,
+) {
+    let (work, queue) = smol::channel::bounded::<Vec<u8>>(clients);
+    let mut workers = Vec::new();
+    for i in 0..clients {
+        let (queue, channel, results) = (
+            queue.clone(),
+            channels[i % CONNECTIONS].clone(),
+            results.clone(),
+        );
+        workers.push(crate::runtime::task(async move {
+            while let Ok(key) = queue.recv().await {
+                let put = pb::PutRequest {
+                    key,
+                    value: vec![0; 1024],
+                    ..Default::default()
+                };
+                let sent = Instant::now();
+                let answer = channel
+                    .unary::<_, pb::PutResponse>("/etcdserverpb.KV/Put", &put)
+                    .await;
+                let mut results = results.lock().expect("results lock");
+                match answer {
+                    Ok(_) => results.latencies.push(sent.elapsed().as_secs_f64()),
+                    Err(e) => *results.errors.entry(super::describe(e)).or_default() += 1,
+                }
+            }
+        }));
+    }
+    drop(queue);
+    // Keys of 256 bytes after the prefix, as etcdctl's: a random number (Go's PutVarint of
+    // a non-negative int64), then zero bytes.
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let end = started + Duration::from_secs(SECONDS);
+    let mut next = started;
+    let mut seed = started.elapsed().as_nanos() as u64 | 1;
+    while next < end {
+        smol::Timer::at(next).await;
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut key = prefix.as_bytes().to_vec();
+        // Zigzag of a non-negative number: twice it.
+        crate::schema::put_varint(&mut key, (seed >> 1) << 1);
+        key.resize(prefix.len() + 256, 0);
+        if work.send(key).await.is_err() {
+            break;
+        }
+        next += interval;
+    }
+    drop(work);
+    for worker in workers {
+        worker.await;
+    }
+}
+
+/// Deletes what the check wrote, then compacts and defragments as asked (etcdctl's
+/// --auto-compact and --auto-defrag).
+fn clean_up(ctl: &Ctl, prefix: &str, channel: &Channel) -> Outcome {
     let cleanup = pb::DeleteRangeRequest {
         key: prefix.as_bytes().to_vec(),
         range_end: crate::mvcc::prefix_end(prefix.as_bytes()),
         ..Default::default()
     };
     let deleted: pb::DeleteRangeResponse =
-        ctl.call(&channels[0], "/etcdserverpb.KV/DeleteRange", &cleanup)?;
+        ctl.call(channel, "/etcdserverpb.KV/DeleteRange", &cleanup)?;
     if ctl.bool("auto-compact") {
         let revision = deleted.header.map_or(0, |h| h.revision);
         println!("Compacting with revision {revision}");
         let _: pb::CompactionResponse = ctl.call(
-            &channels[0],
+            channel,
             "/etcdserverpb.KV/Compact",
             &pb::CompactionRequest {
                 revision,
@@ -148,8 +168,7 @@ pub fn perf(ctl: &mut Ctl) -> Outcome {
             println!("Defragmented {endpoint:?}");
         }
     }
-    let results = results.lock().expect("results lock");
-    judge(&results, rate, elapsed)
+    Ok(())
 }
 
 /// etcdctl's verdict lines; FAIL exits 1.
