@@ -15,11 +15,13 @@ mod cli;
 mod client;
 mod config;
 mod ctl;
+mod discovery;
 mod disk;
 #[cfg(test)]
 mod fuzz;
 mod golang;
 mod grpc_codes;
+mod http1;
 mod ids;
 mod logging;
 mod metrics;

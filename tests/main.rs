@@ -15,6 +15,7 @@ mod cluster_compare;
 mod config_errors;
 mod ctl_differential;
 mod differential;
+mod discovery;
 mod durability;
 mod fault_campaign;
 mod flags;

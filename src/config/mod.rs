@@ -88,7 +88,7 @@ pub struct Config {
     pub initial_cluster: Vec<(String, Url)>,
     pub initial_cluster_token: String,
     pub initial_cluster_state: ClusterState,
-    #[allow(dead_code)] // Read by discovery at bootstrap (not built yet: refused in validate).
+    /// --discovery / --discovery-srv: how a new member finds the initial cluster.
     pub discovery: Option<Discovery>,
     pub client_tls: TlsFiles,
     pub peer_tls: TlsFiles,
@@ -210,7 +210,7 @@ fn parse_number(flag: &str, value: &str) -> Result<u64, ConfigError> {
     })
 }
 
-fn parse_initial_cluster(value: &str) -> Result<Vec<(String, Url)>, ConfigError> {
+pub fn parse_initial_cluster(value: &str) -> Result<Vec<(String, Url)>, ConfigError> {
     let mut members = Vec::new();
     for part in value.split(',') {
         let Some((name, url)) = part.split_once('=') else {
@@ -625,9 +625,6 @@ fn log_level(v: &Values) -> Result<log::LevelFilter, ConfigError> {
 }
 
 fn validate(config: &Config) -> Result<(), ConfigError> {
-    if config.discovery.is_some() {
-        return error("--discovery/--discovery-srv: bootstrapping through a discovery service is not supported by this etcd; list the members with --initial-cluster");
-    }
     if config.snapshot_count == 0 {
         return error("--snapshot-count must be greater than 0");
     }

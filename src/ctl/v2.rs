@@ -3,8 +3,6 @@
 
 use super::flags::{self, flag, short, Kind, Spec};
 use crate::client::TlsFlags;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use serde::Deserialize;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -262,7 +260,7 @@ fn go_flag_error(pflag_error: &str) -> String {
 
 pub struct Context {
     pub endpoints: Vec<String>,
-    tls: Option<Arc<futures_rustls::rustls::ClientConfig>>,
+    route: crate::http1::Route,
     timeout: Duration,
     /// --username: the `Authorization: Basic ...` header v2 auth checks.
     basic_auth: Option<String>,
@@ -344,7 +342,7 @@ impl Context {
         };
         Ok(Context {
             endpoints,
-            tls,
+            route: crate::http1::Route { tls, proxy: None },
             timeout,
             basic_auth: None,
         })
@@ -416,58 +414,15 @@ impl Context {
         content_type: &str,
         form: &str,
     ) -> Result<(u16, String, String), String> {
-        let uri: http::Uri = url.parse().map_err(|e| format!("parse {url:?}: {e}"))?;
-        let host = uri.host().unwrap_or("").to_string();
-        let secure = uri.scheme_str() == Some("https");
-        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let address = format!("{host}:{port}");
-        let failed = |why: String| format!("Get {url:?}: {why}");
-        let tcp = smol::net::TcpStream::connect(address.as_str())
-            .await
-            .map_err(|e| failed(format!("dial tcp {address}: connect: {}", os_error(&e))))?;
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
-            .header("host", address.as_str());
-        if !form.is_empty() {
-            request = request.header("content-type", content_type);
-        }
-        if let Some(credentials) = &self.basic_auth {
-            request = request.header("authorization", credentials.as_str());
-        }
-        let request = request
-            .body(Full::new(Bytes::from(form.to_string())))
-            .expect("valid request parts");
-        let response = if secure {
-            let config = self
-                .tls
-                .clone()
-                .ok_or_else(|| failed("x509: certificate signed by unknown authority".into()))?;
-            let name = rustls_pki_types::ServerName::try_from(host.clone())
-                .map_err(|e| failed(e.to_string()))?;
-            let stream = futures_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
-                .await
-                .map_err(|e| failed(e.to_string()))?;
-            exchange(stream, request).await
-        } else {
-            exchange(tcp, request).await
-        }
-        .map_err(failed)?;
-        let status = response.status().as_u16();
-        let index = response
-            .headers()
-            .get("x-etcd-index")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("0")
-            .to_string();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| failed(e.to_string()))?
-            .to_bytes();
-        Ok((status, index, String::from_utf8_lossy(&body).into_owned()))
+        let request = crate::http1::Request {
+            method,
+            url,
+            content_type,
+            body: form,
+            authorization: self.basic_auth.as_deref(),
+        };
+        let answer = crate::http1::send(&request, &self.route).await?;
+        Ok((answer.status, answer.etcd_index, answer.body))
     }
 
     /// A members API request with a JSON body to the first endpoint that answers: the status
@@ -529,38 +484,6 @@ fn unavailable(errors: &[String]) -> String {
         "client: etcd cluster is unavailable or misconfigured; {}",
         detail.join("; ")
     )
-}
-
-/// One HTTP/1.1 request on `stream`.
-async fn exchange<S>(
-    stream: S,
-    request: http::Request<Full<Bytes>>,
-) -> Result<http::Response<hyper::body::Incoming>, String>
-where
-    S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
-        .handshake(smol_hyper::rt::FuturesIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    crate::runtime::spawn(connection);
-    sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// The text Go gives a failed connect, e.g. "connection refused".
-pub(super) fn os_error(error: &std::io::Error) -> String {
-    match error.kind() {
-        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
-        _ => error
-            .to_string()
-            .split(" (os error")
-            .next()
-            .unwrap_or("")
-            .to_lowercase(),
-    }
 }
 
 fn cluster_health(context: &Context) -> u8 {

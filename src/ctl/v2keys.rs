@@ -327,7 +327,7 @@ fn exec_watch(context: &Context, parsed: &flags::Parsed, specs: &[&'static Spec]
                 if error.kind() == std::io::ErrorKind::NotFound && !program.contains('/') {
                     eprint!("exec: {program:?}: executable file not found in $PATH");
                 } else {
-                    eprint!("fork/exec {program}: {}", super::v2::os_error(&error));
+                    eprint!("fork/exec {program}: {}", crate::http1::os_error(&error));
                 }
                 return EXIT_BAD_ARGS;
             }

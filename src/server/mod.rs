@@ -251,14 +251,34 @@ fn start_background(config: &Config, api: &Arc<Api>) -> Result<(), String> {
     Ok(())
 }
 
-pub fn run(config: Config) -> Result<(), String> {
+/// --discovery / --discovery-srv: the initial cluster of a member starting a new cluster with
+/// a data dir yet to create; ignored (as etcd) once the data dir exists.
+fn discover_members(config: &mut Config) -> Result<(), String> {
+    let Some(discovery) = config.discovery.clone() else {
+        return Ok(());
+    };
+    if identity::load(&config.data_dir)?.is_some() {
+        log::warn!(
+            "discovery token ignored since a cluster has already been initialized; data dir {}",
+            config.data_dir.display()
+        );
+        return Ok(());
+    }
+    if config.initial_cluster_state == ClusterState::New {
+        crate::discovery::find_members(config, &discovery)?;
+    }
+    Ok(())
+}
+
+pub fn run(mut config: Config) -> Result<(), String> {
     crate::peer::stats::started();
     for note in &config.notes {
         log::warn!("{note}");
     }
+    runtime::start(EXECUTOR_THREADS);
+    discover_members(&mut config)?;
     let (mut identity, is_new) = identity::resolve(&config)?;
     let tls = tls_configs(&config)?;
-    runtime::start(EXECUTOR_THREADS);
     let join = is_new && config.initial_cluster_state == ClusterState::Existing;
     let initial_members = if join {
         let (cluster_id, members, own) =

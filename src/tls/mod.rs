@@ -242,6 +242,40 @@ pub fn peer_client_config(
     Ok(Arc::new(config))
 }
 
+/// Where Go looks for the system's CA bundle on Linux (crypto/x509's certFiles), after
+/// $SSL_CERT_FILE.
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// An HTTP/1.1 TLS client trusting the system's CA bundle, as Go's default transport (the
+/// --discovery service's).
+pub fn system_client_config() -> Result<Arc<ClientConfig>, String> {
+    let from_env = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+    let bundle = from_env
+        .into_iter()
+        .chain(SYSTEM_CA_BUNDLES.iter().map(PathBuf::from))
+        .find(|path| path.exists())
+        .ok_or("x509: no system CA bundle found (set SSL_CERT_FILE)")?;
+    let mut roots = RootCertStore::empty();
+    for certificate in read_certificates(&bundle)? {
+        // A bundle may hold certificates rustls cannot use; the rest still serve.
+        let _ = roots.add(certificate);
+    }
+    let mut config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// A TLS server for one side (clients or peers; `hosts`: its listen URLs' hosts, for an
 /// auto-TLS certificate). ALPN offers h2 (gRPC; recent grpc-go refuses a TLS server that does
 /// not negotiate it) and http/1.1 (/health, curl).
