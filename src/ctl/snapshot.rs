@@ -239,61 +239,16 @@ pub fn restore(ctl: &mut Ctl) -> Outcome {
     Ok(())
 }
 
+/// A new data dir for `config`'s member holding `backup` (an etcd bolt file or our dump).
 pub(super) fn write_restored(config: &crate::config::Config, backup: &[u8]) -> Result<(), String> {
-    use crate::server::identity;
-    use raft::eraftpb::HardState;
-    let (own, _) = identity::resolve(config)?;
-    identity::create(&config.data_dir, &own)?;
-    let member_dir = identity::member_dir(&config.data_dir);
-    let store_error = |e: heed::Error| format!("writing the restored store: {e}");
-    let store = crate::mvcc::Store::open(&member_dir.join("kv"), config.quota_backend_bytes)
-        .map_err(store_error)?;
-    let members = identity::initial_members(config);
-    let (applied, term) = {
-        let mut txn = store.write_txn().map_err(store_error)?;
-        let applied = if crate::bolt::looks_like_bolt(backup) {
+    crate::server::data_dir::restore(config, |store, txn| {
+        if crate::bolt::looks_like_bolt(backup) {
             let bolt = crate::bolt::read::Bolt::open(backup)?;
-            store.import_etcd(&mut txn, &bolt)?.consistent_index
+            Ok(store.import_etcd(txn, &bolt)?.consistent_index)
         } else {
-            store.load(&mut txn, backup)?
-        };
-        let term = store.applied_term(&txn).map_err(store_error)?.max(1);
-        // The old cluster's members and alarms go; the new cluster's members come in.
-        let old: Vec<u64> = store
-            .members(&txn)
-            .map_err(store_error)?
-            .iter()
-            .filter_map(|bytes| <pb::Member as prost::Message>::decode(bytes.as_slice()).ok())
-            .map(|m| m.id)
-            .collect();
-        for id in old {
-            store.delete_member(&mut txn, id).map_err(store_error)?;
+            store.load(txn, backup)
         }
-        for member in &members {
-            store
-                .put_member(&mut txn, member.id, &prost::Message::encode_to_vec(member))
-                .map_err(store_error)?;
-        }
-        store.set_alarms(&mut txn, &[]).map_err(store_error)?;
-        let conf_state = crate::apply::membership::conf_state_bytes(&members);
-        store
-            .set_conf_state(&mut txn, &conf_state)
-            .map_err(store_error)?;
-        txn.commit().map_err(store_error)?;
-        (applied, term)
-    };
-    store.sync().map_err(store_error)?;
-    // The log starts after the backup's last entry: raft begins from the store as a snapshot.
-    let (mut wal, _) =
-        crate::wal::Wal::open(&identity::wal_dir(config)).map_err(|e| e.to_string())?;
-    let hard_state = HardState {
-        term,
-        commit: applied,
-        ..Default::default()
-    };
-    wal.append(&[], Some(&hard_state))
-        .map_err(|e| e.to_string())?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 mod authority;
 mod corruption;
+pub mod data_dir;
 pub mod identity;
 mod listener;
 mod notify;
@@ -293,12 +294,11 @@ pub fn run(mut config: Config) -> Result<(), String> {
     // Before the first write to the data dir (and after everything that may refuse to start
     // without touching it).
     let _data_dir_lock = identity::lock(&config.data_dir)?;
-    if is_new {
-        identity::create(&config.data_dir, &identity)?;
-    }
-    let member_dir = identity::member_dir(&config.data_dir);
-    let store = Store::open(&member_dir.join("kv"), config.quota_backend_bytes)
-        .map_err(|e| format!("opening {}: {e}", member_dir.join("kv").display()))?;
+    let data_dir::DataDir {
+        member_dir,
+        store,
+        wal_dir,
+    } = data_dir::open(&config, &identity, is_new)?;
     let store = Arc::new(store);
     let (peer_events, peer_event_receiver) = smol::channel::bounded(PEER_EVENT_QUEUE_LENGTH);
     let snapshot_dir = member_dir.join("snap");
@@ -315,7 +315,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
     let hub = Arc::new(crate::watch::Hub::default());
     let tokens = tokens(&config)?;
     let raft = raft::start(
-        &identity::wal_dir(&config),
+        &wal_dir,
         store.clone(),
         bootstrap(&config, &identity, initial_members, join),
         Transport::new(peer_context.clone()),
