@@ -16,7 +16,6 @@ pub use query::{Answer, Query, ANSWER_TIMEOUT};
 pub use receiver::{bind, serve, PeerListener};
 pub use spool::SpooledSnapshot;
 
-use crate::mvcc::Store;
 use futures_rustls::rustls::ClientConfig;
 use raft::eraftpb::Message;
 use smol::channel::Sender;
@@ -40,13 +39,34 @@ pub enum PeerEvent {
     Query { query: Query, reply: Sender<Answer> },
 }
 
+/// A piece of a peer snapshot as this member's state produces it.
+pub enum Dumped {
+    /// Where the dump stands (raft index, term, configuration): comes first.
+    Point(crate::mvcc::snapshot::DumpPoint),
+    Chunk(Vec<u8>),
+    Failed(String),
+}
+
+/// What the transport asks of this member's own state. The server hands it in (over the
+/// store), so peer/ never opens the store itself.
+pub trait LocalState: Send + Sync {
+    /// The member list, for a member asking how to join.
+    fn members(&self) -> Result<Vec<crate::pb::etcdserverpb::Member>, String>;
+    /// HashKV at `revision`, for a peer's corruption check (blocking).
+    fn hash_kv(&self, revision: i64) -> Answer;
+    /// The whole state for a snapshot (blocking, run on a thread of its own): the point, then
+    /// chunks of at most `chunk_bytes`, sent to `out` until it is closed.
+    fn dump(&self, chunk_bytes: usize, out: &Sender<Dumped>);
+}
+
 /// What both directions of the transport share.
 pub struct PeerContext {
     pub cluster_id: u64,
     pub member_id: u64,
     /// TLS for dialing peers at https URLs (None if every peer URL is http).
     pub client_tls: Option<Arc<ClientConfig>>,
-    pub store: Arc<Store>,
+    /// This member's state: snapshots, HashKV and the member list for peers.
+    pub state: Arc<dyn LocalState>,
     pub events: Sender<PeerEvent>,
     /// Where received snapshots are spooled before raft installs them.
     pub snapshot_dir: PathBuf,

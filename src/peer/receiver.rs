@@ -215,18 +215,8 @@ where
     let answer = match query {
         super::query::Query::HashKv(revision) => {
             // Any member answers from its own store, off the executor's threads.
-            let store = context.store.clone();
-            smol::unblock(move || match store.hash_kv_at(revision) {
-                Ok((_, hashed)) => super::Answer::Hashed(hashed),
-                Err(error) => {
-                    let status = crate::status::Status::from(error);
-                    super::Answer::Refused {
-                        code: status.code as u32,
-                        message: status.message,
-                    }
-                }
-            })
-            .await
+            let state = context.state.clone();
+            smol::unblock(move || state.hash_kv(revision)).await
         }
         query => {
             let (reply, answer) = smol::channel::bounded(1);
@@ -252,10 +242,7 @@ async fn answer_members_query<S>(mut stream: S, context: &PeerContext) -> Result
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let members = {
-        let txn = context.store.read_txn().map_err(|e| e.to_string())?;
-        crate::apply::membership::list(&context.store, &txn).map_err(|e| format!("{e:?}"))?
-    };
+    let members = context.state.members()?;
     let answer = MemberListResponse {
         header: Some(ResponseHeader {
             cluster_id: context.cluster_id,

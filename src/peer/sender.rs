@@ -3,9 +3,8 @@
 //! queued messages are reported unreachable, and the connection is retried with capped back-off.
 
 use super::frame::{self, Hello};
-use super::{PeerContext, PeerEvent};
+use super::{Dumped, PeerContext, PeerEvent};
 use crate::metrics::PeerTraffic;
-use crate::mvcc::snapshot::DumpError;
 use crate::runtime::with_timeout;
 use crate::url::{Scheme, Url};
 use futures_lite::io::BufWriter;
@@ -249,12 +248,6 @@ async fn send_snapshot(
     let _ = context.events.send(event).await;
 }
 
-enum Dumped {
-    Point(crate::mvcc::snapshot::DumpPoint),
-    Chunk(Vec<u8>),
-    Failed(String),
-}
-
 /// The store is dumped from one read transaction on a blocking thread; raft's snapshot metadata
 /// is replaced with the index that transaction sees, which is at least what raft asked for.
 async fn stream_snapshot(
@@ -262,20 +255,9 @@ async fn stream_snapshot(
     stream: BoxedStream,
     mut message: Message,
 ) -> Result<(), String> {
-    let store = context.store.clone();
+    let state = context.state.clone();
     let received = crate::runtime::produce_on_thread(move |chunks| {
-        let result = store.read_txn().map_err(DumpError::Store).and_then(|txn| {
-            let point = store.dump_point(&txn).map_err(DumpError::Store)?;
-            chunks
-                .send_blocking(Dumped::Point(point))
-                .map_err(DumpError::Sink)?;
-            store.dump(&txn, SNAPSHOT_CHUNK_BYTES, |chunk| {
-                chunks.send_blocking(Dumped::Chunk(chunk))
-            })
-        });
-        if let Err(DumpError::Store(e)) = result {
-            let _ = chunks.send_blocking(Dumped::Failed(e.to_string()));
-        }
+        state.dump(SNAPSHOT_CHUNK_BYTES, chunks)
     });
     let mut writer = BufWriter::new(stream);
     let traffic = crate::metrics::peer(message.to);

@@ -8,6 +8,7 @@ pub mod data_dir;
 pub mod identity;
 mod listener;
 mod notify;
+mod peer_state;
 
 use crate::api::{Api, Limits};
 use crate::config::{ClusterState, Config};
@@ -307,7 +308,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
         cluster_id: identity.cluster_id,
         member_id: identity.member_id,
         client_tls: tls.peer_client,
-        store: store.clone(),
+        state: store.clone(),
         events: peer_events,
         snapshot_dir,
         members: Default::default(),
