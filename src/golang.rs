@@ -240,6 +240,52 @@ pub fn json_float(value: f64) -> String {
     }
 }
 
+/// Go's %q of a string.
+pub fn go_quote(bytes: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\u{7}' => out.push_str("\\a"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{b}' => out.push_str("\\v"),
+                c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                    out.push_str(&format!("\\x{:02x}", c as u32))
+                }
+                c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// go-humanize's Bytes: SI units, one decimal below 10.
+pub fn humanize_bytes(size: u64) -> String {
+    if size < 10 {
+        return format!("{size} B");
+    }
+    let units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let exponent = ((size as f64).ln() / 1000f64.ln()).floor() as usize;
+    let value = size as f64 / 1000f64.powi(exponent as i32);
+    let rounded = (value * 10.0 + 0.5).floor() / 10.0;
+    if rounded < 10.0 {
+        format!("{rounded:.1} {}", units[exponent])
+    } else {
+        format!("{rounded:.0} {}", units[exponent])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,5 +359,12 @@ mod tests {
         assert_eq!(json_float(0.0), "0");
         assert_eq!(json_float(1.25), "1.25");
         assert_eq!(json_float(9.223372036854776e18), "9223372036854776000");
+    }
+
+    #[test]
+    fn quoting_and_sizes() {
+        assert_eq!(humanize_bytes(20480), "20 kB");
+        assert_eq!(humanize_bytes(1_234_567), "1.2 MB");
+        assert_eq!(go_quote(b"a\"b\n\x01"), "\"a\\\"b\\n\\x01\"");
     }
 }

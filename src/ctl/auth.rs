@@ -502,3 +502,47 @@ pub fn role_list(ctl: &mut Ctl) -> Outcome {
         &response,
     )
 }
+
+use super::output::unsupported;
+use crate::golang::go_quote;
+use prost::Message;
+
+/// etcdctl 3.4's printers for these commands (the formats: output.rs).
+impl super::output::Printer {
+    /// Auth commands whose simple output is one sentence and whose fields output is the header.
+    pub fn auth_done<M: Message>(
+        &self,
+        sentence: &str,
+        header: &Option<pb::ResponseHeader>,
+        type_name: &str,
+        r: &M,
+    ) -> Outcome {
+        match self.format {
+            Format::Simple => println!("{sentence}"),
+            Format::Fields => Self::fields_header(header),
+            _ => return self.message(type_name, r),
+        }
+        Ok(())
+    }
+
+    /// `user list` / `role list`: one name per line.
+    pub fn names<M: Message>(
+        &self,
+        names: &[String],
+        header: &Option<pb::ResponseHeader>,
+        type_name: &str,
+        r: &M,
+    ) -> Outcome {
+        match self.format {
+            Format::Simple => names.iter().for_each(|n| println!("{n}")),
+            Format::Fields if type_name.contains("Role") => {
+                Self::fields_header(header);
+                let quoted: Vec<String> = names.iter().map(|n| go_quote(n.as_bytes())).collect();
+                println!("\"Roles\" : {}", quoted.join(" "));
+            }
+            Format::Json | Format::Protobuf => return self.message(type_name, r),
+            format => return Err(unsupported(format)),
+        }
+        Ok(())
+    }
+}

@@ -2,9 +2,9 @@
 
 use super::commands::{DEL_FLAGS, PUT_FLAGS};
 use super::flags::{self, Parsed, Spec};
-use super::output::go_quote;
 use super::{describe, fail, quiet, Ctl, Exit, Outcome, EXIT_BAD_ARGS, EXIT_BAD_FEATURE};
 use super::{EXIT_ERROR, EXIT_INVALID_INPUT};
+use crate::golang::go_quote;
 use crate::mvcc::prefix_end;
 use crate::pb::etcdserverpb as pb;
 use pb::range_request::{SortOrder, SortTarget};
@@ -688,6 +688,153 @@ fn run_for_events(exec: &[String], response: &pb::WatchResponse) -> Outcome {
         }
     }
     Ok(())
+}
+
+use super::json;
+use super::output::{unsupported, Format};
+use crate::pb::mvccpb::KeyValue;
+use prost::Message;
+use std::io::Write;
+
+/// etcdctl 3.4's printers for these commands (the formats: output.rs).
+impl super::output::Printer {
+    pub fn get(&self, r: &pb::RangeResponse) -> Outcome {
+        match self.format {
+            Format::Simple => r.kvs.iter().for_each(|kv| self.kv(kv)),
+            Format::Fields => {
+                Self::fields_header(&r.header);
+                r.kvs.iter().for_each(|kv| Self::fields_kv("", kv));
+                println!("\"More\" : {}", r.more);
+                println!("\"Count\" : {}", r.count);
+            }
+            _ => return self.message("etcdserverpb.RangeResponse", r),
+        }
+        Ok(())
+    }
+
+    pub fn put(&self, r: &pb::PutResponse) -> Outcome {
+        match self.format {
+            Format::Simple => {
+                println!("OK");
+                if let Some(prev) = &r.prev_kv {
+                    self.kv(prev);
+                }
+            }
+            Format::Fields => {
+                Self::fields_header(&r.header);
+                if let Some(prev) = &r.prev_kv {
+                    Self::fields_kv("Prev", prev);
+                }
+            }
+            _ => return self.message("etcdserverpb.PutResponse", r),
+        }
+        Ok(())
+    }
+
+    pub fn del(&self, r: &pb::DeleteRangeResponse) -> Outcome {
+        match self.format {
+            Format::Simple => {
+                println!("{}", r.deleted);
+                r.prev_kvs.iter().for_each(|kv| self.kv(kv));
+            }
+            Format::Fields => {
+                Self::fields_header(&r.header);
+                println!("\"Deleted\" : {}", r.deleted);
+                r.prev_kvs.iter().for_each(|kv| Self::fields_kv("Prev", kv));
+            }
+            _ => return self.message("etcdserverpb.DeleteRangeResponse", r),
+        }
+        Ok(())
+    }
+
+    pub fn txn(&self, r: &pb::TxnResponse) -> Outcome {
+        use pb::response_op::Response;
+        match self.format {
+            Format::Simple => {
+                println!("{}", if r.succeeded { "SUCCESS" } else { "FAILURE" });
+                for op in &r.responses {
+                    println!();
+                    match &op.response {
+                        Some(Response::ResponseRange(r)) => self.get(r)?,
+                        Some(Response::ResponsePut(r)) => self.put(r)?,
+                        Some(Response::ResponseDeleteRange(r)) => self.del(r)?,
+                        other => println!("unexpected response {other:?}"),
+                    }
+                }
+            }
+            Format::Fields => {
+                Self::fields_header(&r.header);
+                println!("\"Succeeded\" : {}", r.succeeded);
+                for op in &r.responses {
+                    match &op.response {
+                        Some(Response::ResponseRange(r)) => self.get(r)?,
+                        Some(Response::ResponsePut(r)) => self.put(r)?,
+                        Some(Response::ResponseDeleteRange(r)) => self.del(r)?,
+                        other => println!("\"Unknown\" : {:?}", format!("{other:?}")),
+                    }
+                }
+            }
+            _ => return self.message("etcdserverpb.TxnResponse", r),
+        }
+        Ok(())
+    }
+
+    pub fn watch(&self, r: &pb::WatchResponse) -> Outcome {
+        let event_type = |t: i32| if t == 1 { "DELETE" } else { "PUT" };
+        match self.format {
+            Format::Simple => {
+                for e in &r.events {
+                    println!("{}", event_type(e.r#type));
+                    if let Some(prev) = &e.prev_kv {
+                        self.kv(prev);
+                    }
+                    self.kv(e.kv.as_ref().unwrap_or(&KeyValue::default()));
+                }
+            }
+            Format::Fields => {
+                Self::fields_header(&r.header);
+                for e in &r.events {
+                    println!("\"Type\" : {}", event_type(e.r#type));
+                    if let Some(prev) = &e.prev_kv {
+                        Self::fields_kv("Prev", prev);
+                    }
+                    Self::fields_kv("", e.kv.as_ref().unwrap_or(&KeyValue::default()));
+                }
+            }
+            Format::Json => {
+                // clientv3.WatchResponse: Header, Events, CompactRevision, Canceled, Created.
+                let header =
+                    json::to_json("etcdserverpb.ResponseHeader", &r.header.unwrap_or_default());
+                let events: Vec<String> = r
+                    .events
+                    .iter()
+                    .map(|e| json::to_json("mvccpb.Event", e))
+                    .collect();
+                let events = if events.is_empty() {
+                    "null".to_string()
+                } else {
+                    format!("[{}]", events.join(","))
+                };
+                println!(
+                    "{{\"Header\":{header},\"Events\":{events},\"CompactRevision\":{},\"Canceled\":{},\"Created\":{}}}",
+                    r.compact_revision, r.canceled, r.created
+                );
+            }
+            Format::Protobuf => {
+                let message = pb::WatchResponse {
+                    header: r.header,
+                    events: r.events.clone(),
+                    compact_revision: r.compact_revision,
+                    canceled: r.canceled,
+                    created: r.created,
+                    ..Default::default()
+                };
+                let _ = std::io::stdout().write_all(&message.encode_to_vec());
+            }
+            Format::Table => return Err(unsupported(self.format)),
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -137,3 +137,149 @@ pub fn lease_keep_alive(ctl: &mut Ctl) -> Outcome {
         Ok(())
     })
 }
+
+use super::json;
+use super::output::{embedded_header, json_string, marshal_unsupported};
+use crate::golang::go_quote;
+
+/// etcdctl 3.4's printers for these commands (the formats: output.rs).
+impl super::output::Printer {
+    pub fn grant(&self, r: &pb::LeaseGrantResponse) -> Outcome {
+        match self.format {
+            Format::Simple => println!("lease {:016x} granted with TTL({}s)", r.id, r.ttl),
+            Format::Fields => {
+                Self::fields_header(&r.header);
+                println!("\"ID\" : {}", r.id);
+                println!("\"TTL\" : {}", r.ttl);
+            }
+            Format::Json => {
+                let error = json_string(&r.error);
+                println!(
+                    "{}",
+                    embedded_header(
+                        &r.header,
+                        &[format!(
+                            "\"ID\":{},\"TTL\":{},\"Error\":{error}",
+                            r.id, r.ttl
+                        )]
+                    )
+                );
+            }
+            format => return Err(marshal_unsupported(format, "LeaseGrantResponse")),
+        }
+        Ok(())
+    }
+
+    pub fn revoke(&self, id: i64, r: &pb::LeaseRevokeResponse) -> Outcome {
+        match self.format {
+            Format::Simple => println!("lease {id:016x} revoked"),
+            Format::Fields => Self::fields_header(&r.header),
+            _ => return self.message("etcdserverpb.LeaseRevokeResponse", r),
+        }
+        Ok(())
+    }
+
+    pub fn keep_alive(&self, r: &pb::LeaseKeepAliveResponse) -> Outcome {
+        match self.format {
+            Format::Simple => println!("lease {:016x} keepalived with TTL({})", r.id, r.ttl),
+            Format::Fields => {
+                Self::fields_header(&r.header);
+                println!("\"ID\" : {}", r.id);
+                println!("\"TTL\" : {}", r.ttl);
+            }
+            Format::Json => println!(
+                "{}",
+                embedded_header(&r.header, &[format!("\"ID\":{},\"TTL\":{}", r.id, r.ttl)])
+            ),
+            format => return Err(marshal_unsupported(format, "LeaseKeepAliveResponse")),
+        }
+        Ok(())
+    }
+
+    pub fn time_to_live(&self, r: &pb::LeaseTimeToLiveResponse, with_keys: bool) -> Outcome {
+        match self.format {
+            Format::Simple => {
+                if r.granted_ttl == 0 && r.ttl == -1 {
+                    println!("lease {:016x} already expired", r.id);
+                    return Ok(());
+                }
+                let mut text = format!(
+                    "lease {:016x} granted with TTL({}s), remaining({}s)",
+                    r.id, r.granted_ttl, r.ttl
+                );
+                if with_keys {
+                    let keys: Vec<String> = r
+                        .keys
+                        .iter()
+                        .map(|k| String::from_utf8_lossy(k).into_owned())
+                        .collect();
+                    text += &format!(", attached keys([{}])", keys.join(" "));
+                }
+                println!("{text}");
+            }
+            Format::Fields => {
+                Self::fields_header(&r.header);
+                println!("\"ID\" : {}", r.id);
+                println!("\"TTL\" : {}", r.ttl);
+                println!("\"GrantedTTL\" : {}", r.granted_ttl);
+                for key in &r.keys {
+                    println!("\"Key\" : {}", go_quote(key));
+                }
+            }
+            Format::Json => {
+                let keys = if r.keys.is_empty() {
+                    "null".to_string()
+                } else {
+                    let keys: Vec<String> = r
+                        .keys
+                        .iter()
+                        .map(|k| format!("\"{}\"", json::base64(k)))
+                        .collect();
+                    format!("[{}]", keys.join(","))
+                };
+                println!(
+                    "{}",
+                    embedded_header(
+                        &r.header,
+                        &[format!(
+                            "\"id\":{},\"ttl\":{},\"granted-ttl\":{},\"keys\":{keys}",
+                            r.id, r.ttl, r.granted_ttl
+                        )]
+                    )
+                );
+            }
+            format => return Err(marshal_unsupported(format, "LeaseTimeToLiveResponse")),
+        }
+        Ok(())
+    }
+
+    pub fn leases(&self, r: &pb::LeaseLeasesResponse) -> Outcome {
+        match self.format {
+            Format::Simple => {
+                println!("found {} leases", r.leases.len());
+                for lease in &r.leases {
+                    println!("{:016x}", lease.id);
+                }
+            }
+            Format::Fields => {
+                Self::fields_header(&r.header);
+                for lease in &r.leases {
+                    println!("\"ID\" : {}", lease.id);
+                }
+            }
+            Format::Json => {
+                let leases: Vec<String> = r
+                    .leases
+                    .iter()
+                    .map(|l| format!("{{\"id\":{}}}", l.id))
+                    .collect();
+                println!(
+                    "{}",
+                    embedded_header(&r.header, &[format!("\"leases\":[{}]", leases.join(","))])
+                );
+            }
+            format => return Err(marshal_unsupported(format, "LeaseLeasesResponse")),
+        }
+        Ok(())
+    }
+}

@@ -2,7 +2,7 @@
 //! (etcdctl's alarm_, defrag_, ep_, move_leader_ and version_command.go), and the helpers the
 //! lease, member and auth commands share.
 
-use super::output::{go_duration, Health};
+use super::output::Health;
 use super::EXIT_ERROR;
 use super::{fail, quiet, Ctl, Exit, Outcome, EXIT_BAD_ARGS};
 use crate::pb::etcdserverpb as pb;
@@ -154,7 +154,7 @@ fn check_health(ctl: &Ctl, endpoint: String) -> Health {
             };
             ctl.call::<_, pb::RangeResponse>(&channel, "/etcdserverpb.KV/Range", &request)
         });
-    let took = go_duration(started.elapsed());
+    let took = crate::golang::format_duration(started.elapsed());
     match result {
         // Permission denied still proves the request went through consensus.
         Err(e) if e.message.as_deref() != Some("etcdserver: permission denied") => Health {
@@ -265,4 +265,213 @@ pub fn version(_ctl: &mut Ctl) -> Outcome {
     println!("etcdctl version: {}", crate::version::SERVER_VERSION);
     println!("API version: 3.4");
     Ok(())
+}
+
+use super::json::to_json;
+use super::output::{json_string, table, unsupported, Format};
+use crate::golang::{go_quote, humanize_bytes};
+
+/// etcdctl 3.4's printers for these commands (the formats: output.rs).
+impl super::output::Printer {
+    pub fn endpoint_health(&self, list: &[Health]) -> Outcome {
+        match self.format {
+            Format::Simple => {
+                for h in list {
+                    if h.error.is_empty() {
+                        eprintln!(
+                            "{} is healthy: successfully committed proposal: took = {}",
+                            h.endpoint, h.took
+                        );
+                    } else {
+                        eprintln!(
+                            "{} is unhealthy: failed to commit proposal: {}",
+                            h.endpoint, h.error
+                        );
+                    }
+                }
+            }
+            Format::Json => {
+                let items: Vec<String> = list
+                    .iter()
+                    .map(|h| {
+                        let mut item = format!(
+                            "{{\"endpoint\":{},\"health\":{},\"took\":{}",
+                            json_string(&h.endpoint),
+                            h.healthy,
+                            json_string(&h.took)
+                        );
+                        if !h.error.is_empty() {
+                            item += &format!(",\"error\":{}", json_string(&h.error));
+                        }
+                        item + "}"
+                    })
+                    .collect();
+                println!("[{}]", items.join(","));
+            }
+            Format::Fields => {
+                for h in list {
+                    println!("\"Endpoint\" : {}", go_quote(h.endpoint.as_bytes()));
+                    println!("\"Health\" : {}", h.healthy);
+                    println!("\"Took\" : {}", h.took);
+                    println!("\"Error\" : {}", h.error);
+                    println!();
+                }
+            }
+            Format::Table => {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|h| {
+                        vec![
+                            h.endpoint.clone(),
+                            h.healthy.to_string(),
+                            h.took.clone(),
+                            h.error.clone(),
+                        ]
+                    })
+                    .collect();
+                print!("{}", table(&["endpoint", "health", "took", "error"], &rows));
+            }
+            Format::Protobuf => return Err(unsupported(self.format)),
+        }
+        Ok(())
+    }
+
+    pub fn endpoint_status(&self, list: &[(String, pb::StatusResponse)]) -> Outcome {
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|(endpoint, s)| {
+                let member = s.header.as_ref().map_or(0, |h| h.member_id);
+                vec![
+                    endpoint.clone(),
+                    format!("{member:x}"),
+                    s.version.clone(),
+                    humanize_bytes(s.db_size as u64),
+                    (s.leader == member).to_string(),
+                    s.is_learner.to_string(),
+                    s.raft_term.to_string(),
+                    s.raft_index.to_string(),
+                    s.raft_applied_index.to_string(),
+                    s.errors.join(", "),
+                ]
+            })
+            .collect();
+        match self.format {
+            Format::Simple => rows.iter().for_each(|row| println!("{}", row.join(", "))),
+            Format::Table => {
+                let header = [
+                    "endpoint",
+                    "ID",
+                    "version",
+                    "db size",
+                    "is leader",
+                    "is learner",
+                    "raft term",
+                    "raft index",
+                    "raft applied index",
+                    "errors",
+                ];
+                print!("{}", table(&header, &rows));
+            }
+            Format::Json => {
+                let items: Vec<String> = list
+                    .iter()
+                    .map(|(endpoint, s)| {
+                        format!(
+                            "{{\"Endpoint\":{},\"Status\":{}}}",
+                            json_string(endpoint),
+                            to_json("etcdserverpb.StatusResponse", s)
+                        )
+                    })
+                    .collect();
+                println!("[{}]", items.join(","));
+            }
+            Format::Fields => {
+                for (endpoint, s) in list {
+                    Self::fields_header(&s.header);
+                    println!("\"Version\" : {}", go_quote(s.version.as_bytes()));
+                    println!("\"DBSize\" : {}", s.db_size);
+                    println!("\"Leader\" : {}", s.leader);
+                    println!("\"IsLearner\" : {}", s.is_learner);
+                    println!("\"RaftIndex\" : {}", s.raft_index);
+                    println!("\"RaftTerm\" : {}", s.raft_term);
+                    println!("\"RaftAppliedIndex\" : {}", s.raft_applied_index);
+                    println!("\"Errors\" : [{}]", s.errors.join(" "));
+                    println!("\"Endpoint\" : {}", go_quote(endpoint.as_bytes()));
+                    println!();
+                }
+            }
+            Format::Protobuf => return Err(unsupported(self.format)),
+        }
+        Ok(())
+    }
+
+    pub fn endpoint_hashkv(&self, list: &[(String, pb::HashKvResponse)]) -> Outcome {
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|(endpoint, h)| vec![endpoint.clone(), h.hash.to_string()])
+            .collect();
+        match self.format {
+            Format::Simple => rows.iter().for_each(|row| println!("{}", row.join(", "))),
+            Format::Table => print!("{}", table(&["endpoint", "hash"], &rows)),
+            Format::Json => {
+                let items: Vec<String> = list
+                    .iter()
+                    .map(|(endpoint, h)| {
+                        format!(
+                            "{{\"Endpoint\":{},\"HashKV\":{}}}",
+                            json_string(endpoint),
+                            to_json("etcdserverpb.HashKVResponse", h)
+                        )
+                    })
+                    .collect();
+                println!("[{}]", items.join(","));
+            }
+            Format::Fields => {
+                for (endpoint, h) in list {
+                    Self::fields_header(&h.header);
+                    println!("\"Endpoint\" : {}", go_quote(endpoint.as_bytes()));
+                    println!("\"Hash\" : {}", h.hash);
+                    println!();
+                }
+            }
+            Format::Protobuf => return Err(unsupported(self.format)),
+        }
+        Ok(())
+    }
+
+    pub fn move_leader(&self, leader: u64, target: u64, r: &pb::MoveLeaderResponse) -> Outcome {
+        match self.format {
+            Format::Simple => {
+                println!("Leadership transferred from {leader:x} to {target:x}");
+                Ok(())
+            }
+            Format::Json | Format::Protobuf => self.message("etcdserverpb.MoveLeaderResponse", r),
+            format => Err(unsupported(format)),
+        }
+    }
+
+    pub fn alarm(&self, r: &pb::AlarmResponse) -> Outcome {
+        let name = |alarm: i32| match alarm {
+            1 => "NOSPACE",
+            2 => "CORRUPT",
+            _ => "NONE",
+        };
+        match self.format {
+            Format::Simple => {
+                for a in &r.alarms {
+                    println!("&{{MemberID:{} Alarm:{}}}", a.member_id, name(a.alarm));
+                }
+            }
+            Format::Fields => {
+                Self::fields_header(&r.header);
+                for a in &r.alarms {
+                    println!("\"MemberID\" : {}", a.member_id);
+                    println!("\"AlarmType\" : {}", name(a.alarm));
+                    println!();
+                }
+            }
+            _ => return self.message("etcdserverpb.AlarmResponse", r),
+        }
+        Ok(())
+    }
 }

@@ -135,3 +135,86 @@ pub fn member_list(ctl: &mut Ctl) -> Outcome {
     )?;
     ctl.out.member_list(&response)
 }
+
+use super::output::{table, unsupported};
+use crate::golang::go_quote;
+use prost::Message;
+
+/// The rows `member list -w table` prints (etcdctl's makeMemberListTable).
+fn member_table(r: &pb::MemberListResponse) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let header = vec![
+        "ID",
+        "Status",
+        "Name",
+        "Peer Addrs",
+        "Client Addrs",
+        "Is Learner",
+    ];
+    let rows = r
+        .members
+        .iter()
+        .map(|m| {
+            vec![
+                format!("{:x}", m.id),
+                if m.name.is_empty() {
+                    "unstarted"
+                } else {
+                    "started"
+                }
+                .to_string(),
+                m.name.clone(),
+                m.peer_ur_ls.join(","),
+                m.client_ur_ls.join(","),
+                m.is_learner.to_string(),
+            ]
+        })
+        .collect();
+    (header, rows)
+}
+
+/// etcdctl 3.4's printers for these commands (the formats: output.rs).
+impl super::output::Printer {
+    pub fn member_list(&self, r: &pb::MemberListResponse) -> Outcome {
+        let (header, rows) = member_table(r);
+        match self.format {
+            Format::Simple => rows.iter().for_each(|row| println!("{}", row.join(", "))),
+            Format::Table => print!("{}", table(&header, &rows)),
+            Format::Fields => {
+                Self::fields_header(&r.header);
+                for m in &r.members {
+                    println!("\"ID\" : {}", m.id);
+                    println!("\"Name\" : {}", go_quote(m.name.as_bytes()));
+                    for url in &m.peer_ur_ls {
+                        println!("\"PeerURL\" : {}", go_quote(url.as_bytes()));
+                    }
+                    for url in &m.client_ur_ls {
+                        println!("\"ClientURL\" : {}", go_quote(url.as_bytes()));
+                    }
+                    println!("\"IsLearner\" : {}", m.is_learner);
+                    println!();
+                }
+            }
+            _ => return self.message("etcdserverpb.MemberListResponse", r),
+        }
+        Ok(())
+    }
+
+    /// member add/remove/update/promote: simple prints `verb`, json/protobuf the response.
+    pub fn member_change<M: Message>(
+        &self,
+        verb: &str,
+        id: u64,
+        cluster_id: u64,
+        type_name: &str,
+        r: &M,
+    ) -> Outcome {
+        match self.format {
+            Format::Simple => {
+                println!("Member {id:16x} {verb} cluster {cluster_id:16x}");
+                Ok(())
+            }
+            Format::Json | Format::Protobuf => self.message(type_name, r),
+            format => Err(unsupported(format)),
+        }
+    }
+}

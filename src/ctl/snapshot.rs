@@ -156,7 +156,7 @@ fn check_backup(data: &[u8]) -> Result<&[u8], String> {
 
 /// etcdctl's DBStatus printers: hash, revision, total keys, total size.
 fn print_status(ctl: &Ctl, hash: u32, revision: i64, keys: u64, size: u64) -> Outcome {
-    let human = super::output::humanize_bytes(size);
+    let human = crate::golang::humanize_bytes(size);
     match ctl.out.format {
         Format::Simple => println!("{hash:x}, {revision}, {keys}, {human}"),
         Format::Json => println!(

@@ -256,9 +256,8 @@ async fn stream_snapshot(
     mut message: Message,
 ) -> Result<(), String> {
     let state = context.state.clone();
-    let received = crate::runtime::produce_on_thread(move |chunks| {
-        state.dump(SNAPSHOT_CHUNK_BYTES, chunks)
-    });
+    let received =
+        crate::runtime::produce_on_thread(move |chunks| state.dump(SNAPSHOT_CHUNK_BYTES, chunks));
     let mut writer = BufWriter::new(stream);
     let traffic = crate::metrics::peer(message.to);
     let io_error = |e: io::Error| e.to_string();

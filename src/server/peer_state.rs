@@ -3,8 +3,8 @@
 
 use crate::mvcc::snapshot::DumpError;
 use crate::mvcc::Store;
-use crate::peer::{Answer, Dumped, LocalState};
 use crate::pb::etcdserverpb::Member;
+use crate::peer::{Answer, Dumped, LocalState};
 use smol::channel::Sender;
 
 impl LocalState for Store {
