@@ -268,6 +268,24 @@ impl Values<'_> {
         }
     }
 
+    /// A duration whose zero means "off".
+    fn optional_duration(&self, name: &str) -> Result<Option<Duration>, ConfigError> {
+        Ok(Some(self.duration(name)?).filter(|d| !d.is_zero()))
+    }
+
+    /// A comma-separated URL list of at least one URL.
+    fn urls(&self, name: &str) -> Result<Vec<Url>, ConfigError> {
+        parse_urls(name, self.text(name))
+    }
+
+    /// A comma-separated URL list, empty when the flag is.
+    fn optional_urls(&self, name: &str) -> Result<Vec<Url>, ConfigError> {
+        match self.text(name) {
+            "" => Ok(Vec::new()),
+            urls => parse_urls(name, urls),
+        }
+    }
+
     fn path(&self, name: &str) -> Option<PathBuf> {
         self.given(name)
             .filter(|v| !v.is_empty())
@@ -311,45 +329,17 @@ fn build(values: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
     let data_dir = v
         .path("data-dir")
         .unwrap_or_else(|| PathBuf::from(format!("{name}.etcd")));
-    let initial_advertise_peer_urls = parse_urls(
-        "initial-advertise-peer-urls",
-        v.text("initial-advertise-peer-urls"),
-    )?;
+    let initial_advertise_peer_urls = v.urls("initial-advertise-peer-urls")?;
     let discovery = discovery(&v)?;
-    let initial_cluster = match v.given("initial-cluster") {
-        Some(value) => parse_initial_cluster(value)?,
-        None => initial_advertise_peer_urls
-            .iter()
-            .map(|u| (name.clone(), u.clone()))
-            .collect(),
-    };
-    let listen_client_urls = parse_urls("listen-client-urls", v.text("listen-client-urls"))?;
-    let advertise_client_urls =
-        parse_urls("advertise-client-urls", v.text("advertise-client-urls"))?;
-    // etcd checks this once the URLs parse.
-    if v.given("listen-client-urls").is_some() && v.given("advertise-client-urls").is_none() {
-        return error(
-            "--advertise-client-urls is required when --listen-client-urls is set explicitly",
-        );
-    }
+    let initial_cluster = initial_cluster(&v, &name, &initial_advertise_peer_urls)?;
+    let (listen_client_urls, advertise_client_urls) = client_urls(&v)?;
     let config = Config {
         listen_client_urls,
         advertise_client_urls,
-        listen_peer_urls: parse_urls("listen-peer-urls", v.text("listen-peer-urls"))?,
-        listen_metrics_urls: match v.word("listen-metrics-urls") {
-            Some(urls) => parse_urls("listen-metrics-urls", &urls)?,
-            None => Vec::new(),
-        },
+        listen_peer_urls: v.urls("listen-peer-urls")?,
+        listen_metrics_urls: v.optional_urls("listen-metrics-urls")?,
         initial_cluster_token: v.text("initial-cluster-token").to_string(),
-        initial_cluster_state: match v.text("initial-cluster-state") {
-            "new" => ClusterState::New,
-            "existing" => ClusterState::Existing,
-            other => {
-                return error(format!(
-                    "invalid value {other:?} for flag -initial-cluster-state: must be 'new' or 'existing'"
-                ))
-            }
-        },
+        initial_cluster_state: cluster_state(&v)?,
         client_tls: tls(&v, "")?,
         peer_tls: tls(&v, "peer-")?,
         cipher_suites: v.list("cipher-suites"),
@@ -359,49 +349,35 @@ fn build(values: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         pre_vote: v.boolean("pre-vote")?,
         strict_reconfig_check: v.boolean("strict-reconfig-check")?,
         snapshot_count: v.number("snapshot-count")?,
-        backend_batch_interval: match v.duration("backend-batch-interval")? {
-            zero if zero.is_zero() => Duration::from_millis(100),
-            interval => interval,
-        },
-        backend_batch_limit: match v.number("backend-batch-limit")? {
-            0 => 10_000,
-            limit => limit,
-        },
+        backend_batch_interval: or_default(
+            v.duration("backend-batch-interval")?,
+            DEFAULT_BACKEND_BATCH_INTERVAL,
+        ),
+        backend_batch_limit: or_default(
+            v.number("backend-batch-limit")?,
+            DEFAULT_BACKEND_BATCH_LIMIT,
+        ),
         auto_compaction: auto_compaction(&v)?,
         watch_progress_interval: parse_duration(
             "experimental-watch-progress-notify-interval",
             v.text("experimental-watch-progress-notify-interval"),
         )?,
-        lease_checkpoint_interval: match (
-            v.boolean("experimental-enable-lease-checkpoint")?,
-            v.duration("experimental-lease-checkpoint-interval")?,
-        ) {
-            (false, _) => None,
-            // etcd's lessor takes 0 as its default, 5 minutes.
-            (true, zero) if zero.is_zero() => Some(Duration::from_secs(300)),
-            (true, interval) => Some(interval),
-        },
+        lease_checkpoint_interval: lease_checkpoint_interval(&v)?,
         max_request_bytes: v.number("max-request-bytes")?,
         max_txn_ops: v.number("max-txn-ops")? as usize,
-        max_concurrent_streams: match v.given("max-concurrent-streams") {
-            None => DEFAULT_MAX_CONCURRENT_STREAMS,
-            Some(text) => parse_number("max-concurrent-streams", text)?.min(u64::from(u32::MAX)) as u32,
-        },
-        quota_backend_bytes: match v.number("quota-backend-bytes")? {
-            0 => DEFAULT_QUOTA_BACKEND_BYTES,
-            quota => quota,
-        },
-        grpc_keepalive_interval: Some(v.duration("grpc-keepalive-interval")?)
-            .filter(|d| !d.is_zero()),
-        grpc_keepalive_timeout: Some(v.duration("grpc-keepalive-timeout")?)
-            .filter(|d| !d.is_zero()),
+        max_concurrent_streams: max_concurrent_streams(&v)?,
+        quota_backend_bytes: or_default(
+            v.number("quota-backend-bytes")?,
+            DEFAULT_QUOTA_BACKEND_BYTES,
+        ),
+        grpc_keepalive_interval: v.optional_duration("grpc-keepalive-interval")?,
+        grpc_keepalive_timeout: v.optional_duration("grpc-keepalive-timeout")?,
         cors: v.list("cors"),
         host_whitelist: v.list("host-whitelist"),
         enable_v2: v.boolean("enable-v2")?,
         auth: auth(&v)?,
         initial_corrupt_check: v.boolean("experimental-initial-corrupt-check")?,
-        corrupt_check_interval: Some(v.duration("experimental-corrupt-check-time")?)
-            .filter(|d| !d.is_zero()),
+        corrupt_check_interval: v.optional_duration("experimental-corrupt-check-time")?,
         warning_apply_duration: v.duration("experimental-warning-apply-duration")?,
         force_new_cluster: v.boolean("force-new-cluster")?,
         log_level: log_level(&v)?,
@@ -414,8 +390,7 @@ fn build(values: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         discovery,
     };
     checked_but_unused(&v)?;
-    validate(&config)?;
-    Ok(config)
+    validate(&config).map(|()| config)
 }
 
 /// Flags for parts of etcd this member does not have, where taking them would mislead.
@@ -569,6 +544,81 @@ fn auto_compaction(v: &Values) -> Result<Option<AutoCompaction>, ConfigError> {
         }
     };
     Ok(compaction)
+}
+
+/// etcd's backend commits applied changes this often (--backend-batch-interval 0)...
+const DEFAULT_BACKEND_BATCH_INTERVAL: Duration = Duration::from_millis(100);
+/// ...or after this many (--backend-batch-limit 0).
+const DEFAULT_BACKEND_BATCH_LIMIT: u64 = 10_000;
+/// etcd's lessor checkpoints this often when --experimental-lease-checkpoint-interval is 0.
+const DEFAULT_LEASE_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(300);
+
+/// A value whose zero means "etcd's default".
+fn or_default<T: Default + PartialEq>(value: T, default: T) -> T {
+    if value == T::default() {
+        default
+    } else {
+        value
+    }
+}
+
+/// --listen-client-urls and --advertise-client-urls (the second is required with the first).
+fn client_urls(v: &Values) -> Result<(Vec<Url>, Vec<Url>), ConfigError> {
+    let listen = parse_urls("listen-client-urls", v.text("listen-client-urls"))?;
+    let advertise = parse_urls("advertise-client-urls", v.text("advertise-client-urls"))?;
+    // etcd checks this once the URLs parse.
+    if v.given("listen-client-urls").is_some() && v.given("advertise-client-urls").is_none() {
+        return error(
+            "--advertise-client-urls is required when --listen-client-urls is set explicitly",
+        );
+    }
+    Ok((listen, advertise))
+}
+
+/// --initial-cluster; without it, this member alone (also the placeholder --discovery
+/// replaces).
+fn initial_cluster(
+    v: &Values,
+    name: &str,
+    advertised: &[Url],
+) -> Result<Vec<(String, Url)>, ConfigError> {
+    match v.given("initial-cluster") {
+        Some(value) => parse_initial_cluster(value),
+        None => Ok(advertised
+            .iter()
+            .map(|u| (name.to_string(), u.clone()))
+            .collect()),
+    }
+}
+
+/// --max-concurrent-streams, capped at what HTTP/2 can say (u32).
+fn max_concurrent_streams(v: &Values) -> Result<u32, ConfigError> {
+    Ok(match v.given("max-concurrent-streams") {
+        None => DEFAULT_MAX_CONCURRENT_STREAMS,
+        Some(text) => parse_number("max-concurrent-streams", text)?.min(u64::from(u32::MAX)) as u32,
+    })
+}
+
+fn cluster_state(v: &Values) -> Result<ClusterState, ConfigError> {
+    match v.text("initial-cluster-state") {
+        "new" => Ok(ClusterState::New),
+        "existing" => Ok(ClusterState::Existing),
+        other => error(format!(
+            "invalid value {other:?} for flag -initial-cluster-state: must be 'new' or 'existing'"
+        )),
+    }
+}
+
+/// How often the leader checkpoints lease TTLs (None: --experimental-enable-lease-checkpoint
+/// is off).
+fn lease_checkpoint_interval(v: &Values) -> Result<Option<Duration>, ConfigError> {
+    if !v.boolean("experimental-enable-lease-checkpoint")? {
+        return Ok(None);
+    }
+    Ok(Some(or_default(
+        v.duration("experimental-lease-checkpoint-interval")?,
+        DEFAULT_LEASE_CHECKPOINT_INTERVAL,
+    )))
 }
 
 fn discovery(v: &Values) -> Result<Option<Discovery>, ConfigError> {

@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// A waiter's ID and the answer for it.
+type EntryAnswer = (u64, Result<Applied, KvError>);
+
 impl Node {
     /// Applies committed entries, in order: behind any that wait for disk space, and kept to be
     /// tried again if the store has no room for them.
@@ -52,96 +55,18 @@ impl Node {
                 entries[0].index
             )));
         }
-        let mut membership_changed = false;
         let store = self.store.clone();
         let mut txn = store.write_txn()?;
         let mut answers = Vec::new();
         for entry in entries {
-            match entry.get_entry_type() {
-                EntryType::EntryNormal if entry.data.is_empty() => {}
-                EntryType::EntryNormal => {
-                    let request = match decode_request(entry) {
-                        Ok(request) => request,
-                        Err((id, refusal)) => {
-                            answers.push((id, Err(refusal)));
-                            continue;
-                        }
-                    };
-                    let started = Instant::now();
-                    let mut result = apply::apply(&store, &mut txn, &request);
-                    if let Ok(applied @ (Applied::Authenticated(_) | Applied::Auth)) = &mut result {
-                        let auth_revision = store.auth_revision(&txn)?;
-                        let token = match applied {
-                            Applied::Authenticated(response) => Some(&mut response.token),
-                            _ => None,
-                        };
-                        self.tokens
-                            .after_apply(entry.index, auth_revision, &request, token);
-                    }
-                    self.report_apply(entry.index, &request, &result, started.elapsed());
-                    if let Err(KvError::Storage(e)) = result {
-                        return Err(Fatal::Store(KvError::Storage(e)));
-                    }
-                    match &result {
-                        Ok(Applied::LeaseGrant(grant)) => self.leases.refresh(grant.id, grant.ttl),
-                        Ok(Applied::LeaseRenewed(ttl)) => {
-                            if let Some(renew) = &request.lease_renew {
-                                self.leases.refresh(renew.id, *ttl);
-                            }
-                        }
-                        Ok(Applied::Internal) => {
-                            let checkpoints = request.lease_checkpoint.iter();
-                            for checkpoint in checkpoints.flat_map(|c| &c.checkpoints) {
-                                self.leases
-                                    .checkpoint(checkpoint.id, checkpoint.remaining_ttl);
-                            }
-                        }
-                        Ok(Applied::LeaseRevoke(_)) | Err(KvError::LeaseNotFound) => {
-                            if let Some(revoke) = &request.lease_revoke {
-                                self.leases.forget(revoke.id);
-                            }
-                        }
-                        _ => {}
-                    }
-                    if matches!(result, Ok(Applied::Members)) {
-                        membership_changed = true;
-                    }
-                    let id = request.header.map(|h| h.id).unwrap_or(0);
-                    answers.push((id, result));
-                }
+            let answer = match entry.get_entry_type() {
+                EntryType::EntryNormal if entry.data.is_empty() => continue,
+                EntryType::EntryNormal => self.apply_request(&store, &mut txn, entry)?,
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    let mut change = decode_conf_change(entry);
-                    let verdict = membership::validate_conf_change(&store, &txn, &change);
-                    if let Err(KvError::Storage(e)) = verdict {
-                        return Err(Fatal::Store(KvError::Storage(e)));
-                    }
-                    if verdict.is_err() {
-                        // Refused: raft applies it as a no-op, as etcd does.
-                        change.node_id = 0;
-                    }
-                    let conf_state = if entry.index > self.conf_given_to_raft {
-                        self.conf_given_to_raft = entry.index;
-                        self.raw.apply_conf_change(&change)?
-                    } else {
-                        self.raw.raft.prs().conf().to_conf_state()
-                    };
-                    store.set_conf_state(
-                        &mut txn,
-                        &conf_state.write_to_bytes().expect("conf state encodes"),
-                    )?;
-                    self.raw.raft.raft_log.store.wl().set_conf_state(conf_state);
-                    if verdict.is_ok() {
-                        membership::apply_conf_change(&store, &mut txn, &change)?;
-                        membership_changed = true;
-                    }
-                    if change.get_change_type() == ConfChangeType::RemoveNode
-                        && change.node_id == self.bootstrap.member_id
-                    {
-                        self.removed_at = Some(Instant::now());
-                    }
-                    answers.push((change.id, verdict.map(|()| Applied::Members)));
+                    self.apply_conf_change_entry(&store, &mut txn, entry)?
                 }
-            }
+            };
+            answers.push(answer);
         }
         store.set_applied(&mut txn, last, last_term)?;
         let started = Instant::now();
@@ -149,7 +74,10 @@ impl Node {
         crate::metrics::BACKEND_COMMIT.observe(started.elapsed());
         self.hub.notify();
         self.status.applied_index.store(last, Ordering::Release);
-        if membership_changed {
+        if answers
+            .iter()
+            .any(|(_, result)| matches!(result, Ok(Applied::Members)))
+        {
             self.refresh_peers()?;
         }
         for (id, result) in answers {
@@ -159,6 +87,102 @@ impl Node {
         }
         self.reads.release(last);
         Ok(())
+    }
+
+    /// One client request applied (an undecodable one refused), auth tokens and the lease
+    /// clock brought along: the answer for its waiter.
+    fn apply_request(
+        &mut self,
+        store: &Store,
+        txn: &mut heed::RwTxn,
+        entry: &Entry,
+    ) -> Result<EntryAnswer, Fatal> {
+        let request = match decode_request(entry) {
+            Ok(request) => request,
+            Err((id, refusal)) => return Ok((id, Err(refusal))),
+        };
+        let started = Instant::now();
+        let mut result = apply::apply(store, txn, &request);
+        if let Ok(applied @ (Applied::Authenticated(_) | Applied::Auth)) = &mut result {
+            let auth_revision = store.auth_revision(txn)?;
+            let token = match applied {
+                Applied::Authenticated(response) => Some(&mut response.token),
+                _ => None,
+            };
+            self.tokens
+                .after_apply(entry.index, auth_revision, &request, token);
+        }
+        self.report_apply(entry.index, &request, &result, started.elapsed());
+        if let Err(KvError::Storage(e)) = result {
+            return Err(Fatal::Store(KvError::Storage(e)));
+        }
+        self.track_leases(&request, &result);
+        let id = request.header.map(|h| h.id).unwrap_or(0);
+        Ok((id, result))
+    }
+
+    /// The lease clock follows what an applied request did to leases.
+    fn track_leases(&mut self, request: &InternalRaftRequest, result: &Result<Applied, KvError>) {
+        match result {
+            Ok(Applied::LeaseGrant(grant)) => self.leases.refresh(grant.id, grant.ttl),
+            Ok(Applied::LeaseRenewed(ttl)) => {
+                if let Some(renew) = &request.lease_renew {
+                    self.leases.refresh(renew.id, *ttl);
+                }
+            }
+            Ok(Applied::Internal) => {
+                let checkpoints = request.lease_checkpoint.iter();
+                for checkpoint in checkpoints.flat_map(|c| &c.checkpoints) {
+                    self.leases
+                        .checkpoint(checkpoint.id, checkpoint.remaining_ttl);
+                }
+            }
+            Ok(Applied::LeaseRevoke(_)) | Err(KvError::LeaseNotFound) => {
+                if let Some(revoke) = &request.lease_revoke {
+                    self.leases.forget(revoke.id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A membership change: checked against the member table (a refused one is applied by
+    /// raft as a no-op, as etcd does), handed to raft once, recorded with raft's new
+    /// configuration in the same transaction.
+    fn apply_conf_change_entry(
+        &mut self,
+        store: &Store,
+        txn: &mut heed::RwTxn,
+        entry: &Entry,
+    ) -> Result<EntryAnswer, Fatal> {
+        let mut change = decode_conf_change(entry);
+        let verdict = membership::validate_conf_change(store, txn, &change);
+        if let Err(KvError::Storage(e)) = verdict {
+            return Err(Fatal::Store(KvError::Storage(e)));
+        }
+        if verdict.is_err() {
+            change.node_id = 0;
+        }
+        let conf_state = if entry.index > self.conf_given_to_raft {
+            self.conf_given_to_raft = entry.index;
+            self.raw.apply_conf_change(&change)?
+        } else {
+            self.raw.raft.prs().conf().to_conf_state()
+        };
+        store.set_conf_state(
+            txn,
+            &conf_state.write_to_bytes().expect("conf state encodes"),
+        )?;
+        self.raw.raft.raft_log.store.wl().set_conf_state(conf_state);
+        if verdict.is_ok() {
+            membership::apply_conf_change(store, txn, &change)?;
+        }
+        if change.get_change_type() == ConfChangeType::RemoveNode
+            && change.node_id == self.bootstrap.member_id
+        {
+            self.removed_at = Some(Instant::now());
+        }
+        Ok((change.id, verdict.map(|()| Applied::Members)))
     }
 
     /// Replaces the store with a leader's snapshot (spooled by the transport), then makes the
