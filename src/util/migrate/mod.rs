@@ -173,26 +173,64 @@ fn migrate(options: &Options) -> Result<String, String> {
     Ok(summary)
 }
 
+/// What the new store holds, once written.
+struct Staged {
+    identity: Identity,
+    imported: crate::mvcc::backend::Imported,
+    members: usize,
+    applied: u64,
+    applied_term: u64,
+}
+
 /// Writes the new data dir (and WAL dir) beside the original; a summary of what it holds.
 fn write_staging(plan: &Plan, options: &Options) -> Result<String, String> {
     let log = etcd_wal::read(&plan.etcd_wal)?;
+    let staged = write_store(plan, options, &log)?;
+    identity::create(&plan.staging, &staged.identity)?;
+    let (tail, rewritten) = write_log_tail(plan, &log, staged.applied, staged.applied_term)?;
+    give_owner(&plan.data_dir, &plan.staging)?;
+    if let (Some(original), Some(staging)) = (&plan.wal_dir, &plan.staging_wal) {
+        give_owner(original, staging)?;
+    }
+    let Staged {
+        identity,
+        imported,
+        applied,
+        applied_term,
+        ..
+    } = staged;
+    Ok(format!(
+        "migrated {} (member {:x} {:?} of cluster {:x}, {} members): {} keys at revision {}, {} leases, applied up to entry {applied} (term {applied_term}), {tail} entries after it ({} configuration changes and {} publications rewritten, {} v2 requests kept and not applied); the original is in {}",
+        plan.data_dir.display(),
+        identity.member_id,
+        identity.name,
+        identity.cluster_id,
+        staged.members,
+        imported.keys,
+        imported.revision,
+        imported.leases,
+        rewritten.conf_changes,
+        rewritten.published,
+        rewritten.v2_kept,
+        beside(&plan.data_dir, ".etcd-backup").display()
+    ))
+}
+
+/// The new store: etcd's backend imported, its members' raft configuration and the applied
+/// index (with its term, from the WAL) recorded; the member's identity, named by --name or by
+/// what it published.
+fn write_store(plan: &Plan, options: &Options, log: &etcd_wal::EtcdLog) -> Result<Staged, String> {
     let backend =
         std::fs::read(&plan.etcd_db).map_err(|e| format!("{}: {e}", plan.etcd_db.display()))?;
     let bolt = crate::bolt::read::Bolt::open(&backend)
         .map_err(|e| format!("{}: {e}", plan.etcd_db.display()))?;
-    let store_dir = identity::member_dir(&plan.staging).join("kv");
     let map_bytes = MIN_MAP_BYTES.max(backend.len() as u64 * MAP_BYTES_PER_BACKEND_BYTE);
     let store_error = |e: heed::Error| format!("writing the new store: {e}");
-    let mut identity = Identity {
-        name: String::new(),
-        member_id: log.member_id,
-        cluster_id: log.cluster_id,
-        wal_dir: plan.wal_dir.clone(),
-    };
     // A member's data dir is its own user's alone (0700), as etcd makes it.
     std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
         .create(identity::member_dir(&plan.staging))
         .map_err(|e| format!("{}: {e}", plan.staging.display()))?;
+    let store_dir = identity::member_dir(&plan.staging).join("kv");
     let store = Store::open(&store_dir, map_bytes).map_err(store_error)?;
     let mut txn = store.write_txn().map_err(store_error)?;
     let imported = store.import_etcd(&mut txn, &bolt)?;
@@ -205,7 +243,7 @@ fn write_staging(plan: &Plan, options: &Options) -> Result<String, String> {
         )
     })?;
     let own = members.iter().find(|m| m.id == log.member_id);
-    identity.name = match (&options.name, own) {
+    let name = match (&options.name, own) {
         (Some(name), _) => name.clone(),
         (None, Some(member)) if !member.name.is_empty() => member.name.clone(),
         _ => {
@@ -228,9 +266,28 @@ fn write_staging(plan: &Plan, options: &Options) -> Result<String, String> {
         .map_err(store_error)?;
     txn.commit().map_err(store_error)?;
     store.sync().map_err(store_error)?;
-    drop(store);
-    identity::create(&plan.staging, &identity)?;
+    Ok(Staged {
+        identity: Identity {
+            name,
+            member_id: log.member_id,
+            cluster_id: log.cluster_id,
+            wal_dir: plan.wal_dir.clone(),
+        },
+        imported,
+        members: members.len(),
+        applied,
+        applied_term,
+    })
+}
 
+/// The new WAL: etcd's entries after the applied one, rewritten for us, and its hard state;
+/// how many entries, and what was rewritten.
+fn write_log_tail(
+    plan: &Plan,
+    log: &etcd_wal::EtcdLog,
+    applied: u64,
+    applied_term: u64,
+) -> Result<(usize, entries::Rewritten), String> {
     let mut rewritten = entries::Rewritten::default();
     let tail: Vec<_> = log
         .entries
@@ -257,27 +314,7 @@ fn write_staging(plan: &Plan, options: &Options) -> Result<String, String> {
     let (mut wal, _) = Wal::open(&plan.new_wal()).map_err(|e| e.to_string())?;
     wal.append(&tail, Some(&hard_state))
         .map_err(|e| e.to_string())?;
-    drop(wal);
-    give_owner(&plan.data_dir, &plan.staging)?;
-    if let (Some(original), Some(staging)) = (&plan.wal_dir, &plan.staging_wal) {
-        give_owner(original, staging)?;
-    }
-    Ok(format!(
-        "migrated {} (member {:x} {:?} of cluster {:x}, {} members): {} keys at revision {}, {} leases, applied up to entry {applied} (term {applied_term}), {} entries after it ({} configuration changes and {} publications rewritten, {} v2 requests kept and not applied); the original is in {}",
-        plan.data_dir.display(),
-        identity.member_id,
-        identity.name,
-        identity.cluster_id,
-        members.len(),
-        imported.keys,
-        imported.revision,
-        imported.leases,
-        tail.len(),
-        rewritten.conf_changes,
-        rewritten.published,
-        rewritten.v2_kept,
-        beside(&plan.data_dir, ".etcd-backup").display()
-    ))
+    Ok((tail.len(), rewritten))
 }
 
 /// Everything under `tree` owned as `original` is (a migration runs as root, etcd as etcd).
