@@ -272,53 +272,88 @@ impl Store {
     }
 
     /// Writes this store as an etcd 3.4 backend: what `etcdctl snapshot status` and `etcdctl
-    /// snapshot restore` (and etcd itself) read.
+    /// snapshot restore` (and etcd itself) read. Buckets in bolt's (name) order.
     pub fn export_etcd<W: Write + Seek>(&self, txn: &RoTxn, out: W) -> Result<(W, u64), String> {
-        let io = |e: std::io::Error| format!("writing the backup: {e}");
-        let storage = |e: KvError| format!("reading the store: {e}");
-        let heed = |e: heed::Error| format!("reading the store: {e}");
-        let mut bolt = BoltWriter::new(out).map_err(io)?;
-        bolt.begin_bucket(b"alarm").map_err(io)?;
+        let mut bolt = BoltWriter::new(out).map_err(write_error)?;
+        bolt.begin_bucket(b"alarm").map_err(write_error)?;
         let mut alarms: Vec<Vec<u8>> = self
             .alarms(txn)
-            .map_err(heed)?
+            .map_err(read_error)?
             .iter()
             .map(|&(member_id, alarm)| AlarmMember { member_id, alarm }.encode_to_vec())
             .collect();
         alarms.sort();
         alarms.dedup();
         for alarm in alarms {
-            bolt.put(&alarm, &[]).map_err(io)?;
+            bolt.put(&alarm, &[]).map_err(write_error)?;
         }
-        bolt.begin_bucket(b"auth").map_err(io)?;
-        let enabled = self.auth_enabled(txn).map_err(heed)?;
-        bolt.put(b"authEnabled", &[u8::from(enabled)]).map_err(io)?;
-        let revision = self.auth_revision(txn).map_err(heed)?;
-        bolt.put(b"authRevision", &revision.to_be_bytes())
-            .map_err(io)?;
-        bolt.begin_bucket(b"authRoles").map_err(io)?;
-        for role in self.roles(txn).map_err(heed)? {
-            bolt.put(&role.name, &role.encode_to_vec()).map_err(io)?;
-        }
-        bolt.begin_bucket(b"authUsers").map_err(io)?;
-        for user in self.users(txn).map_err(heed)? {
-            bolt.put(&user.name, &user.encode_to_vec()).map_err(io)?;
-        }
-        bolt.begin_bucket(b"cluster").map_err(io)?;
-        if let Some(version) = self.cluster_version(txn).map_err(heed)? {
+        self.export_auth(txn, &mut bolt)?;
+        bolt.begin_bucket(b"cluster").map_err(write_error)?;
+        if let Some(version) = self.cluster_version(txn).map_err(read_error)? {
             bolt.put(b"clusterVersion", version.as_bytes())
-                .map_err(io)?;
+                .map_err(write_error)?;
         }
-        bolt.begin_bucket(b"key").map_err(io)?;
-        for item in self.revisions.iter(txn).map_err(heed)? {
-            let (key, value) = item.map_err(heed)?;
-            let revision = Revision::from_bytes("revisions", key, key).map_err(heed)?;
-            let (is_put, kv) = super::range::stored_change(key, value).map_err(heed)?;
+        self.export_keys(txn, &mut bolt)?;
+        bolt.begin_bucket(b"lease").map_err(write_error)?;
+        let leases = self
+            .leases(txn)
+            .map_err(|e| format!("reading the store: {e}"))?;
+        for (id, ttl) in leases {
+            let lease = Lease {
+                id,
+                ttl,
+                remaining_ttl: 0,
+            };
+            bolt.put(&id.to_be_bytes(), &lease.encode_to_vec())
+                .map_err(write_error)?;
+        }
+        self.export_members(txn, &mut bolt)?;
+        let applied = self.export_meta(txn, &mut bolt)?;
+        bolt.finish(applied.max(1)).map_err(write_error)
+    }
+
+    /// The `auth`, `authRoles` and `authUsers` buckets.
+    fn export_auth<W: Write + Seek>(
+        &self,
+        txn: &RoTxn,
+        bolt: &mut BoltWriter<W>,
+    ) -> Result<(), String> {
+        bolt.begin_bucket(b"auth").map_err(write_error)?;
+        let enabled = self.auth_enabled(txn).map_err(read_error)?;
+        bolt.put(b"authEnabled", &[u8::from(enabled)])
+            .map_err(write_error)?;
+        let revision = self.auth_revision(txn).map_err(read_error)?;
+        bolt.put(b"authRevision", &revision.to_be_bytes())
+            .map_err(write_error)?;
+        bolt.begin_bucket(b"authRoles").map_err(write_error)?;
+        for role in self.roles(txn).map_err(read_error)? {
+            bolt.put(&role.name, &role.encode_to_vec())
+                .map_err(write_error)?;
+        }
+        bolt.begin_bucket(b"authUsers").map_err(write_error)?;
+        for user in self.users(txn).map_err(read_error)? {
+            bolt.put(&user.name, &user.encode_to_vec())
+                .map_err(write_error)?;
+        }
+        Ok(())
+    }
+
+    /// The `key` bucket: every revision's change, a deletion as etcd stores it (the bare key
+    /// under a tombstone-marked revision).
+    fn export_keys<W: Write + Seek>(
+        &self,
+        txn: &RoTxn,
+        bolt: &mut BoltWriter<W>,
+    ) -> Result<(), String> {
+        bolt.begin_bucket(b"key").map_err(write_error)?;
+        for item in self.revisions.iter(txn).map_err(read_error)? {
+            let (key, value) = item.map_err(read_error)?;
+            let revision = Revision::from_bytes("revisions", key, key).map_err(read_error)?;
+            let (is_put, kv) = super::range::stored_change(key, value).map_err(read_error)?;
             let kv = if is_put {
                 kv.to_vec()
             } else {
-                // etcd stores a deletion as the bare key.
-                let kv = super::range::decode_kv("revisions", key, kv).map_err(heed)?;
+                let kv = super::range::decode_kv("revisions", key, kv).map_err(read_error)?;
                 KeyValue {
                     key: kv.key,
                     ..KeyValue::default()
@@ -326,35 +361,43 @@ impl Store {
                 .encode_to_vec()
             };
             bolt.put(&revision_key(revision, !is_put), &kv)
-                .map_err(io)?;
+                .map_err(write_error)?;
         }
-        bolt.begin_bucket(b"lease").map_err(io)?;
-        for (id, ttl) in self.leases(txn).map_err(storage)? {
-            let lease = Lease {
-                id,
-                ttl,
-                remaining_ttl: 0,
-            };
-            bolt.put(&id.to_be_bytes(), &lease.encode_to_vec())
-                .map_err(io)?;
-        }
-        bolt.begin_bucket(b"members").map_err(io)?;
+        Ok(())
+    }
+
+    /// The `members` bucket (etcd's JSON, by hex ID) and an empty `members_removed`.
+    fn export_members<W: Write + Seek>(
+        &self,
+        txn: &RoTxn,
+        bolt: &mut BoltWriter<W>,
+    ) -> Result<(), String> {
+        bolt.begin_bucket(b"members").map_err(write_error)?;
         let mut members: Vec<(String, String)> = Vec::new();
-        for bytes in self.members(txn).map_err(heed)? {
+        for bytes in self.members(txn).map_err(read_error)? {
             let member =
                 Member::decode(bytes.as_slice()).map_err(|e| format!("a stored member: {e}"))?;
             members.push((format!("{:x}", member.id), member_json(&member)));
         }
         members.sort();
         for (id, json) in members {
-            bolt.put(id.as_bytes(), json.as_bytes()).map_err(io)?;
+            bolt.put(id.as_bytes(), json.as_bytes())
+                .map_err(write_error)?;
         }
-        bolt.begin_bucket(b"members_removed").map_err(io)?;
-        bolt.begin_bucket(b"meta").map_err(io)?;
-        let applied = self.applied_index(txn).map_err(heed)?;
+        bolt.begin_bucket(b"members_removed").map_err(write_error)
+    }
+
+    /// The `meta` bucket: the applied index (returned) and the compaction point.
+    fn export_meta<W: Write + Seek>(
+        &self,
+        txn: &RoTxn,
+        bolt: &mut BoltWriter<W>,
+    ) -> Result<u64, String> {
+        bolt.begin_bucket(b"meta").map_err(write_error)?;
+        let applied = self.applied_index(txn).map_err(read_error)?;
         bolt.put(b"consistent_index", &applied.to_be_bytes())
-            .map_err(io)?;
-        if let Some(compacted) = self.compact_revision(txn).map_err(heed)? {
+            .map_err(write_error)?;
+        if let Some(compacted) = self.compact_revision(txn).map_err(read_error)? {
             let revision = revision_key(
                 Revision {
                     main: compacted,
@@ -362,11 +405,21 @@ impl Store {
                 },
                 false,
             );
-            bolt.put(b"finishedCompactRev", &revision).map_err(io)?;
-            bolt.put(b"scheduledCompactRev", &revision).map_err(io)?;
+            bolt.put(b"finishedCompactRev", &revision)
+                .map_err(write_error)?;
+            bolt.put(b"scheduledCompactRev", &revision)
+                .map_err(write_error)?;
         }
-        bolt.finish(applied.max(1)).map_err(io)
+        Ok(applied)
     }
+}
+
+fn write_error(e: std::io::Error) -> String {
+    format!("writing the backup: {e}")
+}
+
+fn read_error(e: heed::Error) -> String {
+    format!("reading the store: {e}")
 }
 
 /// A member as etcd's membership package writes it in JSON (the `members` bucket, conf change
