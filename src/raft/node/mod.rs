@@ -194,6 +194,39 @@ enum Wake {
     Closed,
 }
 
+/// Whichever comes first: a command, a peer's event, the WAL thread's news, or the tick.
+async fn next_wake(
+    commands: &Receiver<Command>,
+    peer_events: &Receiver<PeerEvent>,
+    log_events: &Receiver<LogEvent>,
+    next_tick: Instant,
+) -> Wake {
+    let command = async {
+        commands
+            .recv()
+            .await
+            .map(Wake::Command)
+            .unwrap_or(Wake::Closed)
+    };
+    let peer = async {
+        match peer_events.recv().await {
+            Ok(event) => Wake::Peer(event),
+            Err(_) => smol::future::pending().await,
+        }
+    };
+    let log = async {
+        match log_events.recv().await {
+            Ok(event) => Wake::Log(event),
+            Err(_) => Wake::Log(LogEvent::Failed("the wal thread stopped".into())),
+        }
+    };
+    let tick = async {
+        smol::Timer::at(next_tick).await;
+        Wake::Tick
+    };
+    smol::future::or(command, smol::future::or(peer, smol::future::or(log, tick))).await
+}
+
 impl Node {
     async fn run(
         mut self,
@@ -204,61 +237,14 @@ impl Node {
         let tick_interval = self.bootstrap.heartbeat_interval;
         let mut next_tick = Instant::now() + tick_interval;
         loop {
-            let wake = smol::future::or(
-                async {
-                    commands
-                        .recv()
-                        .await
-                        .map(Wake::Command)
-                        .unwrap_or(Wake::Closed)
-                },
-                smol::future::or(
-                    async {
-                        match peer_events.recv().await {
-                            Ok(event) => Wake::Peer(event),
-                            Err(_) => smol::future::pending().await,
-                        }
-                    },
-                    smol::future::or(
-                        async {
-                            match log_events.recv().await {
-                                Ok(event) => Wake::Log(event),
-                                Err(_) => {
-                                    Wake::Log(LogEvent::Failed("the wal thread stopped".into()))
-                                }
-                            }
-                        },
-                        async {
-                            smol::Timer::at(next_tick).await;
-                            Wake::Tick
-                        },
-                    ),
-                ),
-            )
-            .await;
-            match wake {
+            match next_wake(&commands, &peer_events, &log_events, next_tick).await {
                 Wake::Closed => return Ok(Stop::Closed),
                 Wake::Tick => {}
                 Wake::Command(command) => self.handle(command),
                 Wake::Peer(event) => self.on_peer_event(event),
                 Wake::Log(event) => self.on_log_event(event)?,
             }
-            while let Ok(event) = log_events.try_recv() {
-                self.on_log_event(event)?;
-            }
-            // Take what else is waiting, up to one batch of each, so one fdatasync covers it.
-            for _ in 1..MAX_COMMANDS_PER_TURN {
-                match commands.try_recv() {
-                    Ok(command) => self.handle(command),
-                    Err(_) => break,
-                }
-            }
-            for _ in 1..MAX_COMMANDS_PER_TURN {
-                match peer_events.try_recv() {
-                    Ok(event) => self.on_peer_event(event),
-                    Err(_) => break,
-                }
-            }
+            self.take_waiting(&commands, &peer_events, &log_events)?;
             // Tick by the clock, not by which future won: a steady stream of commands must not
             // starve heartbeats and elections.
             if Instant::now() >= next_tick {
@@ -266,23 +252,55 @@ impl Node {
                 next_tick = Instant::now() + tick_interval;
                 self.waiters.retain(|_, reply| !reply.is_closed());
             }
-            self.propose_pending();
-            let has_leader = self.raw.raft.leader_id != 0;
-            self.reads.start_round(&mut self.raw, has_leader);
-            self.retry_unapplied()?;
-            self.on_ready()?;
-            self.tend_leases()?;
-            self.auto_compact()?;
-            self.maybe_checkpoint()?;
-            self.maybe_compact()?;
-            self.answer_transfers();
-            if self
-                .removed_at
-                .is_some_and(|at| at.elapsed() > self.bootstrap.election_timeout)
-            {
-                return Ok(Stop::Removed);
+            if let Some(stop) = self.turn()? {
+                return Ok(stop);
             }
         }
+    }
+
+    /// Takes what else is waiting: all WAL news, and up to one batch of commands and of peer
+    /// events, so one fdatasync covers them.
+    fn take_waiting(
+        &mut self,
+        commands: &Receiver<Command>,
+        peer_events: &Receiver<PeerEvent>,
+        log_events: &Receiver<LogEvent>,
+    ) -> Result<(), Fatal> {
+        while let Ok(event) = log_events.try_recv() {
+            self.on_log_event(event)?;
+        }
+        for _ in 1..MAX_COMMANDS_PER_TURN {
+            match commands.try_recv() {
+                Ok(command) => self.handle(command),
+                Err(_) => break,
+            }
+        }
+        for _ in 1..MAX_COMMANDS_PER_TURN {
+            match peer_events.try_recv() {
+                Ok(event) => self.on_peer_event(event),
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// One turn of the loop after its intake: proposals, read rounds, the Ready, then upkeep;
+    /// a stop once this member has been removed for an election timeout.
+    fn turn(&mut self) -> Result<Option<Stop>, Fatal> {
+        self.propose_pending();
+        let has_leader = self.raw.raft.leader_id != 0;
+        self.reads.start_round(&mut self.raw, has_leader);
+        self.retry_unapplied()?;
+        self.on_ready()?;
+        self.tend_leases()?;
+        self.auto_compact()?;
+        self.maybe_checkpoint()?;
+        self.maybe_compact()?;
+        self.answer_transfers();
+        let removed = self
+            .removed_at
+            .is_some_and(|at| at.elapsed() > self.bootstrap.election_timeout);
+        Ok(removed.then_some(Stop::Removed))
     }
 
     fn is_leader(&self) -> bool {
