@@ -286,6 +286,22 @@ pub fn humanize_bytes(size: u64) -> String {
     }
 }
 
+/// Go's url.QueryEscape: letters, digits and `-_.~` kept, a space as `+`, every other byte as
+/// %XX (form values, v2 key path segments).
+pub fn query_escape(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

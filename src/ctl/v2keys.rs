@@ -4,6 +4,7 @@
 
 use super::flags::{self, flag, short, Kind, Parsed, Spec};
 use super::v2::Context;
+use crate::golang::query_escape;
 use serde_json::Value;
 
 const EXIT_BAD_ARGS: u8 = 1;
@@ -61,20 +62,6 @@ static EXEC_WATCH: &[Spec] = &[
     flag("after-index", Kind::Int, "0", ""),
     short("recursive", 'r', Kind::Bool, "false", ""),
 ];
-
-fn form_escape(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        match byte {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            b' ' => out.push('+'),
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
-    out
-}
 
 /// A node as Go's v2 client marshals it (client.Node).
 fn node_json(node: &Value, out: &mut String) {
@@ -402,40 +389,51 @@ fn request(
     specs: &[&'static Spec],
     value: &str,
 ) -> (&'static str, Vec<String>, Vec<String>) {
-    let int = |name: &str| parsed.int(specs, name);
-    let boolean = |name: &str| parsed.bool(specs, name);
-    let string = |name: &str| parsed.string(specs, name);
     let mut query: Vec<String> = Vec::new();
     let mut body: Vec<String> = Vec::new();
-    let ttl = if specs.iter().any(|s| s.name == "ttl") {
-        int("ttl")
-    } else {
-        0
-    };
-    if ttl > 0 {
-        query.push(format!("ttl={ttl}"));
+    if specs.iter().any(|s| s.name == "ttl") && parsed.int(specs, "ttl") > 0 {
+        query.push(format!("ttl={}", parsed.int(specs, "ttl")));
     }
     let method = match command {
+        "set" | "mk" | "mkdir" | "update" | "updatedir" => {
+            write_request(command, parsed, specs, &mut query)
+        }
+        "rm" | "rmdir" => delete_request(command, parsed, specs, &mut query),
+        _ => read_request(command, parsed, specs, &mut query),
+    };
+    if matches!(command, "set" | "mk" | "update") {
+        body.push(format!("value={}", query_escape(value)));
+    }
+    (method, query, body)
+}
+
+/// set, mk, mkdir, update, updatedir: their method and conditions.
+fn write_request(
+    command: &str,
+    parsed: &Parsed,
+    specs: &[&'static Spec],
+    query: &mut Vec<String>,
+) -> &'static str {
+    let string = |name: &str| parsed.string(specs, name);
+    match command {
         "set" => {
             if !string("swap-with-value").is_empty() {
                 query.push(format!(
                     "prevValue={}",
-                    form_escape(&string("swap-with-value"))
+                    query_escape(&string("swap-with-value"))
                 ));
             }
-            if int("swap-with-index") > 0 {
-                query.push(format!("prevIndex={}", int("swap-with-index")));
+            if parsed.int(specs, "swap-with-index") > 0 {
+                query.push(format!(
+                    "prevIndex={}",
+                    parsed.int(specs, "swap-with-index")
+                ));
             }
-            body.push(format!("value={}", form_escape(value)));
             "PUT"
         }
-        "mk" if boolean("in-order") => {
-            body.push(format!("value={}", form_escape(value)));
-            "POST"
-        }
+        "mk" if parsed.bool(specs, "in-order") => "POST",
         "mk" => {
             query.push("prevExist=false".into());
-            body.push(format!("value={}", form_escape(value)));
             "PUT"
         }
         "mkdir" => {
@@ -444,46 +442,59 @@ fn request(
         }
         "update" => {
             query.push("prevExist=true".into());
-            body.push(format!("value={}", form_escape(value)));
             "PUT"
         }
-        "updatedir" => {
+        _ => {
             query.extend(["dir=true".to_string(), "prevExist=true".to_string()]);
             "PUT"
         }
-        "rm" => {
-            if boolean("dir") {
-                query.push("dir=true".into());
-            }
-            if boolean("recursive") {
-                query.push("recursive=true".into());
-            }
-            if !string("with-value").is_empty() {
-                query.push(format!("prevValue={}", form_escape(&string("with-value"))));
-            }
-            if int("with-index") > 0 {
-                query.push(format!("prevIndex={}", int("with-index")));
-            }
-            "DELETE"
-        }
-        "rmdir" => {
-            query.push("dir=true".into());
-            "DELETE"
-        }
-        _ => {
-            if boolean("sort") {
-                query.push("sorted=true".into());
-            }
-            if command == "ls" && boolean("recursive") {
-                query.push("recursive=true".into());
-            }
-            if boolean("quorum") {
-                query.push("quorum=true".into());
-            }
-            "GET"
-        }
-    };
-    (method, query, body)
+    }
+}
+
+/// rm, rmdir: DELETE with their conditions.
+fn delete_request(
+    command: &str,
+    parsed: &Parsed,
+    specs: &[&'static Spec],
+    query: &mut Vec<String>,
+) -> &'static str {
+    if command == "rmdir" {
+        query.push("dir=true".into());
+        return "DELETE";
+    }
+    if parsed.bool(specs, "dir") {
+        query.push("dir=true".into());
+    }
+    if parsed.bool(specs, "recursive") {
+        query.push("recursive=true".into());
+    }
+    let with_value = parsed.string(specs, "with-value");
+    if !with_value.is_empty() {
+        query.push(format!("prevValue={}", query_escape(&with_value)));
+    }
+    if parsed.int(specs, "with-index") > 0 {
+        query.push(format!("prevIndex={}", parsed.int(specs, "with-index")));
+    }
+    "DELETE"
+}
+
+/// get, ls: GET with sorting, recursion (ls) and quorum reads.
+fn read_request(
+    command: &str,
+    parsed: &Parsed,
+    specs: &[&'static Spec],
+    query: &mut Vec<String>,
+) -> &'static str {
+    if parsed.bool(specs, "sort") {
+        query.push("sorted=true".into());
+    }
+    if command == "ls" && parsed.bool(specs, "recursive") {
+        query.push("recursive=true".into());
+    }
+    if parsed.bool(specs, "quorum") {
+        query.push("quorum=true".into());
+    }
+    "GET"
 }
 
 /// /v2/keys/KEY?QUERY, each path segment form-escaped as etcdctl's client does.
@@ -492,7 +503,7 @@ fn key_path(key: &str, query: &[String]) -> String {
         "/v2/keys{}{}{}",
         if key.starts_with('/') { "" } else { "/" },
         key.split('/')
-            .map(form_escape)
+            .map(query_escape)
             .collect::<Vec<_>>()
             .join("/"),
         if query.is_empty() {

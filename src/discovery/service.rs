@@ -182,7 +182,7 @@ impl Discovery {
 
     /// Registers this member (`name=url` pairs); refused if the key exists.
     fn create_self(&self, contents: &str) -> Result<(), String> {
-        let form = format!("value={}", form_escape(contents));
+        let form = format!("value={}", crate::golang::query_escape(contents));
         let (_, node) = self
             .call("PUT", &self.self_key, "prevExist=false", &form)
             .map_err(|(Failure::Refused(why) | Failure::Unreachable(why))| why)?;
@@ -229,21 +229,6 @@ impl Discovery {
         log::info!("discovery: found {} needed peer(s)", nodes.len());
         Ok(nodes)
     }
-}
-
-/// A form value as Go's url.Values encodes it.
-fn form_escape(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
 }
 
 /// The route to the service: its TLS roots (the system's, as Go's default transport) and
@@ -318,7 +303,7 @@ mod tests {
         assert_eq!(base("/discovery/abc/8e9e05c52164694d"), "8e9e05c52164694d");
         assert_eq!(base("/discovery/abc/_config/"), "_config");
         assert_eq!(
-            form_escape("m1=http://127.0.0.1:2380,m1=http://[::1]:2380"),
+            crate::golang::query_escape("m1=http://127.0.0.1:2380,m1=http://[::1]:2380"),
             "m1%3Dhttp%3A%2F%2F127.0.0.1%3A2380%2Cm1%3Dhttp%3A%2F%2F%5B%3A%3A1%5D%3A2380"
         );
     }
