@@ -21,19 +21,7 @@ pub fn make_mirror(ctl: &mut Ctl) -> Outcome {
     };
     let destination = destination.clone();
     let prefix = ctl.string("prefix").into_bytes();
-    let dest_prefix = ctl.string("dest-prefix").into_bytes();
-    let no_dest_prefix = ctl.bool("no-dest-prefix");
-    if no_dest_prefix && !dest_prefix.is_empty() {
-        return Err(fail(
-            EXIT_BAD_ARGS,
-            "`--dest-prefix` and `--no-dest-prefix` cannot be set at the same time, choose one",
-        ));
-    }
-    let dest_prefix = if !no_dest_prefix && dest_prefix.is_empty() {
-        prefix.clone()
-    } else {
-        dest_prefix
-    };
+    let dest_prefix = dest_prefix(ctl, &prefix)?;
     // Every mirrored key starts with --prefix (the watch and ranges are on it).
     let rename = |key: &[u8]| -> Vec<u8> {
         let rest = key.strip_prefix(prefix.as_slice()).unwrap_or(key);
@@ -47,38 +35,60 @@ pub fn make_mirror(ctl: &mut Ctl) -> Outcome {
         std::thread::sleep(std::time::Duration::from_secs(30));
         println!("{}", counter.load(Ordering::Relaxed));
     });
+    let (first_key, range_end) = match prefix.is_empty() {
+        true => (vec![0], vec![0]),
+        false => (prefix.clone(), crate::mvcc::prefix_end(&prefix)),
+    };
+    let range = (first_key.as_slice(), range_end.as_slice());
+    let revision = copy_base(ctl, (&source, &target), range, &rename, &total)?;
+    follow(&source, &target, range, revision + 1, &rename, &total)
+}
 
-    let range_end = if prefix.is_empty() {
-        vec![0]
-    } else {
-        crate::mvcc::prefix_end(&prefix)
-    };
-    let first_key = if prefix.is_empty() {
-        vec![0]
-    } else {
-        prefix.clone()
-    };
-    // The base: every key as of one revision, in batches.
+/// --dest-prefix, or --prefix again unless --no-dest-prefix (the two exclude each other).
+fn dest_prefix(ctl: &Ctl, prefix: &[u8]) -> Result<Vec<u8>, Exit> {
+    let dest_prefix = ctl.string("dest-prefix").into_bytes();
+    let no_dest_prefix = ctl.bool("no-dest-prefix");
+    if no_dest_prefix && !dest_prefix.is_empty() {
+        return Err(fail(
+            EXIT_BAD_ARGS,
+            "`--dest-prefix` and `--no-dest-prefix` cannot be set at the same time, choose one",
+        ));
+    }
+    Ok(match !no_dest_prefix && dest_prefix.is_empty() {
+        true => prefix.to_vec(),
+        false => dest_prefix,
+    })
+}
+
+/// The base: every key in `(key, range_end)` as of one revision, copied in batches; that
+/// revision.
+fn copy_base(
+    ctl: &Ctl,
+    (source, target): (&Channel, &Channel),
+    (key, range_end): (&[u8], &[u8]),
+    rename: &dyn Fn(&[u8]) -> Vec<u8>,
+    total: &AtomicU64,
+) -> Result<i64, Exit> {
     let head: pb::RangeResponse = ctl.call(
-        &source,
+        source,
         "/etcdserverpb.KV/Range",
         &pb::RangeRequest {
-            key: first_key.clone(),
-            range_end: range_end.clone(),
+            key: key.to_vec(),
+            range_end: range_end.to_vec(),
             limit: 1,
             keys_only: true,
             ..Default::default()
         },
     )?;
     let revision = head.header.map_or(0, |h| h.revision);
-    let mut next = first_key.clone();
+    let mut next = key.to_vec();
     loop {
         let page: pb::RangeResponse = ctl.call(
-            &source,
+            source,
             "/etcdserverpb.KV/Range",
             &pb::RangeRequest {
                 key: next.clone(),
-                range_end: range_end.clone(),
+                range_end: range_end.to_vec(),
                 limit: BATCH,
                 revision,
                 ..Default::default()
@@ -90,16 +100,14 @@ pub fn make_mirror(ctl: &mut Ctl) -> Outcome {
                 value: kv.value.clone(),
                 ..Default::default()
             };
-            let _: pb::PutResponse = ctl.call(&target, "/etcdserverpb.KV/Put", &put)?;
+            let _: pb::PutResponse = ctl.call(target, "/etcdserverpb.KV/Put", &put)?;
             total.fetch_add(1, Ordering::Relaxed);
         }
         match page.kvs.last() {
             Some(last) if page.more => next = [last.key.as_slice(), &[0]].concat(),
-            _ => break,
+            _ => return Ok(revision),
         }
     }
-    let range = (first_key.as_slice(), range_end.as_slice());
-    follow(&source, &target, range, revision + 1, &rename, &total)
 }
 
 /// Applies the source's changes in `(key, range_end)` from `start` on: the events of one
