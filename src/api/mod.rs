@@ -298,59 +298,13 @@ pub async fn route(
     request: Request<Incoming>,
     peer: &Peer,
 ) -> Result<Response<Body>, Infallible> {
-    let secure = peer.secure;
     let who = identity(&request, peer);
     let is_grpc = request
         .headers()
         .get(::http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
     if !is_grpc {
-        let host = http::hostname(&request);
-        if !secure && !Access::allows(&api.access.host_whitelist, &host) {
-            return Ok(http::host_not_whitelisted(&host));
-        }
-        let origin = request
-            .headers()
-            .get(::http::header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let to_gateway =
-            gateway::serves(request.uri().path()) && request.method() != ::http::Method::OPTIONS;
-        let path = request.uri().path();
-        let to_v2 = api.enable_v2
-            && (path == v2keys::PREFIX || path.starts_with(&format!("{}/", v2keys::PREFIX)));
-        let to_v2_auth = api.enable_v2
-            && (path == v2auth::PREFIX || path.starts_with(&format!("{}/", v2auth::PREFIX)));
-        let headers = request.headers().clone();
-        let credentials = v2auth::Credentials {
-            headers: &headers,
-            common_name: peer.common_name.as_deref(),
-        };
-        let mut response = if to_v2 {
-            v2keys::handle(&api, &credentials, request).await
-        } else if to_v2_auth {
-            v2auth::handle(&api, &credentials, request).await
-        } else if api.enable_v2 && v2members::is_change(&request) {
-            if v2auth::is_root(&api, &credentials).await {
-                v2members::handle(&api, &who, request).await
-            } else {
-                drain(request).await;
-                v2auth::insufficient_credentials(&api)
-            }
-        } else if to_gateway {
-            gateway::handle(api.clone(), &who, request).await
-        } else {
-            let response = http::handle(&api, &request).await;
-            drain(request).await;
-            response
-        };
-        let cors = &api.access.cors;
-        if Access::allows(cors, "*") {
-            http::allow_origin(response.headers_mut(), "*");
-        } else if let Some(origin) = origin.filter(|o| Access::allows(cors, o)) {
-            http::allow_origin(response.headers_mut(), &origin);
-        }
-        return Ok(response);
+        return Ok(route_http(&api, request, peer, &who).await);
     }
     let path = request.uri().path().to_string();
     let body = request.into_body();
@@ -373,6 +327,62 @@ pub async fn route(
         }
     };
     Ok(response)
+}
+
+/// An HTTP/1.1 (or non-gRPC HTTP/2) request: --host-whitelist, then the v2 API, the JSON
+/// gateway or /health, /version, /metrics; --cors on the answer.
+async fn route_http(
+    api: &Arc<Api>,
+    request: Request<Incoming>,
+    peer: &Peer,
+    who: &crate::auth::Identity,
+) -> Response<Body> {
+    let host = http::hostname(&request);
+    if !peer.secure && !Access::allows(&api.access.host_whitelist, &host) {
+        return http::host_not_whitelisted(&host);
+    }
+    let origin = request
+        .headers()
+        .get(::http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let to_gateway =
+        gateway::serves(request.uri().path()) && request.method() != ::http::Method::OPTIONS;
+    let path = request.uri().path();
+    let to_v2 = api.enable_v2
+        && (path == v2keys::PREFIX || path.starts_with(&format!("{}/", v2keys::PREFIX)));
+    let to_v2_auth = api.enable_v2
+        && (path == v2auth::PREFIX || path.starts_with(&format!("{}/", v2auth::PREFIX)));
+    let headers = request.headers().clone();
+    let credentials = v2auth::Credentials {
+        headers: &headers,
+        common_name: peer.common_name.as_deref(),
+    };
+    let mut response = if to_v2 {
+        v2keys::handle(api, &credentials, request).await
+    } else if to_v2_auth {
+        v2auth::handle(api, &credentials, request).await
+    } else if api.enable_v2 && v2members::is_change(&request) {
+        if v2auth::is_root(api, &credentials).await {
+            v2members::handle(api, who, request).await
+        } else {
+            drain(request).await;
+            v2auth::insufficient_credentials(api)
+        }
+    } else if to_gateway {
+        gateway::handle(api.clone(), who, request).await
+    } else {
+        let response = http::handle(api, &request).await;
+        drain(request).await;
+        response
+    };
+    let cors = &api.access.cors;
+    if Access::allows(cors, "*") {
+        http::allow_origin(response.headers_mut(), "*");
+    } else if let Some(origin) = origin.filter(|o| Access::allows(cors, o)) {
+        http::allow_origin(response.headers_mut(), &origin);
+    }
+    response
 }
 
 /// Runs the unary method `method` ("/etcdserverpb.KV/Range") on an encoded request, for gRPC

@@ -622,43 +622,46 @@ fn watch_interactive(ctl: &Ctl) -> Outcome {
                 }
                 Next::Line(Some(line)) => line,
             };
-            let words = argify(&line)?;
-            let request = match words.first().map(String::as_str) {
-                None => {
-                    eprintln!("Invalid command: {line} (watch and progress supported)");
-                    continue;
-                }
-                Some("progress") => pb::WatchRequest {
-                    request_union: Some(pb::watch_request::RequestUnion::ProgressRequest(
-                        pb::WatchProgressRequest {},
-                    )),
-                },
-                Some("watch") if words.len() < 2 => {
-                    eprintln!("Invalid command {line} (command type or key is not provided)");
-                    continue;
-                }
-                Some("watch") => {
-                    let parsed =
-                        flags::parse(&specs, &words[1..]).map_err(|e| fail(EXIT_BAD_ARGS, e))?;
-                    match watch_request(&parsed, &specs, &parsed.args) {
-                        Ok(request) => request,
-                        Err(e) => {
-                            eprintln!("Invalid command {line} ({})", e.message.unwrap_or_default());
-                            continue;
-                        }
-                    }
-                }
-                Some(_) => {
-                    eprintln!("Invalid command {line} (only support watch)");
-                    continue;
-                }
-            };
-            stream
-                .send(&request)
-                .await
-                .map_err(|e| fail(EXIT_ERROR, describe(e)))?;
+            if let Some(request) = interactive_request(&line, &specs)? {
+                stream
+                    .send(&request)
+                    .await
+                    .map_err(|e| fail(EXIT_ERROR, describe(e)))?;
+            }
         }
     })
+}
+
+/// One line of `watch -i`: a request to send, or None after saying why the line is not one
+/// (as etcdctl, which keeps reading).
+fn interactive_request(
+    line: &str,
+    specs: &[&'static Spec],
+) -> Result<Option<pb::WatchRequest>, Exit> {
+    let words = argify(line)?;
+    let invalid = |why: &str| {
+        eprintln!("Invalid command{why}");
+        Ok(None)
+    };
+    match words.first().map(String::as_str) {
+        None => invalid(&format!(": {line} (watch and progress supported)")),
+        Some("progress") => Ok(Some(pb::WatchRequest {
+            request_union: Some(pb::watch_request::RequestUnion::ProgressRequest(
+                pb::WatchProgressRequest {},
+            )),
+        })),
+        Some("watch") if words.len() < 2 => {
+            invalid(&format!(" {line} (command type or key is not provided)"))
+        }
+        Some("watch") => {
+            let parsed = flags::parse(specs, &words[1..]).map_err(|e| fail(EXIT_BAD_ARGS, e))?;
+            match watch_request(&parsed, specs, &parsed.args) {
+                Ok(request) => Ok(Some(request)),
+                Err(e) => invalid(&format!(" {line} ({})", e.message.unwrap_or_default())),
+            }
+        }
+        Some(_) => invalid(&format!(" {line} (only support watch)")),
+    }
 }
 
 /// `watch key -- command args`: the command runs once per event with ETCD_WATCH_* set.
