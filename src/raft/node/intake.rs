@@ -6,20 +6,7 @@ use super::*;
 impl Node {
     pub(super) fn handle(&mut self, command: Command) {
         match command {
-            Command::Propose { mut request, reply } => {
-                if let Some(refusal) = self.refuse_waiting(self.unproposed.len()) {
-                    let _ = reply.try_send(Err(refusal));
-                    return;
-                }
-                let id = self.next_request_id;
-                self.next_request_id += 1;
-                request.header = Some(RequestHeader {
-                    id,
-                    ..RequestHeader::default()
-                });
-                self.waiters.insert(id, reply);
-                self.unproposed.push(*request);
-            }
+            Command::Propose { request, reply } => self.take_proposal(*request, reply),
             Command::ReadBarrier { reply } => {
                 if let Some(refusal) = self.refuse_waiting(self.reads.queued()) {
                     let _ = reply.try_send(Err(refusal));
@@ -41,46 +28,76 @@ impl Node {
                     let _ = reply.try_send(Ok(Err(refusal)));
                 }
             },
-            Command::AskLeader { query, reply } => {
-                let leader = self.raw.raft.leader_id;
-                let asking = (leader != 0 && !self.is_leader())
-                    .then(|| self.transport.ask(leader, query))
-                    .flatten();
-                match asking {
-                    Some(asking) => crate::runtime::spawn(async move {
-                        let _ = reply.send(Some(asking.await)).await;
-                    }),
-                    None => {
-                        let _ = reply.try_send(None);
-                    }
-                }
-            }
-            Command::AskMembers { query, reply } => {
-                let askings: Vec<_> = self
-                    .transport
-                    .member_ids()
-                    .into_iter()
-                    .filter_map(|id| {
-                        self.transport
-                            .ask(id, query.clone())
-                            .map(|asking| (id, asking))
-                    })
-                    .map(|(id, asking)| (id, crate::runtime::task(asking)))
-                    .collect();
-                crate::runtime::spawn(async move {
-                    let mut answers = Vec::new();
-                    for (id, asking) in askings {
-                        answers.push((id, asking.await));
-                    }
-                    let _ = reply.send(answers).await;
-                });
-            }
+            Command::AskLeader { query, reply } => self.ask_leader(query, reply),
+            Command::AskMembers { query, reply } => self.ask_members(query, reply),
             Command::MoveLeader { target, reply } => self.move_leader(target, reply),
             Command::LeaseKeepAlive { id, reply } => self.lease_keep_alive(id, reply),
             Command::LeaseRemaining { id, reply } => {
                 let _ = reply.try_send(self.leases.remaining(id));
             }
         }
+    }
+
+    /// A request to replicate: numbered, its waiter kept, queued for the next proposal round.
+    fn take_proposal(&mut self, mut request: InternalRaftRequest, reply: ProposalReply) {
+        if let Some(refusal) = self.refuse_waiting(self.unproposed.len()) {
+            let _ = reply.try_send(Err(refusal));
+            return;
+        }
+        let id = self.next_request_id;
+        self.next_request_id += 1;
+        request.header = Some(RequestHeader {
+            id,
+            ..RequestHeader::default()
+        });
+        self.waiters.insert(id, reply);
+        self.unproposed.push(request);
+    }
+
+    /// Forwards `query` to the leader; None when this member leads or no leader is known.
+    fn ask_leader(
+        &mut self,
+        query: crate::peer::Query,
+        reply: Sender<Option<Result<crate::peer::Answer, String>>>,
+    ) {
+        let leader = self.raw.raft.leader_id;
+        let asking = (leader != 0 && !self.is_leader())
+            .then(|| self.transport.ask(leader, query))
+            .flatten();
+        match asking {
+            Some(asking) => crate::runtime::spawn(async move {
+                let _ = reply.send(Some(asking.await)).await;
+            }),
+            None => {
+                let _ = reply.try_send(None);
+            }
+        }
+    }
+
+    /// Asks every other member at once; the answers by member ID, when all have come.
+    fn ask_members(
+        &mut self,
+        query: crate::peer::Query,
+        reply: Sender<Vec<(u64, Result<crate::peer::Answer, String>)>>,
+    ) {
+        let askings: Vec<_> = self
+            .transport
+            .member_ids()
+            .into_iter()
+            .filter_map(|id| {
+                self.transport
+                    .ask(id, query.clone())
+                    .map(|asking| (id, asking))
+            })
+            .map(|(id, asking)| (id, crate::runtime::task(asking)))
+            .collect();
+        crate::runtime::spawn(async move {
+            let mut answers = Vec::new();
+            for (id, asking) in askings {
+                answers.push((id, asking.await));
+            }
+            let _ = reply.send(answers).await;
+        });
     }
 
     /// Whether one more request may join `waiting` others: while no leader is known they wait
