@@ -22,33 +22,12 @@ pub fn force_new_cluster(
     let txn = store.read_txn().map_err(store_error)?;
     let applied = store.applied_index(&txn).map_err(store_error)?;
     hard_state.commit = hard_state.commit.max(applied);
-    let mut members: Vec<u64> = match store.conf_state(&txn).map_err(store_error)? {
-        Some(bytes) => {
-            let conf = ConfState::parse_from_bytes(&bytes)
-                .map_err(|e| format!("the store's raft configuration is not valid: {e}"))?;
-            conf.voters.iter().chain(&conf.learners).copied().collect()
-        }
-        None => Vec::new(),
-    };
+    let conf_state = store.conf_state(&txn).map_err(store_error)?;
     drop(txn);
     // Entries past the commit index were never agreed on; the committed ones may change the
     // membership still.
     replayed.entries.retain(|e| e.index <= hard_state.commit);
-    for entry in &replayed.entries {
-        if entry.get_entry_type() != EntryType::EntryConfChange {
-            continue;
-        }
-        let Ok(change) = ConfChange::parse_from_bytes(&entry.data) else {
-            continue;
-        };
-        match change.get_change_type() {
-            ConfChangeType::RemoveNode => members.retain(|id| *id != change.node_id),
-            _ if change.node_id != 0 && !members.contains(&change.node_id) => {
-                members.push(change.node_id)
-            }
-            _ => {}
-        }
-    }
+    let members = members_after(conf_state, &replayed.entries)?;
     let others: Vec<u64> = members.into_iter().filter(|id| *id != member_id).collect();
     if others.is_empty() {
         return Ok(());
@@ -57,21 +36,7 @@ pub fn force_new_cluster(
         .entries
         .last()
         .map_or(hard_state.commit, |e| e.index);
-    let removals: Vec<Entry> = others
-        .iter()
-        .enumerate()
-        .map(|(offset, id)| {
-            let mut change = ConfChange::default();
-            change.set_change_type(ConfChangeType::RemoveNode);
-            change.node_id = *id;
-            let mut entry = Entry::default();
-            entry.set_entry_type(EntryType::EntryConfChange);
-            entry.index = last + 1 + offset as u64;
-            entry.term = hard_state.term;
-            entry.data = change.write_to_bytes().expect("conf change encodes").into();
-            entry
-        })
-        .collect();
+    let removals = removals(&others, last + 1, hard_state.term);
     hard_state.commit = last + removals.len() as u64;
     log::warn!(
         "--force-new-cluster: removing members {} from the configuration; this member will be the only one",
@@ -86,4 +51,52 @@ pub fn force_new_cluster(
     replayed.entries.extend(removals);
     replayed.hard_state = Some(hard_state);
     Ok(())
+}
+
+/// The voters and learners of the store's configuration (`conf_state`), changed by the
+/// configuration entries among `entries`.
+fn members_after(conf_state: Option<Vec<u8>>, entries: &[Entry]) -> Result<Vec<u64>, String> {
+    let mut members: Vec<u64> = match conf_state {
+        Some(bytes) => {
+            let conf = ConfState::parse_from_bytes(&bytes)
+                .map_err(|e| format!("the store's raft configuration is not valid: {e}"))?;
+            conf.voters.iter().chain(&conf.learners).copied().collect()
+        }
+        None => Vec::new(),
+    };
+    for entry in entries {
+        if entry.get_entry_type() != EntryType::EntryConfChange {
+            continue;
+        }
+        let Ok(change) = ConfChange::parse_from_bytes(&entry.data) else {
+            continue;
+        };
+        match change.get_change_type() {
+            ConfChangeType::RemoveNode => members.retain(|id| *id != change.node_id),
+            _ if change.node_id != 0 && !members.contains(&change.node_id) => {
+                members.push(change.node_id)
+            }
+            _ => {}
+        }
+    }
+    Ok(members)
+}
+
+/// Entries removing each of `others`, from index `first` on, in `term`.
+fn removals(others: &[u64], first: u64, term: u64) -> Vec<Entry> {
+    others
+        .iter()
+        .enumerate()
+        .map(|(offset, id)| {
+            let mut change = ConfChange::default();
+            change.set_change_type(ConfChangeType::RemoveNode);
+            change.node_id = *id;
+            let mut entry = Entry::default();
+            entry.set_entry_type(EntryType::EntryConfChange);
+            entry.index = first + offset as u64;
+            entry.term = term;
+            entry.data = change.write_to_bytes().expect("conf change encodes").into();
+            entry
+        })
+        .collect()
 }
