@@ -184,6 +184,23 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(EXIT_BAD_ARGS);
         }
     };
+    ExitCode::from(health_or_members(
+        &context,
+        &words,
+        command_flags,
+        help,
+        rest,
+    ))
+}
+
+/// `cluster-health` or a `member` command, with the command's own flags (`rest`).
+fn health_or_members(
+    context: &Context,
+    words: &[&str],
+    command_flags: &'static [Spec],
+    help: &str,
+    rest: &[String],
+) -> u8 {
     let command_specs: Vec<&'static Spec> = command_flags.iter().collect();
     let command_parsed = match flags::parse(&command_specs, &go_flags(rest)) {
         Ok(parsed) => parsed,
@@ -191,24 +208,22 @@ pub fn main(args: &[String]) -> ExitCode {
             let error = go_flag_error(&error);
             print!("Incorrect Usage: {error}\n\n{help}");
             eprintln!("{error}");
-            return ExitCode::from(EXIT_BAD_ARGS);
+            return EXIT_BAD_ARGS;
         }
     };
-    let code = if words[0] == "cluster-health" {
-        let forever = command_parsed.bool(&command_specs, "forever");
-        loop {
-            let code = cluster_health(&context);
-            // As etcdctl: only listing the members once is fatal; health is checked again.
-            if !forever || code == EXIT_SERVER_ERROR {
-                break code;
-            }
-            print!("\nnext check after 10 second...\n\n");
-            std::thread::sleep(std::time::Duration::from_secs(10));
+    if words[0] != "cluster-health" {
+        return super::v2members::run(context, words[1], &command_parsed.args);
+    }
+    let forever = command_parsed.bool(&command_specs, "forever");
+    loop {
+        let code = cluster_health(context);
+        // As etcdctl: only listing the members once is fatal; health is checked again.
+        if !forever || code == EXIT_SERVER_ERROR {
+            return code;
         }
-    } else {
-        super::v2members::run(&context, words[1], &command_parsed.args)
-    };
-    ExitCode::from(code)
+        print!("\nnext check after 10 second...\n\n");
+        std::thread::sleep(std::time::Duration::from_secs(10));
+    }
 }
 
 /// Where the command starts: the first argument that is neither a flag nor a flag's value.
