@@ -74,8 +74,24 @@ fn get_request(parsed: &Parsed, specs: &[&'static Spec]) -> Result<pb::RangeRequ
         }
     };
     let (key, range_end) = key_range(args, prefix, from_key)?;
+    let (order, target) = sort(parsed, specs)?;
+    Ok(pb::RangeRequest {
+        key,
+        range_end,
+        limit: parsed.int(specs, "limit"),
+        revision: parsed.int(specs, "rev").max(0),
+        sort_order: order as i32,
+        sort_target: target as i32,
+        serializable,
+        keys_only: parsed.bool(specs, "keys-only"),
+        ..Default::default()
+    })
+}
+
+/// --order and --sort-by as clientv3.WithSort turns them into a request's sort fields.
+fn sort(parsed: &Parsed, specs: &[&'static Spec]) -> Result<(SortOrder, SortTarget), Exit> {
     let order_text = parsed.string(specs, "order");
-    let mut order = match order_text.to_uppercase().as_str() {
+    let order = match order_text.to_uppercase().as_str() {
         "ASCEND" => SortOrder::Ascend,
         "DESCEND" => SortOrder::Descend,
         "" => SortOrder::None,
@@ -100,25 +116,14 @@ fn get_request(parsed: &Parsed, specs: &[&'static Spec]) -> Result<pb::RangeRequ
             ))
         }
     };
-    // clientv3.WithSort: sorting by key ascending is what the server does anyway; a target
-    // other than the key with no order means ascending.
-    if target == SortTarget::Key && order == SortOrder::Ascend {
-        order = SortOrder::None;
-    }
-    if target != SortTarget::Key && order == SortOrder::None {
-        order = SortOrder::Ascend;
-    }
-    Ok(pb::RangeRequest {
-        key,
-        range_end,
-        limit: parsed.int(specs, "limit"),
-        revision: parsed.int(specs, "rev").max(0),
-        sort_order: order as i32,
-        sort_target: target as i32,
-        serializable,
-        keys_only: parsed.bool(specs, "keys-only"),
-        ..Default::default()
-    })
+    // Sorting by key ascending is what the server does anyway; a target other than the key
+    // with no order means ascending.
+    let order = match (target, order) {
+        (SortTarget::Key, SortOrder::Ascend) => SortOrder::None,
+        (target, SortOrder::None) if target != SortTarget::Key => SortOrder::Ascend,
+        (_, order) => order,
+    };
+    Ok((order, target))
 }
 
 pub fn get(ctl: &mut Ctl) -> Outcome {
