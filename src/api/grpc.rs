@@ -159,28 +159,7 @@ where
         counters.started();
     }
     crate::runtime::spawn(async move {
-        // The handler ends the stream, or the client's requests do (`refused`: one that the
-        // member cannot take ends the call with that status, as grpc-go's Recv error does).
-        let ended = smol::future::or(
-            async {
-                // A handler that refused the call said with which status; one that ended
-                // because the requests stopped ends with why they stopped (a refused or
-                // undecodable request is reported before its channel closes).
-                match handler.await {
-                    Ok(()) => refused
-                        .try_recv()
-                        .map_or(Ok(()), |status| Err(Some(status))),
-                    Err(Gone) => Err(refused.try_recv().ok()),
-                }
-            },
-            async {
-                match refused.recv().await {
-                    Ok(status) => Err(Some(status)),
-                    Err(_) => std::future::pending().await,
-                }
-            },
-        )
-        .await;
+        let ended = stream_end(handler, refused).await;
         let code = match &ended {
             Ok(()) => 0,
             Err(Some(status)) => status.code as u32,
@@ -210,6 +189,35 @@ where
     response
         .body(Body::stream(receiver))
         .expect("static response parts")
+}
+
+/// How a server stream ended: fine, with a status, or (None) because the client went away.
+/// The handler ends it, or the client's requests do (`refused`: one that the member cannot
+/// take ends the call with that status, as grpc-go's Recv error does).
+async fn stream_end(
+    handler: impl Future<Output = Result<(), Gone>>,
+    refused: smol::channel::Receiver<Status>,
+) -> Result<(), Option<Status>> {
+    smol::future::or(
+        async {
+            // A handler that refused the call said with which status; one that ended because
+            // the requests stopped ends with why they stopped (a refused or undecodable
+            // request is reported before its channel closes).
+            match handler.await {
+                Ok(()) => refused
+                    .try_recv()
+                    .map_or(Ok(()), |status| Err(Some(status))),
+                Err(Gone) => Err(refused.try_recv().ok()),
+            }
+        },
+        async {
+            match refused.recv().await {
+                Ok(status) => Err(Some(status)),
+                Err(_) => std::future::pending().await,
+            }
+        },
+    )
+    .await
 }
 
 /// A client stream's messages as they arrive, or why the member stopped reading it.

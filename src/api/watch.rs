@@ -152,53 +152,7 @@ impl Stream {
 
     async fn handle(&mut self, request: WatchRequest) -> Result<(), Gone> {
         match request.request_union {
-            Some(RequestUnion::CreateRequest(create)) => {
-                let current = self.revision();
-                if let Err(reason) = self.permitted(&create.key, &create.range_end) {
-                    return self
-                        .send(WatchResponse {
-                            header: self.api.header(current),
-                            watch_id: NO_WATCH,
-                            created: true,
-                            canceled: true,
-                            cancel_reason: reason,
-                            ..WatchResponse::default()
-                        })
-                        .await;
-                }
-                let requested = create.watch_id;
-                let duplicate = requested != 0 && self.watchers.iter().any(|w| w.id == requested);
-                let refusal = if duplicate {
-                    "mvcc: duplicate watch ID provided on the WatchStream".to_string()
-                } else if self.watchers.len() >= MAX_WATCHERS_PER_STREAM {
-                    format!("etcdserver: too many watches on this stream (at most {MAX_WATCHERS_PER_STREAM})")
-                } else {
-                    String::new()
-                };
-                let refused = !refusal.is_empty();
-                let id = if refused {
-                    NO_WATCH
-                } else if requested != 0 {
-                    requested
-                } else {
-                    while self.watchers.iter().any(|w| w.id == self.next_id) {
-                        self.next_id += 1;
-                    }
-                    self.next_id
-                };
-                if !refused {
-                    self.watchers.push(Watcher::new(id, &create, current));
-                }
-                self.send(WatchResponse {
-                    header: self.api.header(current),
-                    watch_id: id,
-                    created: true,
-                    canceled: refused,
-                    cancel_reason: refusal,
-                    ..WatchResponse::default()
-                })
-                .await
-            }
+            Some(RequestUnion::CreateRequest(create)) => self.create(create).await,
             Some(RequestUnion::CancelRequest(cancel)) => {
                 let before = self.watchers.len();
                 self.watchers.retain(|w| w.id != cancel.watch_id);
@@ -223,6 +177,61 @@ impl Stream {
             }
             None => Ok(()),
         }
+    }
+
+    /// A new watcher (refused when not permitted, its ID taken, or the stream is full); the
+    /// created answer either way.
+    async fn create(
+        &mut self,
+        create: crate::pb::etcdserverpb::WatchCreateRequest,
+    ) -> Result<(), Gone> {
+        let current = self.revision();
+        if let Err(reason) = self.permitted(&create.key, &create.range_end) {
+            return self
+                .send(WatchResponse {
+                    header: self.api.header(current),
+                    watch_id: NO_WATCH,
+                    created: true,
+                    canceled: true,
+                    cancel_reason: reason,
+                    ..WatchResponse::default()
+                })
+                .await;
+        }
+        let requested = create.watch_id;
+        let duplicate = requested != 0 && self.watchers.iter().any(|w| w.id == requested);
+        let refusal = if duplicate {
+            "mvcc: duplicate watch ID provided on the WatchStream".to_string()
+        } else if self.watchers.len() >= MAX_WATCHERS_PER_STREAM {
+            format!(
+                "etcdserver: too many watches on this stream (at most {MAX_WATCHERS_PER_STREAM})"
+            )
+        } else {
+            String::new()
+        };
+        let refused = !refusal.is_empty();
+        let id = if refused {
+            NO_WATCH
+        } else if requested != 0 {
+            requested
+        } else {
+            while self.watchers.iter().any(|w| w.id == self.next_id) {
+                self.next_id += 1;
+            }
+            self.next_id
+        };
+        if !refused {
+            self.watchers.push(Watcher::new(id, &create, current));
+        }
+        self.send(WatchResponse {
+            header: self.api.header(current),
+            watch_id: id,
+            created: true,
+            canceled: refused,
+            cancel_reason: refusal,
+            ..WatchResponse::default()
+        })
+        .await
     }
 
     /// The periodic progress notification, for watchers that asked for it (all are caught up
