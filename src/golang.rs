@@ -85,22 +85,6 @@ pub fn base64(bytes: &[u8]) -> String {
 /// a []byte field): padding required, \r and \n ignored, an error naming the offending byte as
 /// "illegal base64 data at input byte N".
 pub fn base64_decode(text: &[u8]) -> Result<Vec<u8>, String> {
-    let corrupt = |at: usize| format!("illegal base64 data at input byte {at}");
-    let sextet = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let skip_newlines = |at: &mut usize| {
-        while matches!(text.get(*at), Some(b'\r' | b'\n')) {
-            *at += 1;
-        }
-    };
     let mut out = Vec::with_capacity(text.len() / 4 * 3);
     let mut at = 0;
     while at < text.len() {
@@ -112,7 +96,7 @@ pub fn base64_decode(text: &[u8]) -> Result<Vec<u8>, String> {
                 if len == 0 {
                     return Ok(out);
                 }
-                return Err(corrupt(at - len));
+                return Err(illegal_base64(at - len));
             }
             let c = text[at];
             at += 1;
@@ -125,27 +109,9 @@ pub fn base64_decode(text: &[u8]) -> Result<Vec<u8>, String> {
                 continue;
             }
             if c != b'=' {
-                return Err(corrupt(at - 1));
+                return Err(illegal_base64(at - 1));
             }
-            // Padding: "xx==" or "xxx=", then nothing but newlines.
-            match len {
-                0 | 1 => return Err(corrupt(at - 1)),
-                2 => {
-                    skip_newlines(&mut at);
-                    if at == text.len() {
-                        return Err(corrupt(text.len()));
-                    }
-                    if text[at] != b'=' {
-                        return Err(corrupt(at - 1));
-                    }
-                    at += 1;
-                }
-                _ => {}
-            }
-            skip_newlines(&mut at);
-            if at < text.len() {
-                return Err(corrupt(at));
-            }
+            check_padding(text, at, len)?;
             break;
         }
         let n = (quantum[0] << 18) | (quantum[1] << 12) | (quantum[2] << 6) | quantum[3];
@@ -155,6 +121,51 @@ pub fn base64_decode(text: &[u8]) -> Result<Vec<u8>, String> {
         }
     }
     Ok(out)
+}
+
+fn illegal_base64(at: usize) -> String {
+    format!("illegal base64 data at input byte {at}")
+}
+
+/// A base64 digit's value.
+fn sextet(c: u8) -> Option<u32> {
+    Some(match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => return None,
+    } as u32)
+}
+
+/// Padding that began just before `at` after `len` sextets: "xx==" or "xxx=", then nothing but
+/// newlines.
+fn check_padding(text: &[u8], mut at: usize, len: usize) -> Result<(), String> {
+    let skip_newlines = |at: &mut usize| {
+        while matches!(text.get(*at), Some(b'\r' | b'\n')) {
+            *at += 1;
+        }
+    };
+    match len {
+        0 | 1 => return Err(illegal_base64(at - 1)),
+        2 => {
+            skip_newlines(&mut at);
+            if at == text.len() {
+                return Err(illegal_base64(text.len()));
+            }
+            if text[at] != b'=' {
+                return Err(illegal_base64(at - 1));
+            }
+            at += 1;
+        }
+        _ => {}
+    }
+    skip_newlines(&mut at);
+    match at < text.len() {
+        true => Err(illegal_base64(at)),
+        false => Ok(()),
+    }
 }
 
 /// (year, month, day) of a day counted from 1970-01-01 (Howard Hinnant's civil_from_days).
