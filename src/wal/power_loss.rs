@@ -243,80 +243,137 @@ fn lost(acked: &Acked, replayed: &super::Replayed, attempted: &Attempted) -> Opt
     None
 }
 
+/// A campaign's state: the simulated disk's directory, the dice, and what the log promised.
+struct Campaign {
+    dir: std::path::PathBuf,
+    dice: Dice,
+    acked: Acked,
+    term: u64,
+    /// The last append that failed (its entries may or may not have survived).
+    attempted: Attempted,
+}
+
+impl Campaign {
+    /// An append, sometimes replacing the tail or with a new hard state; sometimes the power
+    /// fails part way through (then true: the step ends in a crash).
+    fn append<const HONEST: bool>(&mut self, wal: &mut Wal<SimFile<HONEST>>) -> bool {
+        let dice = &mut self.dice;
+        let cut = dice.below(4) == 0;
+        if cut {
+            let left = dice.below(8 * 1024);
+            with_dir(&self.dir, |disk| disk.power_left = Some(left));
+        }
+        let acked = &mut self.acked;
+        let mut first = acked.last_index() + 1;
+        if dice.below(6) == 0 && !acked.entries.is_empty() {
+            self.term += 1;
+            first -= dice.below(acked.entries.len().min(3)) as u64;
+        }
+        let term = self.term;
+        let entries: Vec<Entry> = (first..first + 1 + dice.below(4) as u64)
+            .map(|index| Entry {
+                index,
+                term,
+                data: payload(dice, index).into(),
+                ..Default::default()
+            })
+            .collect();
+        let hard_state = (dice.below(2) == 0).then(|| HardState {
+            term,
+            vote: 1,
+            commit: first - 1,
+            ..Default::default()
+        });
+        if wal.append(&entries, hard_state.as_ref()).is_ok() {
+            acked.entries.retain(|e| e.index < first);
+            acked.entries.extend(entries.iter().cloned());
+            if hard_state.is_some() {
+                acked.hard_state = hard_state;
+            }
+        } else {
+            self.attempted = Attempted {
+                entries,
+                hard_state,
+            };
+        }
+        cut
+    }
+
+    /// A compaction up to some acknowledged index.
+    fn compact<const HONEST: bool>(&mut self, wal: &mut Wal<SimFile<HONEST>>) {
+        let acked = &mut self.acked;
+        let applied = acked.floor + self.dice.below(acked.entries.len() + 1) as u64;
+        if wal.compact(applied).is_ok() {
+            acked.floor = acked.floor.max(applied);
+            acked.entries.retain(|e| e.index > applied);
+        }
+    }
+
+    /// A snapshot marker past the log's end (a snapshot received from a leader).
+    fn snapshot<const HONEST: bool>(&mut self, wal: &mut Wal<SimFile<HONEST>>) {
+        let index = self.acked.last_index() + 1 + self.dice.below(10) as u64;
+        self.term += 1;
+        let hard_state = HardState {
+            term: self.term,
+            commit: index,
+            ..Default::default()
+        };
+        if wal
+            .install_snapshot(index, self.term - 1, &hard_state)
+            .is_ok()
+        {
+            self.acked.entries.clear();
+            self.acked.floor = index;
+            self.acked.hard_state = Some(hard_state);
+        }
+    }
+
+    /// Cuts the power, reopens the log and checks it against what was acknowledged: the
+    /// reopened log, or the loss.
+    fn crash<const HONEST: bool>(&mut self) -> Result<Wal<SimFile<HONEST>>, String> {
+        power_loss(&self.dir, &mut self.dice);
+        let (reopened, replayed) = Wal::<SimFile<HONEST>>::open_with(&self.dir)
+            .map_err(|e| format!("the log does not open: {e}"))?;
+        if let Some(loss) = lost(&self.acked, &replayed, &self.attempted) {
+            return Err(loss);
+        }
+        // The restarted log is the truth now (an unacknowledged write may have survived).
+        let acked = &mut self.acked;
+        acked.floor = replayed
+            .snapshot
+            .map_or(0, |(index, _)| index)
+            .max(acked.floor);
+        acked.entries = replayed.entries;
+        acked.entries.retain(|e| e.index > acked.floor);
+        acked.hard_state = replayed.hard_state;
+        self.attempted = Attempted::default();
+        self.term = self.term.max(acked.entries.last().map_or(0, |e| e.term));
+        Ok(reopened)
+    }
+}
+
 /// Runs `steps` random operations with a crash every few; returns the first loss found.
 fn campaign<const HONEST: bool>(name: &str, seed: u64, steps: usize) -> Option<String> {
     let dir = std::env::temp_dir().join(format!("wal-power-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut dice = Dice(seed);
     let (mut wal, _) = Wal::<SimFile<HONEST>>::open_with(&dir).expect("opening the log");
-    let mut acked = Acked::default();
-    let mut term = 1;
-    let mut attempted = Attempted::default();
+    let mut campaign = Campaign {
+        dir: dir.clone(),
+        dice: Dice(seed),
+        acked: Acked::default(),
+        term: 1,
+        attempted: Attempted::default(),
+    };
     let mut result = None;
     for step in 0..steps {
-        let crash = match dice.below(12) {
-            // Append, sometimes replacing the tail or with a new hard state; sometimes the power
-            // fails part way through.
-            0..=7 => {
-                let cut = dice.below(4) == 0;
-                if cut {
-                    let left = dice.below(8 * 1024);
-                    with_dir(&dir, |disk| disk.power_left = Some(left));
-                }
-                let mut first = acked.last_index() + 1;
-                if dice.below(6) == 0 && !acked.entries.is_empty() {
-                    term += 1;
-                    first -= dice.below(acked.entries.len().min(3)) as u64;
-                }
-                let entries: Vec<Entry> = (first..first + 1 + dice.below(4) as u64)
-                    .map(|index| Entry {
-                        index,
-                        term,
-                        data: payload(&mut dice, index).into(),
-                        ..Default::default()
-                    })
-                    .collect();
-                let hard_state = (dice.below(2) == 0).then(|| HardState {
-                    term,
-                    vote: 1,
-                    commit: first - 1,
-                    ..Default::default()
-                });
-                if wal.append(&entries, hard_state.as_ref()).is_ok() {
-                    acked.entries.retain(|e| e.index < first);
-                    acked.entries.extend(entries.iter().cloned());
-                    if hard_state.is_some() {
-                        acked.hard_state = hard_state;
-                    }
-                } else {
-                    attempted = Attempted {
-                        entries,
-                        hard_state,
-                    };
-                }
-                cut
-            }
+        let crash = match campaign.dice.below(12) {
+            0..=7 => campaign.append(&mut wal),
             8 => {
-                let applied = acked.floor + dice.below(acked.entries.len() + 1) as u64;
-                if wal.compact(applied).is_ok() {
-                    acked.floor = acked.floor.max(applied);
-                    acked.entries.retain(|e| e.index > applied);
-                }
+                campaign.compact(&mut wal);
                 false
             }
-            9 if dice.below(4) == 0 => {
-                let index = acked.last_index() + 1 + dice.below(10) as u64;
-                term += 1;
-                let hard_state = HardState {
-                    term,
-                    commit: index,
-                    ..Default::default()
-                };
-                if wal.install_snapshot(index, term - 1, &hard_state).is_ok() {
-                    acked.entries.clear();
-                    acked.floor = index;
-                    acked.hard_state = Some(hard_state);
-                }
+            9 if campaign.dice.below(4) == 0 => {
+                campaign.snapshot(&mut wal);
                 false
             }
             _ => true,
@@ -325,29 +382,13 @@ fn campaign<const HONEST: bool>(name: &str, seed: u64, steps: usize) -> Option<S
             continue;
         }
         drop(wal);
-        power_loss(&dir, &mut dice);
-        let (reopened, replayed) = match Wal::<SimFile<HONEST>>::open_with(&dir) {
-            Ok(opened) => opened,
-            Err(e) => {
-                result = Some(format!("step {step}: the log does not open: {e}"));
+        match campaign.crash::<HONEST>() {
+            Ok(reopened) => wal = reopened,
+            Err(loss) => {
+                result = Some(format!("step {step}: {loss}"));
                 break;
             }
-        };
-        if let Some(loss) = lost(&acked, &replayed, &attempted) {
-            result = Some(format!("step {step}: {loss}"));
-            break;
         }
-        // The restarted log is the truth now (an unacknowledged write may have survived).
-        wal = reopened;
-        acked.floor = replayed
-            .snapshot
-            .map_or(0, |(index, _)| index)
-            .max(acked.floor);
-        acked.entries = replayed.entries;
-        acked.entries.retain(|e| e.index > acked.floor);
-        acked.hard_state = replayed.hard_state;
-        attempted = Attempted::default();
-        term = term.max(acked.entries.last().map_or(0, |e| e.term));
     }
     DISKS.lock().unwrap_or_else(|e| e.into_inner()).remove(&dir);
     let _ = std::fs::remove_dir_all(&dir);
