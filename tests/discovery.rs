@@ -320,19 +320,23 @@ fn relay(client: TcpStream, seen: &std::sync::Mutex<Vec<String>>) {
     let _ = upstream.shutdown(std::net::Shutdown::Write);
 }
 
-/// A DNS server for the test's SRV records, on 127.0.0.127:53 until dropped: answers SRV
-/// questions for `_etcd-server._tcp.srv.test` with `targets` (host, port) and says NXDOMAIN
-/// to everything else.
+/// A DNS server for the test's zone, on 127.0.0.127:53 until dropped: answers SRV and A
+/// questions from it and says NXDOMAIN to everything else.
 struct DnsStandIn {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 const DNS_ADDRESS: &str = "127.0.0.127:53";
-const SRV_NAME: &str = "_etcd-server._tcp.srv.test.";
+
+/// What the stand-in knows: SRV names with their targets, and hosts with their addresses.
+struct Zone {
+    srv: Vec<(&'static str, Vec<(String, u16)>)>,
+    hosts: Vec<(String, [u8; 4])>,
+}
 
 impl DnsStandIn {
-    fn start(targets: Vec<(String, u16)>) -> DnsStandIn {
+    fn start(zone: Zone) -> DnsStandIn {
         let socket = UdpSocket::bind(DNS_ADDRESS).expect("binding port 53 (tests run as root)");
         socket
             .set_read_timeout(Some(Duration::from_millis(100)))
@@ -343,7 +347,7 @@ impl DnsStandIn {
             let mut buffer = [0u8; 512];
             while !stopped.load(Ordering::Relaxed) {
                 if let Ok((n, from)) = socket.recv_from(&mut buffer) {
-                    if let Some(answer) = dns_answer(&buffer[..n], &targets) {
+                    if let Some(answer) = dns_answer(&buffer[..n], &zone) {
                         let _ = socket.send_to(&answer, from);
                     }
                 }
@@ -381,36 +385,62 @@ fn question_name(query: &[u8]) -> Option<(String, usize)> {
     }
 }
 
-fn dns_answer(query: &[u8], targets: &[(String, u16)]) -> Option<Vec<u8>> {
+fn dns_answer(query: &[u8], zone: &Zone) -> Option<Vec<u8>> {
     let (name, end) = question_name(query)?;
     let kind = u16::from_be_bytes([query[end - 4], query[end - 3]]);
     let mut answer = query[..end].to_vec();
-    let found = name.eq_ignore_ascii_case(SRV_NAME) && kind == 33;
-    let rcode: u16 = if found { 0 } else { 3 };
-    answer[2..4].copy_from_slice(&(0x8180 | rcode).to_be_bytes());
-    let count = if found { targets.len() as u16 } else { 0 };
-    answer[6..8].copy_from_slice(&count.to_be_bytes());
     answer[8..12].fill(0);
-    if found {
-        for (host, port) in targets {
-            answer.extend_from_slice(&[0xC0, 12, 0, 33, 0, 1, 0, 0, 0, 60]);
-            let mut data = vec![0, 10, 0, 10];
-            data.extend_from_slice(&port.to_be_bytes());
-            for label in host.split('.') {
-                data.push(label.len() as u8);
-                data.extend_from_slice(label.as_bytes());
+    let host = zone
+        .hosts
+        .iter()
+        .find(|(host, _)| name.eq_ignore_ascii_case(&format!("{host}.")));
+    let targets = zone
+        .srv
+        .iter()
+        .find(|(srv, _)| name.eq_ignore_ascii_case(srv))
+        .map(|(_, targets)| targets);
+    let mut records: Vec<(u16, Vec<u8>)> = Vec::new();
+    match (kind, host, targets) {
+        (1, Some((_, ip)), _) => records.push((1, ip.to_vec())),
+        (33, _, Some(targets)) => {
+            for (host, port) in targets {
+                let mut data = vec![0, 10, 0, 10];
+                data.extend_from_slice(&port.to_be_bytes());
+                for label in host.split('.') {
+                    data.push(label.len() as u8);
+                    data.extend_from_slice(label.as_bytes());
+                }
+                data.push(0);
+                records.push((33, data));
             }
-            data.push(0);
-            answer.extend_from_slice(&(data.len() as u16).to_be_bytes());
-            answer.extend_from_slice(&data);
         }
+        // A host without records of this type (AAAA): no data, but the name exists.
+        (_, Some(_), _) => {}
+        _ => {
+            answer[2..4].copy_from_slice(&(0x8180u16 | 3).to_be_bytes());
+            answer[6..8].fill(0);
+            return Some(answer);
+        }
+    }
+    answer[2..4].copy_from_slice(&0x8180u16.to_be_bytes());
+    answer[6..8].copy_from_slice(&(records.len() as u16).to_be_bytes());
+    for (kind, data) in records {
+        answer.extend_from_slice(&[0xC0, 12]);
+        answer.extend_from_slice(&kind.to_be_bytes());
+        answer.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+        answer.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        answer.extend_from_slice(&data);
     }
     Some(answer)
 }
 
-/// Our member in a mount namespace whose /etc/resolv.conf names the DNS stand-in and whose
-/// /etc/hosts names the SRV targets.
-fn in_namespace(dir: &Path, args: Vec<String>) -> (std::path::PathBuf, Vec<String>) {
+/// `program` in a mount namespace whose /etc/resolv.conf names the DNS stand-in and whose
+/// /etc/hosts names the SRV targets: the command line that runs it.
+fn in_namespace(
+    dir: &Path,
+    program: &Path,
+    args: Vec<String>,
+) -> (std::path::PathBuf, Vec<String>) {
     let resolv = dir.join("resolv.conf");
     let hosts = dir.join("hosts");
     let script = format!(
@@ -423,7 +453,7 @@ fn in_namespace(dir: &Path, args: Vec<String>) -> (std::path::PathBuf, Vec<Strin
         "sh".into(),
         "-c".into(),
         script,
-        our_binary().display().to_string(),
+        program.display().to_string(),
     ];
     wrapped.extend(args);
     ("unshare".into(), wrapped)
@@ -444,7 +474,18 @@ fn discovery_srv_bootstraps_from_dns_records() {
         .map(|(i, ip)| format!("{ip} m{i}.srv.test\n"))
         .collect();
     std::fs::write(dir.join("hosts"), format!("127.0.0.1 localhost\n{hosts}")).unwrap();
-    let _dns = DnsStandIn::start((0..3).map(|i| (format!("m{i}.srv.test"), 2380)).collect());
+    let targets = |port: u16| (0..3).map(|i| (format!("m{i}.srv.test"), port)).collect();
+    // SRV targets carry their trailing dot to clients, which /etc/hosts does not match (glibc):
+    // the hosts have A records too.
+    let _dns = DnsStandIn::start(Zone {
+        srv: vec![
+            ("_etcd-server._tcp.srv.test.", targets(2380)),
+            ("_etcd-client._tcp.srv.test.", targets(2379)),
+        ],
+        hosts: (0..3)
+            .map(|i| (format!("m{i}.srv.test"), [127, 0, 0, 145 + i as u8]))
+            .collect(),
+    });
 
     let mut members: Vec<Member> = ips
         .iter()
@@ -457,7 +498,7 @@ fn discovery_srv_bootstraps_from_dns_records() {
                 &data_dir,
                 &["--discovery-srv", "srv.test"],
             );
-            let (program, args) = in_namespace(&dir, args);
+            let (program, args) = in_namespace(&dir, &our_binary(), args);
             Member::spawn(&program, args, &format!("http://{ip}:2379"), &data_dir)
         })
         .collect();
@@ -489,6 +530,43 @@ fn discovery_srv_bootstraps_from_dns_records() {
     );
     assert_eq!(String::from_utf8_lossy(&get.stdout), "ok\n");
 
+    // etcdctl --discovery-srv finds the client URLs in `_etcd-client` records: Debian's and
+    // ours print the same, found or not.
+    for domain in ["srv.test", "nothing.test"] {
+        let mut outputs = Vec::new();
+        for program in [Path::new(common::DEBIAN_ETCDCTL), &our_binary()] {
+            let mut args: Vec<String> = match program == our_binary() {
+                true => vec!["ctl".into()],
+                false => Vec::new(),
+            };
+            args.extend(["--discovery-srv", domain, "get", "srv"].map(String::from));
+            let (wrapper, args) = in_namespace(&dir, program, args);
+            let out = common::run(
+                wrapper.to_str().unwrap(),
+                &args,
+                &[("ETCDCTL_API", "3")],
+                None,
+            );
+            outputs.push((
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ));
+        }
+        assert_eq!(
+            outputs[1], outputs[0],
+            "--discovery-srv {domain}: ours, then etcdctl's"
+        );
+        match domain {
+            "srv.test" => assert_eq!(outputs[0].1, "srv\nok\n"),
+            _ => assert!(
+                outputs[0].2.starts_with("Error: dns lookup errors: lookup _etcd-client-ssl._tcp.nothing.test on 127.0.0.127:53: no such host and "),
+                "{}",
+                outputs[0].2
+            ),
+        }
+    }
+
     // A domain without records, and records that do not name this member: clear refusals.
     let latecomer = dir.join("latecomer");
     for (domain, expected) in [
@@ -499,7 +577,7 @@ fn discovery_srv_bootstraps_from_dns_records() {
         ("srv.test", "cannot find local etcd member \"m3\" in SRV records"),
     ] {
         let args = member_args("m3", LATECOMER, &latecomer, &["--discovery-srv", domain]);
-        let (program, args) = in_namespace(&dir, args);
+        let (program, args) = in_namespace(&dir, &our_binary(), args);
         let (started, log) = refused_start(Path::new(&program), &args);
         assert!(!started, "{log}");
         assert!(log.contains(expected), "expected {expected:?} in:\n{log}");

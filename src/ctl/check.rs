@@ -157,7 +157,7 @@ fn clean_up(ctl: &Ctl, prefix: &str, channel: &Channel) -> Outcome {
         println!("Compacted with revision {revision}");
     }
     if ctl.bool("auto-defrag") {
-        for endpoint in ctl.endpoints() {
+        for endpoint in ctl.endpoints()? {
             println!("Defragmenting {endpoint:?}");
             let channel = ctl.connect_to(std::slice::from_ref(&endpoint))?;
             let _: pb::DefragmentResponse = ctl.call(

@@ -62,7 +62,7 @@ pub fn alarm_list(ctl: &mut Ctl) -> Outcome {
 /// --endpoints, or with --cluster every member's client URLs.
 fn endpoints(ctl: &Ctl) -> Result<Vec<String>, Exit> {
     if !ctl.bool("cluster") {
-        return Ok(ctl.endpoints());
+        return ctl.endpoints();
     }
     let members: pb::MemberListResponse = ctl
         .request(
@@ -237,7 +237,7 @@ pub fn move_leader(ctl: &mut Ctl) -> Outcome {
     }
     let target = u64::from_str_radix(&ctl.args()[0], 16)
         .map_err(|_| fail(EXIT_BAD_ARGS, parse_hex_error("ParseUint", &ctl.args()[0])))?;
-    let endpoints = ctl.endpoints();
+    let endpoints = ctl.endpoints()?;
     for endpoint in &endpoints {
         let channel = ctl.connect_to(std::slice::from_ref(endpoint))?;
         let status: pb::StatusResponse = ctl.call(

@@ -61,7 +61,7 @@ fn v2_tree(ctl: &Ctl) -> Result<Value, Exit> {
     let tls = ctl.tls()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let endpoints = ctl
-        .endpoints()
+        .endpoints()?
         .into_iter()
         .map(|e| {
             if e.contains("://") {

@@ -247,12 +247,35 @@ impl Ctl {
         self.flags.int(&self.specs, name)
     }
 
-    pub fn endpoints(&self) -> Vec<String> {
-        self.flags
+    /// The endpoints to use: those --discovery-srv finds (only https ones unless
+    /// --insecure-discovery), or else --endpoints, as etcdctl's endpointsFromCmd.
+    pub fn endpoints(&self) -> Result<Vec<String>, Exit> {
+        let domain = self.string("discovery-srv");
+        if !domain.is_empty() {
+            let found =
+                crate::discovery::client_endpoints(&domain, &self.string("discovery-srv-name"))
+                    .map_err(|e| fail(EXIT_ERROR, e))?;
+            let insecure = self.bool("insecure-discovery");
+            let kept: Vec<String> = found
+                .into_iter()
+                .filter(|endpoint| {
+                    let keep = insecure || !endpoint.starts_with("http://");
+                    if !keep {
+                        eprintln!("ignoring discovered insecure endpoint {endpoint:?}");
+                    }
+                    keep
+                })
+                .collect();
+            if !kept.is_empty() {
+                return Ok(kept);
+            }
+        }
+        Ok(self
+            .flags
             .strings(&self.specs, "endpoints")
             .iter()
             .map(|e| e.trim().to_string())
-            .collect()
+            .collect())
     }
 
     pub fn command_timeout(&self) -> Duration {
@@ -305,18 +328,12 @@ impl Ctl {
     /// A connection to the first endpoint that answers, tried until the command timeout as
     /// etcdctl's client keeps trying.
     pub fn connect(&self) -> Result<Channel, Exit> {
-        let endpoints = self.endpoints();
+        let endpoints = self.endpoints()?;
         self.connect_to(&endpoints)
     }
 
     pub fn connect_to(&self, endpoints: &[String]) -> Result<Channel, Exit> {
         self.report_environment()?;
-        if !self.string("discovery-srv").is_empty() {
-            return Err(fail(
-                EXIT_BAD_ARGS,
-                "--discovery-srv (DNS SRV discovery) is not supported by this etcdctl; give --endpoints",
-            ));
-        }
         let tls = self.tls()?;
         let token = self.credentials()?;
         let deadline = std::time::Instant::now() + self.command_timeout();

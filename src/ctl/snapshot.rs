@@ -16,7 +16,7 @@ pub fn save(ctl: &mut Ctl) -> Outcome {
         return Err(fail(EXIT_BAD_ARGS, "snapshot save expects one argument"));
     };
     let path = path.clone();
-    let endpoints = ctl.endpoints();
+    let endpoints = ctl.endpoints()?;
     if endpoints.len() != 1 {
         return Err(fail(
             EXIT_INTERRUPTED,

@@ -7,6 +7,8 @@ mod dns;
 mod service;
 mod srv;
 
+pub use srv::client_endpoints;
+
 use crate::config::{Config, Discovery};
 
 /// This member's registration: its `name=peer-url` pairs, sorted (etcd's URLsMap.String).

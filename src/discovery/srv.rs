@@ -94,3 +94,33 @@ pub fn initial_cluster(
     }
     Ok(cluster)
 }
+
+/// etcdctl's --discovery-srv: the client URLs that the records of
+/// `_etcd-client-ssl[-NAME]._tcp.DOMAIN` (https) and `_etcd-client[-NAME]._tcp.DOMAIN` (http)
+/// name, as etcd's srv.GetClient lists them (targets keep their trailing dot); an error only
+/// when neither lookup succeeds.
+pub fn client_endpoints(domain: &str, service_name: &str) -> Result<Vec<String>, String> {
+    let service = |base: &str| match service_name {
+        "" => base.to_string(),
+        name => format!("{base}-{name}"),
+    };
+    let mut endpoints = Vec::new();
+    let mut errors = Vec::new();
+    for (scheme, service) in [
+        ("https", service("etcd-client-ssl")),
+        ("http", service("etcd-client")),
+    ] {
+        match dns::lookup_srv(&service, "tcp", domain) {
+            Ok(records) => endpoints.extend(
+                records
+                    .iter()
+                    .map(|r| format!("{scheme}://{}:{}", r.target, r.port)),
+            ),
+            Err(e) => errors.push(e),
+        }
+    }
+    match errors.as_slice() {
+        [https, http] => Err(format!("dns lookup errors: {https} and {http}")),
+        _ => Ok(endpoints),
+    }
+}
