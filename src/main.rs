@@ -42,6 +42,7 @@ mod v2;
 mod version;
 mod wal;
 mod watch;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;

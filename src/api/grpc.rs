@@ -2,9 +2,9 @@
 //! endian length); the answer is one such message followed by `grpc-status` trailers, or, for an
 //! error, a trailers-only response.
 
-use super::body::Body;
 use crate::metrics::GrpcMethod;
 use crate::status::Status;
+use crate::wire::{announced_length, frame_message, next_message, Body, FrameError, PREFIX_BYTES};
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Response};
 use http_body_util::BodyExt;
@@ -12,7 +12,6 @@ use hyper::body::Incoming;
 use prost::Message;
 use std::future::Future;
 
-const PREFIX_BYTES: usize = 5;
 /// grpc-go's allowance above etcd's --max-request-bytes for the envelope of a request.
 const OVERHEAD_BYTES: usize = 512 * 1024;
 
@@ -28,31 +27,31 @@ pub async fn read_request(body: Incoming, max_request_bytes: usize) -> Result<By
         if let Ok(data) = frame.into_data() {
             buffer.extend_from_slice(&data);
         }
-        if buffer.len() >= PREFIX_BYTES {
-            let length = u32::from_be_bytes(buffer[1..5].try_into().expect("4 bytes")) as usize;
-            if length > max_message_bytes {
-                return Err(too_large(length, max_message_bytes));
-            }
+        if let Some(length) = announced_length(&buffer, max_message_bytes).map_err(frame_refusal)? {
             // Bytes after the one message are refused as they arrive, not collected.
             if buffer.len() > PREFIX_BYTES + length {
                 return Err(length_mismatch());
             }
         }
     }
-    if buffer.len() < PREFIX_BYTES {
+    let Some(length) = announced_length(&buffer, max_message_bytes).map_err(frame_refusal)? else {
         return Err(Status::new(
             super::Code::Internal,
             "grpc: request has no message",
         ));
-    }
-    if buffer[0] != 0 {
-        return Err(compressed());
-    }
-    let length = u32::from_be_bytes(buffer[1..5].try_into().expect("4 bytes")) as usize;
+    };
     if buffer.len() != PREFIX_BYTES + length {
         return Err(length_mismatch());
     }
     Ok(buffer.freeze().slice(PREFIX_BYTES..))
+}
+
+/// The status a request whose framing is refused ends with.
+fn frame_refusal(error: FrameError) -> Status {
+    match error {
+        FrameError::Compressed => compressed(),
+        FrameError::TooLarge { length, max } => too_large(length, max),
+    }
 }
 
 fn length_mismatch() -> Status {
@@ -282,43 +281,20 @@ pub fn read_raw_frames(body: Incoming, max_request_bytes: usize) -> ClientMessag
                 continue;
             };
             buffer.extend_from_slice(&data);
-            while buffer.len() >= PREFIX_BYTES {
-                let length = u32::from_be_bytes(buffer[1..5].try_into().expect("4 bytes")) as usize;
-                let refusal = if buffer[0] != 0 {
-                    Some(compressed())
-                } else if length > max_message_bytes {
-                    Some(too_large(length, max_message_bytes))
-                } else {
-                    None
+            loop {
+                let message = match next_message(&mut buffer, max_message_bytes) {
+                    Ok(Some(message)) => Ok(message),
+                    Ok(None) => break,
+                    Err(refusal) => Err(frame_refusal(refusal)),
                 };
-                if let Some(status) = refusal {
-                    let _ = messages.send(Err(status)).await;
-                    return;
-                }
-                if buffer.len() < PREFIX_BYTES + length {
-                    break;
-                }
-                let message = buffer.split_to(PREFIX_BYTES + length).freeze();
-                if messages
-                    .send(Ok(message.slice(PREFIX_BYTES..)))
-                    .await
-                    .is_err()
-                {
+                let refused = message.is_err();
+                if messages.send(message).await.is_err() || refused {
                     return;
                 }
             }
         }
     });
     receiver
-}
-
-pub fn frame_message(message: &impl Message) -> Bytes {
-    let length = message.encoded_len();
-    let mut buffer = Vec::with_capacity(PREFIX_BYTES + length);
-    buffer.push(0);
-    buffer.extend_from_slice(&(length as u32).to_be_bytes());
-    message.encode(&mut buffer).expect("a Vec grows as needed");
-    Bytes::from(buffer)
 }
 
 /// gRPC's percent-encoding of grpc-message: printable ASCII except '%' passes through.

@@ -14,7 +14,6 @@ macro_rules! expect_applied {
 }
 
 mod auth;
-mod body;
 mod cluster;
 mod election;
 mod gateway;
@@ -31,8 +30,7 @@ mod v2members;
 mod watch;
 
 pub use crate::status::{Code, Status};
-pub use body::Body;
-pub use grpc::frame_message;
+pub use crate::wire::Body;
 pub use v2keys::expire_keys as expire_v2_keys;
 
 use crate::apply::{Applied, HasHeader};
@@ -427,7 +425,7 @@ where
     let request = decode_unary::<Req>(request)?;
     let admitted = api.admit(who, &request).await?;
     let call = Call { api, admitted };
-    Ok(frame_message(&handler(call, request).await?))
+    Ok(crate::wire::frame_message(&handler(call, request).await?))
 }
 
 fn decode_unary<Req: Message + Default>(request: &[u8]) -> Result<Req, Status> {

@@ -2,8 +2,8 @@
 //! applets that talk to a server (`etcd bench`, and the etcdctl applet to come). One `Channel`
 //! multiplexes any number of concurrent calls.
 
-use crate::api::Body;
 use crate::tls::AcceptAnyServer;
+use crate::wire::{Body, FrameError};
 use bytes::{Buf, Bytes, BytesMut};
 use futures_rustls::rustls::crypto::ring;
 use futures_rustls::rustls::{ClientConfig, RootCertStore};
@@ -125,7 +125,7 @@ impl<A> Duplex<A> {
 
     pub async fn send(&self, message: &impl Message) -> Result<(), CallError> {
         self.requests
-            .send(Frame::data(crate::api::frame_message(message)))
+            .send(Frame::data(crate::wire::frame_message(message)))
             .await
             .map_err(|_| unavailable("stream closed"))
     }
@@ -235,7 +235,7 @@ impl Channel {
         path: &str,
         request: &Q,
     ) -> Result<A, CallError> {
-        let framed = crate::api::frame_message(request);
+        let framed = crate::wire::frame_message(request);
         let http_request = self.request(path, Body::full(framed))?;
         let body = send(&mut self.sender.clone(), http_request).await?;
         let collected = body.collect().await.map_err(unavailable)?;
@@ -286,19 +286,27 @@ async fn receive<A: Message + Default>(
             },
         };
         buffer.extend_from_slice(&data);
-        while buffer.len() >= 5 {
-            let length = u32::from_be_bytes(buffer[1..5].try_into().expect("4 bytes")) as usize;
-            if length > MAX_RESPONSE_BYTES {
-                return Err(CallError {
-                    code: 8,
-                    message: format!("grpc: received message larger than max ({length} vs. {MAX_RESPONSE_BYTES})"),
-                });
-            }
-            if buffer.len() < 5 + length {
-                break;
-            }
-            let message = buffer.split_to(5 + length);
-            let decoded = A::decode(&message[5..]).map_err(|e| CallError {
+        loop {
+            let message = match crate::wire::next_message(&mut buffer, MAX_RESPONSE_BYTES) {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(FrameError::TooLarge { length, max }) => {
+                    return Err(CallError {
+                        code: 8,
+                        message: format!(
+                            "grpc: received message larger than max ({length} vs. {max})"
+                        ),
+                    })
+                }
+                Err(FrameError::Compressed) => {
+                    return Err(CallError {
+                        code: 13,
+                        message: "grpc: a compressed response, and no compressor was negotiated"
+                            .into(),
+                    })
+                }
+            };
+            let decoded = A::decode(message).map_err(|e| CallError {
                 code: 13,
                 message: format!("bad response: {e}"),
             })?;
