@@ -22,25 +22,13 @@ const LATECOMER: &str = "127.0.0.128";
 /// How long a member that must refuse to start may take to exit.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Flags for member `name` on `ip` (client port 2379, peer port 2380), without any bootstrap
-/// flag.
+/// Flags for member `name` on `ip` (client port 2379, peer port 2380), bootstrapped with
+/// `bootstrap` instead of --initial-cluster.
 fn member_args(name: &str, ip: &str, data_dir: &Path, bootstrap: &[&str]) -> Vec<String> {
-    let client = format!("http://{ip}:2379");
-    let peer = format!("http://{ip}:2380");
-    let mut args: Vec<String> = vec![
-        "--name".into(),
-        name.into(),
-        "--data-dir".into(),
-        data_dir.display().to_string(),
-        "--listen-client-urls".into(),
-        client.clone(),
-        "--advertise-client-urls".into(),
-        client,
-        "--listen-peer-urls".into(),
-        peer.clone(),
-        "--initial-advertise-peer-urls".into(),
-        peer,
-    ];
+    let mut args = common::single_member_args(name, ip, 2379, 2380, data_dir, "http");
+    let initial_cluster = args.len() - 2;
+    assert_eq!(args[initial_cluster], "--initial-cluster");
+    args.truncate(initial_cluster);
     args.extend(bootstrap.iter().map(|s| s.to_string()));
     args
 }
