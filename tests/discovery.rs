@@ -87,7 +87,14 @@ fn new_token(token: &str, size: usize) -> String {
 /// `program`'s three members bootstrapped through `url` (member 1 through the HTTP proxy at
 /// `proxy`): their `member list` (ID, name, peer URL lines, sorted), once all are healthy.
 fn bootstrap(program: &Path, url: &str, proxy: &str, dir: &Path) -> (Vec<Member>, Vec<String>) {
-    let mut members: Vec<Member> = CLUSTER
+    let mut members = spawn_members(program, url, proxy, dir);
+    let list = member_list(&mut members);
+    (members, list)
+}
+
+/// The three members of [`bootstrap`], started without waiting for them.
+fn spawn_members(program: &Path, url: &str, proxy: &str, dir: &Path) -> Vec<Member> {
+    CLUSTER
         .iter()
         .enumerate()
         .map(|(i, ip)| {
@@ -99,8 +106,12 @@ fn bootstrap(program: &Path, url: &str, proxy: &str, dir: &Path) -> (Vec<Member>
             let args = member_args(&format!("m{i}"), ip, &data_dir, &bootstrap);
             Member::spawn(program, args, &format!("http://{ip}:2379"), &data_dir)
         })
-        .collect();
-    for member in &mut members {
+        .collect()
+}
+
+/// The members' `member list` lines (ID, name, peer URL; sorted) once all are healthy.
+fn member_list(members: &mut [Member]) -> Vec<String> {
+    for member in members.iter_mut() {
         member.wait_healthy();
     }
     // Names appear once each member has published its own.
@@ -117,13 +128,13 @@ fn bootstrap(program: &Path, url: &str, proxy: &str, dir: &Path) -> (Vec<Member>
         lines.sort();
         lines.len() == 3 && lines.iter().all(|l| !l.contains("  "))
     });
-    (members, lines)
+    lines
 }
 
 #[test]
 fn discovery_url_bootstraps_a_cluster_as_etcd_does() {
     let dir = common::temp_dir("discovery-url");
-    let _service = common::start_member(
+    let mut service = common::start_member(
         Path::new(DEBIAN_ETCD),
         SERVICE,
         &dir.join("service"),
@@ -144,7 +155,14 @@ fn discovery_url_bootstraps_a_cluster_as_etcd_does() {
     let (status, body) = curl(&format!("{url}?recursive=true"), "DELETE", &[], "");
     assert_eq!(status, 200, "{body}");
     new_token("shared", 3);
-    let (mut members, our_list) = bootstrap(&our_binary(), &url, PROXY_ADDRESS, &dir.join("ours"));
+    // Ours start while the service is down: they back off and retry until it is back.
+    service.kill();
+    let mut members = spawn_members(&our_binary(), &url, PROXY_ADDRESS, &dir.join("ours"));
+    common::wait_until("a member backing off", Duration::from_secs(10), || {
+        members.iter().any(|m| m.log_text().contains("retrying in"))
+    });
+    service.restart();
+    let our_list = member_list(&mut members);
     assert_eq!(our_list, etcd_list, "member IDs, names and peer URLs");
     assert_eq!(our_list.len(), 3);
     // --discovery-proxy: member 1 talked to the service through the proxy, as etcd's did (the

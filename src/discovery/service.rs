@@ -193,13 +193,26 @@ impl Discovery {
             .map_err(|(Failure::Refused(why) | Failure::Unreachable(why))| why)
     }
 
-    /// Waits until `size` members are registered, watching the directory after `index`.
-    fn wait_nodes(
-        &mut self,
-        mut nodes: Vec<Node>,
-        size: usize,
-        index: u64,
-    ) -> Result<Vec<Node>, String> {
+    /// Waits until `size` members are registered, watching the directory after `index`; when
+    /// the service stops answering, backs off and starts over from what it holds then.
+    fn wait_nodes(&mut self, found: Registrations) -> Result<Vec<Node>, String> {
+        let mut found = found;
+        loop {
+            match self.watch_for_more(found) {
+                Ok(nodes) => return Ok(nodes),
+                Err(Failure::Refused(why)) => return Err(why),
+                Err(Failure::Unreachable(why)) => {
+                    self.back_off("waiting for other nodes", &why);
+                    found = self.check_cluster()?;
+                }
+            }
+        }
+    }
+
+    fn watch_for_more(
+        &self,
+        (mut nodes, size, index): Registrations,
+    ) -> Result<Vec<Node>, Failure> {
         nodes.truncate(size);
         for node in &nodes {
             log::info!("discovery: found peer {} in the cluster", base(&node.key));
@@ -212,19 +225,10 @@ impl Discovery {
                 size - nodes.len()
             );
             let query = format!("wait=true&recursive=true&waitIndex={next}");
-            match self.call("GET", &self.token, &query, "") {
-                Ok((_, node)) => {
-                    log::info!("discovery: found peer {} in the cluster", base(&node.key));
-                    next = node.modified_index + 1;
-                    nodes.push(node);
-                }
-                Err(Failure::Refused(why)) => return Err(why),
-                Err(Failure::Unreachable(why)) => {
-                    self.back_off("waiting for other nodes", &why);
-                    let (found, size, index) = self.check_cluster()?;
-                    return self.wait_nodes(found, size, index);
-                }
-            }
+            let (_, node) = self.call("GET", &self.token, &query, "")?;
+            log::info!("discovery: found peer {} in the cluster", base(&node.key));
+            next = node.modified_index + 1;
+            nodes.push(node);
         }
         log::info!("discovery: found {} needed peer(s)", nodes.len());
         Ok(nodes)
@@ -279,8 +283,9 @@ pub fn join_cluster(
     };
     discovery.check_cluster()?;
     discovery.create_self(contents)?;
-    let (nodes, size, index) = discovery.check_cluster()?;
-    let all = discovery.wait_nodes(nodes, size, index)?;
+    let found = discovery.check_cluster()?;
+    // Exactly the cluster's size (the last count the service gave).
+    let all = discovery.wait_nodes(found)?;
     let values: Vec<&str> = all.iter().map(|n| n.value.as_str()).collect();
     let cluster = values.join(",");
     let members =
@@ -288,7 +293,7 @@ pub fn join_cluster(
     let mut names: Vec<&String> = members.iter().map(|(name, _)| name).collect();
     names.sort();
     names.dedup();
-    if names.len() != size {
+    if names.len() != all.len() {
         return Err(ERR_DUPLICATE_NAME.into());
     }
     Ok(cluster)
