@@ -536,40 +536,50 @@ fn discovery_srv_bootstraps_from_dns_records() {
     );
     assert_eq!(String::from_utf8_lossy(&get.stdout), "ok\n");
 
-    // etcdctl --discovery-srv finds the client URLs in `_etcd-client` records: Debian's and
-    // ours print the same, found or not.
-    for domain in ["srv.test", "nothing.test"] {
-        let mut outputs = Vec::new();
-        for program in [Path::new(common::DEBIAN_ETCDCTL), &our_binary()] {
-            let mut args: Vec<String> = match program == our_binary() {
-                true => vec!["ctl".into()],
-                false => Vec::new(),
-            };
-            args.extend(["--discovery-srv", domain, "get", "srv"].map(String::from));
-            let (wrapper, args) = in_namespace(&dir, program, args);
-            let out = common::run(
-                wrapper.to_str().unwrap(),
-                &args,
-                &[("ETCDCTL_API", "3")],
-                None,
-            );
-            outputs.push((
-                out.status.code(),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            ));
-        }
+    // etcdctl --discovery-srv (v3, and v2's cluster-health) finds the client URLs in
+    // `_etcd-client` records: Debian's and ours print the same, found or not.
+    for (api, args) in [
+        ("3", "--discovery-srv srv.test get srv"),
+        ("3", "--discovery-srv nothing.test get srv"),
+        (
+            "2",
+            "--discovery-srv srv.test --insecure-discovery cluster-health",
+        ),
+    ] {
+        let outputs: Vec<_> = [Path::new(common::DEBIAN_ETCDCTL), &our_binary()]
+            .into_iter()
+            .map(|program| {
+                let mut line: Vec<String> = match program == our_binary() {
+                    true => vec!["ctl".into()],
+                    false => Vec::new(),
+                };
+                line.extend(args.split(' ').map(String::from));
+                let (wrapper, line) = in_namespace(&dir, program, line);
+                let out = common::run(
+                    wrapper.to_str().unwrap(),
+                    &line,
+                    &[("ETCDCTL_API", api)],
+                    None,
+                );
+                (
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                )
+            })
+            .collect();
         assert_eq!(
             outputs[1], outputs[0],
-            "--discovery-srv {domain}: ours, then etcdctl's"
+            "ETCDCTL_API={api} {args}: ours, then etcdctl's"
         );
-        match domain {
-            "srv.test" => assert_eq!(outputs[0].1, "srv\nok\n"),
-            _ => assert!(
-                outputs[0].2.starts_with("Error: dns lookup errors: lookup _etcd-client-ssl._tcp.nothing.test on 127.0.0.127:53: no such host and "),
-                "{}",
-                outputs[0].2
+        let (_, stdout, stderr) = &outputs[0];
+        match args.split(' ').nth(1) {
+            Some("nothing.test") => assert!(
+                stderr.starts_with("Error: dns lookup errors: lookup _etcd-client-ssl._tcp.nothing.test on 127.0.0.127:53: no such host and "),
+                "{stderr}"
             ),
+            _ if api == "3" => assert_eq!(stdout, "srv\nok\n"),
+            _ => assert!(stdout.ends_with("cluster is healthy\n"), "{stdout}"),
         }
     }
 

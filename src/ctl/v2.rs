@@ -273,6 +273,33 @@ fn go_flag_error(pflag_error: &str) -> String {
     }
 }
 
+/// --discovery-srv (or ETCDCTL_DISCOVERY_SRV): the endpoints the domain's `_etcd-client`
+/// SRV records name (ETCDCTL_DISCOVERY_SRV_NAME picks the service name), http ones only with
+/// --insecure-discovery, as etcdctl v2's getDomainDiscoveryFlagValue.
+fn discovered(parsed: &flags::Parsed, specs: &[&'static Spec]) -> Result<Vec<String>, String> {
+    let env = |name: &str| std::env::var(name).unwrap_or_default();
+    let mut domain = parsed.string(specs, "discovery-srv");
+    if domain.is_empty() {
+        domain = env("ETCDCTL_DISCOVERY_SRV");
+    }
+    if domain.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = crate::discovery::client_endpoints(&domain, &env("ETCDCTL_DISCOVERY_SRV_NAME"))?;
+    let insecure =
+        parsed.bool(specs, "insecure-discovery") || !env("ETCDCTL_INSECURE_DISCOVERY").is_empty();
+    Ok(found
+        .into_iter()
+        .filter(|endpoint| {
+            let keep = insecure || !endpoint.starts_with("http://");
+            if !keep {
+                eprintln!("ignoring discovered insecure endpoint {endpoint:?}");
+            }
+            keep
+        })
+        .collect())
+}
+
 pub struct Context {
     pub endpoints: Vec<String>,
     route: crate::http1::Route,
@@ -291,8 +318,12 @@ impl Context {
                 value
             }
         };
-        let mut endpoints = from("endpoints", "ETCDCTL_ENDPOINTS");
-        for (flag, env) in [("endpoint", "ETCDCTL_ENDPOINT"), ("peers", "ETCDCTL_PEERS")] {
+        let mut endpoints = discovered(parsed, specs)?.join(",");
+        for (flag, env) in [
+            ("endpoints", "ETCDCTL_ENDPOINTS"),
+            ("endpoint", "ETCDCTL_ENDPOINT"),
+            ("peers", "ETCDCTL_PEERS"),
+        ] {
             if endpoints.is_empty() {
                 endpoints = from(flag, env);
             }
