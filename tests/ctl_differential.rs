@@ -18,9 +18,10 @@ use crate::common;
 use common::{our_binary, single_member_args, temp_dir, Member, DEBIAN_ETCD, DEBIAN_ETCDCTL};
 use regex::Regex;
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const TABLE: &str = r#"
@@ -513,11 +514,19 @@ fn mask_text(ids: &Ids, text: &str) -> String {
     text
 }
 
+/// After a command that never exits has printed the lines the reference printed, how long it
+/// may take to print one too many before it is stopped.
+const EXTRA_LINE_GRACE: Duration = Duration::from_millis(250);
+
+/// Runs `program` for `row`. A command that never exits (a watch, a held lock) is stopped
+/// after the row's window, or, given `expected_lines` (what the reference printed in that
+/// window), once it has printed that many lines and a grace period has passed.
 fn invoke(
     program: &Path,
     row: &Row,
     args: &[String],
     env: &[(String, String)],
+    expected_lines: Option<usize>,
 ) -> std::process::Output {
     let mut child = Command::new(program)
         .args(args)
@@ -544,18 +553,52 @@ fn invoke(
             );
         }
     }
-    if let Some(limit) = row.kill_after {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
+    let Some(limit) = row.kill_after else {
+        return child.wait_with_output().unwrap();
+    };
+    let mut stdout = child.stdout.take().unwrap();
+    let printed = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let printed = printed.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut buffer) {
+                printed.lock().unwrap().extend_from_slice(&buffer[..n]);
+            }
+        })
+    };
+    let enough = || {
+        let lines = printed
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        expected_lines.is_some_and(|expected| lines >= expected)
+    };
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline && child.try_wait().unwrap().is_none() && !enough() {
+        std::thread::sleep(Duration::from_millis(20));
     }
-    child.wait_with_output().unwrap()
+    if enough() {
+        std::thread::sleep(EXTRA_LINE_GRACE);
+    }
+    let _ = child.kill();
+    let mut output = child.wait_with_output().unwrap();
+    reader.join().unwrap();
+    output.stdout = std::mem::take(&mut *printed.lock().unwrap());
+    output
 }
 
 /// Starts a fresh server (`program`) on `ip` and runs the whole table with `tool`.
-fn run_table(server: &Path, ip: &str, tool: &Path, dir: &Path) -> Vec<Seen> {
+/// `reference`: the reference tool's results, whose line counts end our never-exiting rows.
+fn run_table(
+    server: &Path,
+    ip: &str,
+    tool: &Path,
+    dir: &Path,
+    reference: Option<&[Seen]>,
+) -> Vec<Seen> {
     let data_dir = dir.join(format!(
         "data-{}",
         tool.display().to_string().replace('/', "_")
@@ -568,7 +611,7 @@ fn run_table(server: &Path, ip: &str, tool: &Path, dir: &Path) -> Vec<Seen> {
     let address = format!("{ip}:2379");
     let mut ids = Ids::default();
     let mut seen = Vec::new();
-    for row in rows() {
+    for (i, row) in rows().into_iter().enumerate() {
         let args: Vec<String> = row
             .args
             .iter()
@@ -584,7 +627,11 @@ fn run_table(server: &Path, ip: &str, tool: &Path, dir: &Path) -> Vec<Seen> {
                 .iter()
                 .map(|(k, v)| (k.clone(), ids.substitute(v, &address, dir))),
         );
-        let output = invoke(tool, &row, &args, &env);
+        // A reference that printed nothing in its window gives ours the whole window too.
+        let expected_lines = reference
+            .map(|seen| seen[i].stdout.iter().filter(|b| **b == b'\n').count())
+            .filter(|lines| *lines > 0);
+        let output = invoke(tool, &row, &args, &env, expected_lines);
         ids.learn(&row, &String::from_utf8_lossy(&output.stdout));
         let binary = output.stdout.contains(&0) || row.args.iter().any(|a| a == "protobuf");
         let stdout = if binary {
@@ -620,8 +667,8 @@ fn our_etcdctl(dir: &Path) -> PathBuf {
 fn compare(server: &Path, ip: &str, name: &str) {
     let dir = temp_dir(&format!("ctl-diff-{name}"));
     let ours = our_etcdctl(&dir);
-    let expected = run_table(server, ip, Path::new(DEBIAN_ETCDCTL), &dir);
-    let actual = run_table(server, ip, &ours, &dir);
+    let expected = run_table(server, ip, Path::new(DEBIAN_ETCDCTL), &dir, None);
+    let actual = run_table(server, ip, &ours, &dir, Some(&expected));
     let rows = rows();
     assert!(
         rows.len() >= 150,
