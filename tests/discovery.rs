@@ -193,8 +193,19 @@ fn discovery_url_bootstraps_a_cluster_as_etcd_does() {
         assert!(registrations.contains(&value), "{registrations}");
     }
 
-    // A fourth member finds the cluster full and exits without creating its data dir.
+    // A member whose port is taken exits before registering: the token stays usable.
     let latecomer_dir = dir.join("latecomer");
+    let busy = new_token("busy", 3);
+    let taken = TcpListener::bind(format!("{LATECOMER}:2379")).unwrap();
+    let args = member_args("m3", LATECOMER, &latecomer_dir, &["--discovery", &busy]);
+    let (started, log) = refused_start(&our_binary(), &args);
+    drop(taken);
+    assert!(!started, "{log}");
+    assert!(log.contains(&format!("{LATECOMER}:2379")), "{log}");
+    let (_, registrations) = curl(&busy, "GET", &[], "");
+    assert!(!registrations.contains("m3="), "{registrations}");
+
+    // A fourth member finds the cluster full and exits without creating its data dir.
     let args = member_args("m3", LATECOMER, &latecomer_dir, &["--discovery", &url]);
     let (started, log) = refused_start(&our_binary(), &args);
     assert!(!started, "{log}");

@@ -254,22 +254,23 @@ fn start_background(config: &Config, api: &Arc<Api>) -> Result<(), String> {
 }
 
 /// --discovery / --discovery-srv: the initial cluster of a member starting a new cluster with
-/// a data dir yet to create; ignored (as etcd) once the data dir exists.
-fn discover_members(config: &mut Config) -> Result<(), String> {
+/// a data dir yet to create; ignored (as etcd) once the data dir exists. Whether it asked.
+fn discover_members(config: &mut Config) -> Result<bool, String> {
     let Some(discovery) = config.discovery.clone() else {
-        return Ok(());
+        return Ok(false);
     };
     if identity::load(&config.data_dir)?.is_some() {
         log::warn!(
             "discovery token ignored since a cluster has already been initialized; data dir {}",
             config.data_dir.display()
         );
-        return Ok(());
+        return Ok(false);
     }
-    if config.initial_cluster_state == ClusterState::New {
-        crate::discovery::find_members(config, &discovery)?;
+    if config.initial_cluster_state != ClusterState::New {
+        return Ok(false);
     }
-    Ok(())
+    crate::discovery::find_members(config, &discovery)?;
+    Ok(true)
 }
 
 pub fn run(mut config: Config) -> Result<(), String> {
@@ -278,9 +279,15 @@ pub fn run(mut config: Config) -> Result<(), String> {
         log::warn!("{note}");
     }
     runtime::start(EXECUTOR_THREADS);
-    discover_members(&mut config)?;
+    let mut tls = tls_configs(&config)?;
+    // Ports first: a taken one refuses the start before discovery registers this member (a
+    // registration cannot be taken back; its next start would be a duplicate).
+    let (listeners, peer_listeners) = bind_all(&config, &tls)?;
+    if discover_members(&mut config)? {
+        // The peers it found may be reached over https.
+        tls.peer_client = tls_configs(&config)?.peer_client;
+    }
     let (mut identity, is_new) = identity::resolve(&config)?;
-    let tls = tls_configs(&config)?;
     let join = is_new && config.initial_cluster_state == ClusterState::Existing;
     let initial_members = if join {
         let (cluster_id, members, own) =
@@ -291,7 +298,6 @@ pub fn run(mut config: Config) -> Result<(), String> {
     } else {
         identity::initial_members(&config)
     };
-    let (listeners, peer_listeners) = bind_all(&config, &tls)?;
     // Before the first write to the data dir (and after everything that may refuse to start
     // without touching it).
     let _data_dir_lock = identity::lock(&config.data_dir)?;
