@@ -172,3 +172,52 @@ where
         .await
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A proxy on a free loopback port that reads the CONNECT and answers `answer`.
+    fn proxy_answering(answer: Vec<u8>) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            if let Ok((mut client, _)) = listener.accept() {
+                // The whole request first: closing with some of it unread would reset.
+                let mut request = Vec::new();
+                let mut byte = [0u8; 1];
+                while !request.ends_with(b"\r\n\r\n") && client.read(&mut byte).unwrap_or(0) == 1 {
+                    request.push(byte[0]);
+                }
+                let _ = client.write_all(&answer);
+            }
+        });
+        address
+    }
+
+    fn connect_through(proxy: &str) -> Result<(), String> {
+        smol::block_on(async {
+            let mut tcp = smol::net::TcpStream::connect(proxy).await.unwrap();
+            tunnel(&mut tcp, "discovery.example:443").await
+        })
+    }
+
+    #[test]
+    fn a_proxys_answer_to_connect_is_read_and_checked() {
+        let ok = proxy_answering(b"HTTP/1.1 200 Connection established\r\n\r\n".to_vec());
+        assert_eq!(connect_through(&ok), Ok(()));
+        let refused = proxy_answering(b"HTTP/1.1 403 Forbidden\r\nX: y\r\n\r\n".to_vec());
+        assert_eq!(connect_through(&refused), Err("403 Forbidden".into()));
+        let cut = proxy_answering(b"HTTP/1.1 200 OK\r\n".to_vec());
+        assert_eq!(
+            connect_through(&cut),
+            Err("proxyconnect tcp: unexpected EOF".into())
+        );
+        let endless = proxy_answering(vec![b'x'; MAX_CONNECT_ANSWER_BYTES + 10]);
+        assert_eq!(
+            connect_through(&endless),
+            Err("proxyconnect tcp: the proxy's answer to CONNECT is too long".into())
+        );
+    }
+}
