@@ -230,6 +230,26 @@ pub struct Ctl {
     environment: std::sync::Mutex<Option<EnvReport>>,
 }
 
+/// etcdctl's --discovery-srv (v3 and v2): the endpoints the domain's `_etcd-client` SRV records
+/// name, http ones only when `insecure` (each one left out is said on stderr, as etcdctl).
+fn discovered_endpoints(
+    domain: &str,
+    service_name: &str,
+    insecure: bool,
+) -> Result<Vec<String>, String> {
+    let found = crate::discovery::client_endpoints(domain, service_name)?;
+    Ok(found
+        .into_iter()
+        .filter(|endpoint| {
+            let keep = insecure || !endpoint.starts_with("http://");
+            if !keep {
+                eprintln!("ignoring discovered insecure endpoint {endpoint:?}");
+            }
+            keep
+        })
+        .collect())
+}
+
 impl Ctl {
     pub fn args(&self) -> &[String] {
         &self.flags.args
@@ -252,20 +272,12 @@ impl Ctl {
     pub fn endpoints(&self) -> Result<Vec<String>, Exit> {
         let domain = self.string("discovery-srv");
         if !domain.is_empty() {
-            let found =
-                crate::discovery::client_endpoints(&domain, &self.string("discovery-srv-name"))
-                    .map_err(|e| fail(EXIT_ERROR, e))?;
-            let insecure = self.bool("insecure-discovery");
-            let kept: Vec<String> = found
-                .into_iter()
-                .filter(|endpoint| {
-                    let keep = insecure || !endpoint.starts_with("http://");
-                    if !keep {
-                        eprintln!("ignoring discovered insecure endpoint {endpoint:?}");
-                    }
-                    keep
-                })
-                .collect();
+            let kept = discovered_endpoints(
+                &domain,
+                &self.string("discovery-srv-name"),
+                self.bool("insecure-discovery"),
+            )
+            .map_err(|e| fail(EXIT_ERROR, e))?;
             if !kept.is_empty() {
                 return Ok(kept);
             }

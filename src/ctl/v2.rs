@@ -285,19 +285,9 @@ fn discovered(parsed: &flags::Parsed, specs: &[&'static Spec]) -> Result<Vec<Str
     if domain.is_empty() {
         return Ok(Vec::new());
     }
-    let found = crate::discovery::client_endpoints(&domain, &env("ETCDCTL_DISCOVERY_SRV_NAME"))?;
     let insecure =
         parsed.bool(specs, "insecure-discovery") || !env("ETCDCTL_INSECURE_DISCOVERY").is_empty();
-    Ok(found
-        .into_iter()
-        .filter(|endpoint| {
-            let keep = insecure || !endpoint.starts_with("http://");
-            if !keep {
-                eprintln!("ignoring discovered insecure endpoint {endpoint:?}");
-            }
-            keep
-        })
-        .collect())
+    super::discovered_endpoints(&domain, &env("ETCDCTL_DISCOVERY_SRV_NAME"), insecure)
 }
 
 pub struct Context {
