@@ -137,11 +137,17 @@ fn ask(server: &SocketAddr, query: &[u8], timeout: Duration) -> Result<Vec<u8>, 
         _ => crate::http1::os_error(&e),
     };
     let socket = UdpSocket::bind(local).map_err(io)?;
-    socket.set_read_timeout(Some(timeout)).map_err(io)?;
     socket.connect(server).map_err(io)?;
     socket.send(query).map_err(io)?;
     let mut buffer = vec![0u8; MAX_UDP_ANSWER_BYTES];
+    // One deadline for the exchange, however many stray datagrams arrive before the answer.
+    let deadline = std::time::Instant::now() + timeout;
     let answer = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err("i/o timeout".into());
+        }
+        socket.set_read_timeout(Some(left)).map_err(io)?;
         let n = socket.recv(&mut buffer).map_err(io)?;
         // An answer to another query (or garbage) is not ours: keep waiting for ours.
         if n >= 2 && buffer[..2] == query[..2] {
@@ -358,5 +364,41 @@ mod tests {
         let other = encode_query("_etcd-server._tcp.example.com", 8).unwrap();
         assert!(parse_answer(&good, &other).is_err());
         assert!(encode_query(&format!("{}.com", "a".repeat(64)), 1).is_err());
+    }
+
+    #[test]
+    fn stray_datagrams_do_not_extend_the_wait() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let address = server.local_addr().unwrap();
+        let query = encode_query("_etcd-server._tcp.example.com", 7).unwrap();
+        let stray = answer(
+            &encode_query("_etcd-server._tcp.example.com", 8).unwrap(),
+            0,
+            &[],
+        );
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        // Strays every 10 ms for up to 5 s: a wait that each of them restarted would outlast
+        // them all.
+        let sender = std::thread::spawn(move || {
+            let mut buffer = [0u8; 512];
+            let (_, from) = server.recv_from(&mut buffer).unwrap();
+            for _ in 0..500 {
+                if stopped.load(Ordering::Relaxed) {
+                    return false;
+                }
+                let _ = server.send_to(&stray, from);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            true
+        });
+        let result = ask(&address, &query, Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(result, Err("i/o timeout".to_string()));
+        assert!(
+            !sender.join().unwrap(),
+            "the wait lasted as long as the strays came"
+        );
     }
 }
