@@ -17,6 +17,7 @@ use crate::peer::{self, PeerContext, Transport};
 use crate::raft::{self, Bootstrap, RaftHandle};
 use crate::runtime::{self, spawn};
 use crate::url::Scheme;
+use futures_rustls::rustls::crypto::CryptoProvider;
 use futures_rustls::rustls::{ClientConfig, ServerConfig};
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,18 +72,41 @@ struct TlsConfigs {
     peer_client: Option<Arc<ClientConfig>>,
 }
 
+/// Listen URLs' hosts, without IPv6 brackets (names for an auto-TLS certificate).
+fn hosts(urls: &[crate::url::Url]) -> Vec<String> {
+    urls.iter()
+        .map(|u| {
+            u.host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string()
+        })
+        .collect()
+}
+
+/// Whether this member speaks TLS with peers: its peer listeners or an initial member is https.
+fn peer_https(config: &Config) -> bool {
+    config
+        .listen_peer_urls
+        .iter()
+        .chain(config.initial_cluster.iter().map(|(_, url)| url))
+        .any(|u| u.scheme == Scheme::Https)
+}
+
+/// The TLS client this member dials its peers with (None when no peer URL is https).
+fn peer_client_tls(
+    config: &Config,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Option<Arc<ClientConfig>>, String> {
+    if !peer_https(config) {
+        return Ok(None);
+    }
+    crate::tls::peer_client_config(&config.peer_tls, &hosts(&config.listen_peer_urls), provider)
+        .map(Some)
+}
+
 fn tls_configs(config: &Config) -> Result<TlsConfigs, String> {
     let provider = crate::tls::provider(&config.cipher_suites)?;
-    let hosts = |urls: &[crate::url::Url]| -> Vec<String> {
-        urls.iter()
-            .map(|u| {
-                u.host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_string()
-            })
-            .collect()
-    };
     let client_https = config
         .listen_client_urls
         .iter()
@@ -97,32 +121,19 @@ fn tls_configs(config: &Config) -> Result<TlsConfigs, String> {
         )?),
         false => None,
     };
-    let peer_https = config
-        .listen_peer_urls
-        .iter()
-        .chain(config.initial_cluster.iter().map(|(_, url)| url))
-        .any(|u| u.scheme == Scheme::Https);
-    if !peer_https {
-        return Ok(TlsConfigs {
-            client,
-            peer_server: None,
-            peer_client: None,
-        });
-    }
-    let peer_hosts = hosts(&config.listen_peer_urls);
-    Ok(TlsConfigs {
-        client,
-        peer_server: Some(crate::tls::server_config(
+    let peer_server = match peer_https(config) {
+        true => Some(crate::tls::server_config(
             &config.peer_tls,
             "peer-",
-            &peer_hosts,
+            &hosts(&config.listen_peer_urls),
             &provider,
         )?),
-        peer_client: Some(crate::tls::peer_client_config(
-            &config.peer_tls,
-            &peer_hosts,
-            &provider,
-        )?),
+        false => None,
+    };
+    Ok(TlsConfigs {
+        client,
+        peer_server,
+        peer_client: peer_client_tls(config, &provider)?,
     })
 }
 
@@ -285,7 +296,8 @@ pub fn run(mut config: Config) -> Result<(), String> {
     let (listeners, peer_listeners) = bind_all(&config, &tls)?;
     if discover_members(&mut config)? {
         // The peers it found may be reached over https.
-        tls.peer_client = tls_configs(&config)?.peer_client;
+        let provider = crate::tls::provider(&config.cipher_suites)?;
+        tls.peer_client = peer_client_tls(&config, &provider)?;
     }
     let (mut identity, is_new) = identity::resolve(&config)?;
     let join = is_new && config.initial_cluster_state == ClusterState::Existing;
