@@ -248,7 +248,7 @@ impl Store {
         if deletion {
             self.current.delete(txn, &stored)?;
         } else {
-            self.current.put(txn, &stored, &value[1..])?;
+            self.current.put(txn, &stored, &revision.to_bytes())?;
         }
         Ok(())
     }
@@ -258,8 +258,9 @@ impl Store {
         let mut leased = Vec::new();
         let mut live = 0;
         for item in self.current.iter(txn)? {
-            let (stored, value) = item?;
-            let kv = super::range::decode_kv("current", stored, value)?;
+            let (stored, revision) = item?;
+            let kv = self.live_kv(txn, stored, revision)?;
+            let kv = super::range::decode_kv("revisions", stored, kv)?;
             live += 1;
             if kv.lease != 0 {
                 leased.push((kv.key, kv.lease));

@@ -16,10 +16,10 @@ impl Revision {
         bytes
     }
 
-    /// The revision in a stored key of `table` (`key`: the whole key, for the error).
+    /// The revision in a stored key or value of `table` (`key`: the record's key, for the error).
     pub fn from_bytes(table: &str, key: &[u8], bytes: &[u8]) -> Result<Revision, heed::Error> {
         if bytes.len() != REVISION_BYTES {
-            return Err(super::damaged(table, key, "no revision in the key"));
+            return Err(super::damaged(table, key, "not a 16-byte revision"));
         }
         let (main, sub) = bytes.split_at(8);
         let word = |half: &[u8]| u64::from_be_bytes(half.try_into().unwrap_or_default()) as i64;
@@ -152,6 +152,50 @@ pub(super) fn convert_plain_keys(
         moved += 1;
     }
     Ok(moved)
+}
+
+/// Rewrites `current` of a store of the `stored-keys/2` layout, whose values were whole
+/// KeyValues, to hold each live key's revision (the newest in its history); returns how many
+/// keys were rewritten.
+pub(super) fn convert_current_values(
+    store: &super::Store,
+    txn: &mut heed::RwTxn,
+) -> Result<usize, heed::Error> {
+    let mut live = Vec::new();
+    for item in store.current.iter(txn)? {
+        let (stored, value) = item?;
+        let kv = super::range::decode_kv("current", stored, value)?;
+        let (oldest, newest) = (
+            history_start(stored),
+            history_key(stored, Revision { main: -1, sub: -1 }),
+        );
+        let bounds = (
+            std::ops::Bound::Included(oldest.as_slice()),
+            std::ops::Bound::Included(newest.as_slice()),
+        );
+        let revision = match store.history.rev_range(txn, &bounds)?.next() {
+            Some(item) => split_history_key(item?.0)?.1,
+            None => {
+                return Err(super::damaged(
+                    "current",
+                    stored,
+                    "a live key without history",
+                ))
+            }
+        };
+        if revision.main != kv.mod_revision {
+            return Err(super::damaged(
+                "current",
+                stored,
+                "the live version is not the newest in the history",
+            ));
+        }
+        live.push((stored.to_vec(), revision));
+    }
+    for (stored, revision) in &live {
+        store.current.put(txn, stored, &revision.to_bytes())?;
+    }
+    Ok(live.len())
 }
 
 /// LMDB's order of the `history` table: by user key, then by revision. (Plain byte order would

@@ -1,4 +1,4 @@
-//! The multi-version keyspace on LMDB (heed): current values, full history by revision, and the
+//! The multi-version keyspace on LMDB (heed): live keys, full history by revision, and the
 //! member's replicated metadata. The raft apply loop is the only writer; readers open their own
 //! short read transactions. Layout and invariants: ARCHITECTURE.md, "On-disk layout".
 
@@ -144,7 +144,10 @@ const META_ALARMS: &str = "alarms";
 /// The layout of stored keys (keys.rs); absent in stores of the earliest builds, whose history
 /// keys were escaped (refused).
 const META_FORMAT: &str = "format";
-const FORMAT: &[u8] = b"stored-keys/2";
+const FORMAT: &[u8] = b"current-revision/3";
+/// The layout before `current` held revisions: its values were whole KeyValues (the live value
+/// stored a second time next to `revisions`); converted when such a store (or dump) is opened.
+const FORMAT_CURRENT_VALUES: &[u8] = b"stored-keys/2";
 /// The layout before long keys: every key stored as it is (up to 495 bytes); converted when
 /// such a store (or dump) is opened.
 const FORMAT_PLAIN_KEYS: &[u8] = b"history-key+revision";
@@ -157,7 +160,8 @@ pub struct Store {
     env: Env,
     /// The environment's directory (data.mdb, checkpoint).
     dir: std::path::PathBuf,
-    /// user key -> mvccpb.KeyValue of its live version (absent once deleted).
+    /// stored key -> revision (16 bytes) of its live version in `revisions` (absent once
+    /// deleted).
     current: Database<Bytes, Bytes>,
     /// keys::history_key(user key, revision) -> empty; every revision of every key.
     history: Database<Bytes, Bytes, keys::HistoryOrder>,
@@ -228,29 +232,37 @@ impl Store {
         Ok(store)
     }
 
-    /// Converts a store (or a loaded dump) of the plain-key layout; refuses one of the
-    /// earliest layout.
+    /// Converts a store (or a loaded dump) of an earlier layout; refuses one of the earliest.
     fn check_format(&self, txn: &mut RwTxn) -> Result<(), String> {
         let format = self.meta.get(txn, META_FORMAT).map_err(|e| e.to_string())?;
-        match format {
-            Some(FORMAT) => Ok(()),
-            Some(FORMAT_PLAIN_KEYS) => {
-                let converted = keys::convert_plain_keys(self, txn).map_err(|e| e.to_string())?;
-                self.meta
-                    .put(txn, META_FORMAT, FORMAT)
-                    .map_err(|e| e.to_string())?;
-                log::warn!(
-                    "{}: converted the store to the long-key layout ({converted} records of keys longer than {} bytes rewritten)",
-                    self.dir.display(),
-                    keys::SHORT_KEY_BYTES
-                );
-                Ok(())
+        let format = format.map(<[u8]>::to_vec);
+        let convert_keys = match format.as_deref() {
+            Some(FORMAT) => return Ok(()),
+            Some(FORMAT_CURRENT_VALUES) => false,
+            Some(FORMAT_PLAIN_KEYS) => true,
+            _ => {
+                return Err(format!(
+                    "{}: the store was written by an earlier build of this etcd (another history key layout); restore it from a backup made by this build or start a new data dir",
+                    self.dir.display()
+                ))
             }
-            _ => Err(format!(
-                "{}: the store was written by an earlier build of this etcd (another history key layout); restore it from a backup made by this build or start a new data dir",
-                self.dir.display()
-            )),
+        };
+        if convert_keys {
+            let converted = keys::convert_plain_keys(self, txn).map_err(|e| e.to_string())?;
+            log::warn!(
+                "{}: converted the store to the long-key layout ({converted} records of keys longer than {} bytes rewritten)",
+                self.dir.display(),
+                keys::SHORT_KEY_BYTES
+            );
         }
+        let converted = keys::convert_current_values(self, txn).map_err(|e| e.to_string())?;
+        log::warn!(
+            "{}: converted the store to the current-revision layout ({converted} live keys now point at their revision instead of holding a copy of their value)",
+            self.dir.display()
+        );
+        self.meta
+            .put(txn, META_FORMAT, FORMAT)
+            .map_err(|e| e.to_string())
     }
 
     /// A file next to the store for temporary use (a backup being streamed); its name must
@@ -424,6 +436,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pb::mvccpb::KeyValue;
 
     fn store(name: &str) -> Store {
         let dir = std::env::temp_dir().join(format!("mvcc-test-{name}-{}", std::process::id()));
@@ -471,12 +484,92 @@ mod tests {
             revision: 0,
             count_only: false,
         };
-        assert!(error_text(store.range(&txn, b"key", b"", &options, 2))
-            .starts_with("the store is damaged: table current, key \"key\": not a key-value"));
+        assert!(
+            error_text(store.range(&txn, b"key", b"", &options, 2)).starts_with(
+                "the store is damaged: table current, key \"key\": not a 16-byte revision"
+            )
+        );
         assert_eq!(
             store.current_revision(&txn).unwrap_err().to_string(),
             "error while decoding: the store is damaged: table meta, key \"revision\": 5 bytes where 8 belong"
         );
         assert!(error_text(store.leases(&txn)).contains("table leases"));
+    }
+
+    /// Every live key with its version, create and mod revisions and value, read at the latest
+    /// revision and at `past`.
+    fn live_and_past(store: &Store, past: i64) -> Vec<Vec<KeyValue>> {
+        let txn = store.read_txn().unwrap();
+        let view = store.current_revision(&txn).unwrap();
+        [0, past]
+            .iter()
+            .map(|&revision| {
+                let options = RangeOptions {
+                    limit: 0,
+                    revision,
+                    count_only: false,
+                };
+                store.range(&txn, b"\0", b"\0", &options, view).unwrap().kvs
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_store_whose_live_table_held_values_is_converted_at_open() {
+        let store = store("convert-current");
+        let long_key = vec![b'l'; keys::SHORT_KEY_BYTES + 40];
+        let mut txn = store.write_txn().unwrap();
+        for (key, value) in [
+            (&b"a"[..], &b"1"[..]),
+            (b"b", b"2"),
+            (b"a", b"3"),
+            (&long_key, b"4"),
+        ] {
+            let mut writer = Writer::new(&store, &mut txn).unwrap();
+            writer.put(key, value.to_vec(), 0).unwrap();
+            writer.finish().unwrap();
+        }
+        let mut writer = Writer::new(&store, &mut txn).unwrap();
+        writer.delete_range(b"b", b"").unwrap();
+        writer.put(b"c", b"5".to_vec(), 0).unwrap();
+        writer.finish().unwrap();
+        txn.commit().unwrap();
+        let expected = live_and_past(&store, 3);
+        assert_eq!(expected[0].len(), 3, "a, c and the long key are live");
+        assert_eq!(expected[1].len(), 2, "a and b were live at revision 3");
+
+        // Back to the earlier layout: each live key's KeyValue in `current`.
+        let mut txn = store.write_txn().unwrap();
+        let live: Vec<(Vec<u8>, Vec<u8>)> = store
+            .current
+            .iter(&txn)
+            .unwrap()
+            .map(|item| {
+                let (stored, revision) = item.unwrap();
+                let kv = store.live_kv(&txn, stored, revision).unwrap();
+                (stored.to_vec(), kv.to_vec())
+            })
+            .collect();
+        for (stored, kv) in &live {
+            store.current.put(&mut txn, stored, kv).unwrap();
+        }
+        store
+            .meta
+            .put(&mut txn, META_FORMAT, FORMAT_CURRENT_VALUES)
+            .unwrap();
+        // A store that applied entries (a new one is given this build's layout at open).
+        store
+            .meta
+            .put(&mut txn, META_APPLIED_INDEX, &9u64.to_be_bytes())
+            .unwrap();
+        txn.commit().unwrap();
+        let dir = store.dir.clone();
+        drop(store);
+
+        let store = Store::open(&dir, 1 << 20).unwrap();
+        assert_eq!(live_and_past(&store, 3), expected);
+        let txn = store.read_txn().unwrap();
+        assert_eq!(store.meta.get(&txn, META_FORMAT).unwrap(), Some(FORMAT));
+        assert_eq!(store.live(&txn, &long_key).unwrap().unwrap().value, b"4");
     }
 }

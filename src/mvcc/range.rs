@@ -174,16 +174,35 @@ impl Store {
     /// whose first bytes and 8-byte tags both agree) is refused rather than taken for it.
     pub(super) fn live(&self, txn: &RoTxn, key: &[u8]) -> Result<Option<KeyValue>, KvError> {
         let stored = stored_key(key);
-        let Some(value) = self.current.get(txn, &stored)? else {
+        let Some(revision) = self.current.get(txn, &stored)? else {
             return Ok(None);
         };
-        let kv = decode_kv("current", &stored, value)?;
+        let kv = decode_kv("revisions", &stored, self.live_kv(txn, &stored, revision)?)?;
         if kv.key != key {
             return Err(KvError::Unapplicable(
                 "the key's stored form collides with another key's; it cannot be stored".into(),
             ));
         }
         Ok(Some(kv))
+    }
+
+    /// The stored KeyValue of a live key, from its `current` record (`stored`: its stored key,
+    /// `revision`: the record's value, the revision of the live version).
+    pub(super) fn live_kv<'t>(
+        &self,
+        txn: &'t RoTxn,
+        stored: &[u8],
+        revision: &[u8],
+    ) -> Result<&'t [u8], heed::Error> {
+        let revision = Revision::from_bytes("current", stored, revision)?;
+        match self.change_at(txn, revision)? {
+            (true, kv) => Ok(kv),
+            (false, _) => Err(super::damaged(
+                "current",
+                stored,
+                "a live key whose revision is a deletion",
+            )),
+        }
     }
 
     /// The change stored at `revision`, which the history says exists.
@@ -197,7 +216,7 @@ impl Store {
             super::damaged(
                 "revisions",
                 &key,
-                "missing, though the history points at it",
+                "missing, though the history or the live table points at it",
             )
         })?;
         stored_change(&key, value)
@@ -237,26 +256,44 @@ impl Store {
         if interval.is_empty() {
             return Ok(result);
         }
-        let mut take = |key: &[u8], value: &[u8]| -> Result<(), KvError> {
+        // Counts every key of the interval; returns whether its KeyValue is wanted too.
+        let counts = |key: &[u8], result: &mut RangeResult| {
             if !interval.contains(key) {
-                return Ok(());
+                return false;
             }
             result.count += 1;
-            if !options.count_only && (options.limit == 0 || result.kvs.len() < options.limit) {
-                result.kvs.push(decode_kv("current", key, value)?);
-            }
-            Ok(())
+            !options.count_only && (options.limit == 0 || result.kvs.len() < options.limit)
         };
         if revision == view_revision {
+            // `current` holds revisions: a KeyValue is read only when it is returned (or, for a
+            // long key, to learn the whole key).
             let bounds = interval.stored_bounds();
             let mut order = KeyOrder::new();
+            let mut take = |key: &[u8], live: &[u8]| -> Result<(), KvError> {
+                if counts(key, &mut result) {
+                    let kv = self.live_kv(txn, key, live)?;
+                    result.kvs.push(decode_kv("revisions", key, kv)?);
+                }
+                Ok(())
+            };
             for item in self.current.range(txn, &as_slices(&bounds))? {
-                let (stored, value) = item?;
-                let key = whole_key("current", stored, value)?;
-                order.push(stored, key, value, &mut take)?;
+                let (stored, live) = item?;
+                let key = if is_long(stored) {
+                    let kv = decode_kv("revisions", stored, self.live_kv(txn, stored, live)?)?;
+                    std::borrow::Cow::Owned(kv.key)
+                } else {
+                    std::borrow::Cow::Borrowed(stored)
+                };
+                order.push(stored, key, live, &mut take)?;
             }
             order.finish(&mut take)?;
         } else {
+            let mut take = |key: &[u8], kv: &[u8]| -> Result<(), KvError> {
+                if counts(key, &mut result) {
+                    result.kvs.push(decode_kv("revisions", key, kv)?);
+                }
+                Ok(())
+            };
             self.for_each_at(txn, &interval, revision, &mut take)?;
         }
         Ok(result)

@@ -82,7 +82,11 @@ pub fn check_dump(mut input: impl Read, index: u64) -> Result<(), String> {
             other => return Err(format!("unknown table number {other} in the snapshot")),
         }
     }
-    let known = [super::FORMAT, super::FORMAT_PLAIN_KEYS];
+    let known = [
+        super::FORMAT,
+        super::FORMAT_CURRENT_VALUES,
+        super::FORMAT_PLAIN_KEYS,
+    ];
     if !format.as_deref().is_some_and(|f| known.contains(&f)) {
         return Err("the snapshot is not in this build's store layout".to_string());
     }

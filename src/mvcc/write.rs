@@ -104,7 +104,7 @@ impl<'s, 't, 'e> Writer<'s, 't, 'e> {
         };
         self.store
             .current
-            .put(self.txn, &stored_key(key), &kv.encode_to_vec())?;
+            .put(self.txn, &stored_key(key), &revision.to_bytes())?;
         self.record(revision, KIND_PUT, &kv)?;
         let old_lease = previous.as_ref().map_or(0, |p| p.lease);
         self.store.reattach(self.txn, key, old_lease, lease)?;
@@ -120,8 +120,12 @@ impl<'s, 't, 'e> Writer<'s, 't, 'e> {
         let mut deleted = Vec::new();
         let bounds = interval.stored_bounds();
         for item in self.store.current.range(self.txn, &as_slices(&bounds))? {
-            let (stored, value) = item?;
-            let kv = decode_kv("current", stored, value)?;
+            let (stored, live) = item?;
+            let kv = decode_kv(
+                "revisions",
+                stored,
+                self.store.live_kv(self.txn, stored, live)?,
+            )?;
             if interval.contains(&kv.key) {
                 deleted.push(kv);
             }
