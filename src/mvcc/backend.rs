@@ -241,7 +241,8 @@ impl Store {
         }
         let mut value = vec![if deletion { KIND_DELETE } else { KIND_PUT }];
         kv.encode(&mut value).expect("a Vec grows as needed");
-        self.revisions.put(txn, &revision.to_bytes(), &value)?;
+        // An etcd backend's key bucket is read in revision order.
+        super::put_last(&self.revisions, txn, &revision.to_bytes(), &value)?;
         let stored = stored_key(&kv.key);
         self.history
             .put(txn, &history_key(&stored, revision), &[])?;

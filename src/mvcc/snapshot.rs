@@ -147,10 +147,11 @@ impl Table {
         }
     }
 
+    /// A dump holds each table in its own order, so records are appended.
     fn put(&self, txn: &mut RwTxn, key: &[u8], value: &[u8]) -> Result<(), heed::Error> {
         match self {
-            Table::Plain(table) => table.put(txn, key, value),
-            Table::History(table) => table.put(txn, key, value),
+            Table::Plain(table) => super::put_last(table, txn, key, value),
+            Table::History(table) => super::put_last(table, txn, key, value),
         }
     }
 

@@ -79,9 +79,13 @@ impl<'s, 't, 'e> Writer<'s, 't, 'e> {
         let mut value = Vec::with_capacity(1 + kv.encoded_len());
         value.push(kind);
         kv.encode(&mut value).expect("a Vec grows as needed");
-        self.store
-            .revisions
-            .put(self.txn, &revision.to_bytes(), &value)?;
+        // Revisions only grow: each is appended after the newest.
+        super::put_last(
+            &self.store.revisions,
+            self.txn,
+            &revision.to_bytes(),
+            &value,
+        )?;
         self.store
             .history
             .put(self.txn, &history_key(&stored_key(&kv.key), revision), &[])?;
