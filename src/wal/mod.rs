@@ -11,7 +11,8 @@
 //!                   installed snapshot's index and term, u64 LE each)
 //! ```
 //!
-//! Invariants: `append` returns only after fdatasync; on open, a record cut short at the end of the
+//! Invariants: `append` returns only after fdatasync (but for a hard state that only moves the
+//! commit index, which rides along with the next sync, as in etcd); on open, a record cut short at the end of the
 //! last segment (a torn write) is truncated away, while any damaged record that has data after it
 //! is refused with the file name and offset, because skipping it would lose acknowledged writes.
 
@@ -121,6 +122,8 @@ pub struct Wal<F: SegmentFile = File> {
     last_index: u64,
     /// Reused encoding buffer so a batch is one write call.
     buffer: Vec<u8>,
+    /// Records were written to the current segment since its last sync.
+    unsynced: bool,
 }
 
 fn segment_path(dir: &Path, sequence: u64) -> PathBuf {
@@ -205,6 +208,7 @@ impl<F: SegmentFile> Wal<F> {
                 .or(replayed.snapshot.map(|(index, _)| index))
                 .unwrap_or(0),
             buffer: Vec::new(),
+            unsynced: false,
         };
         Ok((wal, replayed))
     }
@@ -228,6 +232,17 @@ impl<F: SegmentFile> Wal<F> {
                 });
             }
         }
+        // As etcd's raft.MustSync: new entries, a new term or a new vote must be on disk before
+        // anything that depends on them goes out. A hard state that only moves the commit index
+        // is written and reaches the disk with the next sync: a member that lost it recovers
+        // its commit index from the store's applied index and from the leader.
+        let must_sync = !entries.is_empty()
+            || self.head_pending
+            || hard_state.is_some_and(|new| {
+                self.hard_state
+                    .as_ref()
+                    .is_none_or(|last| last.term != new.term || last.vote != new.vote)
+            });
         self.buffer.clear();
         for entry in entries {
             let payload = entry.write_to_bytes().expect("raft entry encodes");
@@ -240,7 +255,7 @@ impl<F: SegmentFile> Wal<F> {
             let segment = self.segments.last_mut().expect("at least one segment");
             segment.max_index = segment.max_index.max(last.index);
         }
-        self.write_buffer()?;
+        self.write_buffer(must_sync)?;
         if let Some(last) = entries.last() {
             self.last_index = last.index;
         }
@@ -275,7 +290,7 @@ impl<F: SegmentFile> Wal<F> {
         marker.extend_from_slice(&term.to_le_bytes());
         encode_record(&mut self.buffer, RECORD_SNAPSHOT, &marker);
         self.encode_hard_state(hard_state);
-        self.write_buffer()?;
+        self.write_buffer(true)?;
         self.last_index = index;
         self.remove_oldest(self.segments.len() - 1)
     }
@@ -294,9 +309,10 @@ impl<F: SegmentFile> Wal<F> {
         self.hard_state = Some(hard_state.clone());
     }
 
-    /// Writes `buffer` after the segment's records and syncs it. Safe to call again after an
-    /// error: nothing counts as written until the sync succeeded.
-    fn write_buffer(&mut self) -> Result<(), WalError> {
+    /// Writes `buffer` after the segment's records and, with `sync`, syncs it (and everything
+    /// written before). Safe to call again after an error: nothing counts as written until the
+    /// write (and the sync) succeeded.
+    fn write_buffer(&mut self, sync: bool) -> Result<(), WalError> {
         let sequence = self.segments.last().expect("at least one segment").sequence;
         let path = segment_path(&self.dir, sequence);
         let mut records = Vec::new();
@@ -329,16 +345,31 @@ impl<F: SegmentFile> Wal<F> {
         self.file
             .write_all_at(records, self.segment_bytes)
             .map_err(io_error(&path))?;
-        let started = std::time::Instant::now();
-        self.file.sync_data().map_err(io_error(&path))?;
-        crate::metrics::WAL_FSYNC.observe(started.elapsed());
+        self.unsynced = true;
+        if sync {
+            self.sync(&path)?;
+        }
         self.segment_bytes = end;
         self.head_pending = false;
         Ok(())
     }
 
+    fn sync(&mut self, path: &Path) -> Result<(), WalError> {
+        let started = std::time::Instant::now();
+        self.file.sync_data().map_err(io_error(path))?;
+        crate::metrics::WAL_FSYNC.observe(started.elapsed());
+        self.unsynced = false;
+        Ok(())
+    }
+
     /// Closes the current segment and starts the next, which begins with the newest hard state.
     fn start_segment(&mut self) -> Result<(), WalError> {
+        // What the closed segment holds unsynced (a commit-only hard state) goes to disk first:
+        // once later segments exist, a torn record in it would read as damage, not as a tear.
+        if self.unsynced {
+            let sequence = self.segments.last().expect("at least one segment").sequence;
+            self.sync(&segment_path(&self.dir, sequence))?;
+        }
         // The closed segment gives back its unused room (if this is lost in a crash, its zero
         // tail reads as the end of its records).
         if self.file.set_len(self.segment_bytes).is_ok() {
@@ -356,7 +387,7 @@ impl<F: SegmentFile> Wal<F> {
         self.segment_bytes = 0;
         self.head_pending = true;
         self.buffer.clear();
-        self.write_buffer()
+        self.write_buffer(true)
     }
 
     fn remove_oldest(&mut self, count: usize) -> Result<(), WalError> {
@@ -511,13 +542,10 @@ fn apply_record(record_type: u8, payload: &[u8], replayed: &mut Replayed) -> Res
             }
             let entries = &mut replayed.entries;
             if let Some(first) = entries.first() {
-                if entry.index < first.index {
-                    return Err(format!(
-                        "entry index {} precedes the log start {}",
-                        entry.index, first.index
-                    ));
-                }
-                let keep = (entry.index - first.index) as usize;
+                // A new leader's entry replacing a tail that began in a segment compaction has
+                // since removed (its entries were applied, the replacement among them):
+                // everything read so far was replaced.
+                let keep = entry.index.saturating_sub(first.index) as usize;
                 entries.truncate(keep);
             }
             if let Some(last) = entries.last() {
@@ -594,6 +622,31 @@ mod tests {
         let got: Vec<(u64, u64)> = replayed.entries.iter().map(|e| (e.index, e.term)).collect();
         assert_eq!(got, vec![(1, 1), (2, 2)]);
         assert_eq!(replayed.hard_state.unwrap().term, 2);
+    }
+
+    #[test]
+    fn a_tail_replaced_across_a_compacted_segment_boundary_replays() {
+        let dir = temp_dir("replaced-across");
+        let (mut wal, _) = Wal::open(&dir).unwrap();
+        let terms = |wal_entries: &[Entry]| -> Vec<(u64, u64)> {
+            wal_entries.iter().map(|e| (e.index, e.term)).collect()
+        };
+        wal.append(
+            &[entry(1, 1, b"a"), entry(2, 1, b"b"), entry(3, 1, b"c")],
+            None,
+        )
+        .unwrap();
+        // Nothing applied yet: the compaction only closes the segment.
+        wal.compact(0).unwrap();
+        wal.append(&[entry(4, 1, b"d")], None).unwrap();
+        // A new leader replaces 3 and 4; the second segment now holds 4, 3, 4.
+        wal.append(&[entry(3, 2, b"x"), entry(4, 2, b"y")], None)
+            .unwrap();
+        // Applied through 3: the first segment (1..=3) goes.
+        wal.compact(3).unwrap();
+        drop(wal);
+        let (_, replayed) = Wal::open(&dir).unwrap();
+        assert_eq!(terms(&replayed.entries), [(3, 2), (4, 2)]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Power-loss tests of the log: segment files that keep, beside the real file, the image a disk
 //! would hold after losing power (what was there at the last fdatasync), a power cut that can
-//! stop a write part way, and a campaign of appends, tail replacements, compactions, snapshot
-//! markers and crashes that checks every acknowledged entry and hard state after each restart.
+//! stop a write part way, and a campaign of appends, tail replacements, commit-index moves (not
+//! synced), compactions, snapshot markers and crashes that checks every acknowledged entry and
+//! hard state after each restart.
 //! A crash keeps a random prefix of the unsynced writes (none, some, a torn record, all), as a
 //! disk that writes in order but may stop anywhere.
 //!
@@ -217,7 +218,13 @@ struct Attempted {
 }
 
 /// Checks a restarted log against what was acknowledged; the first difference, if any.
-fn lost(acked: &Acked, replayed: &super::Replayed, attempted: &Attempted) -> Option<String> {
+/// `lazy`: hard states that only moved the commit index, written since the last sync.
+fn lost(
+    acked: &Acked,
+    replayed: &super::Replayed,
+    attempted: &Attempted,
+    lazy: &[HardState],
+) -> Option<String> {
     let by_index: BTreeMap<u64, &Entry> = replayed.entries.iter().map(|e| (e.index, e)).collect();
     let same = |a: &Entry, b: &Entry| a.term == b.term && a.data == b.data;
     // Entries the failed append was replacing may be gone or replaced.
@@ -234,6 +241,7 @@ fn lost(acked: &Acked, replayed: &super::Replayed, attempted: &Attempted) -> Opt
     let hard_state = replayed.hard_state.as_ref();
     if hard_state != acked.hard_state.as_ref()
         && (attempted.hard_state.is_none() || hard_state != attempted.hard_state.as_ref())
+        && !lazy.iter().any(|written| Some(written) == hard_state)
     {
         return Some(format!(
             "hard state {hard_state:?}, acked {:?}",
@@ -251,6 +259,9 @@ struct Campaign {
     term: u64,
     /// The last append that failed (its entries may or may not have survived).
     attempted: Attempted,
+    /// Hard states that only moved the commit index, written since the last sync (a crash may
+    /// keep any of them, or none).
+    lazy: Vec<HardState>,
 }
 
 impl Campaign {
@@ -287,9 +298,12 @@ impl Campaign {
         if wal.append(&entries, hard_state.as_ref()).is_ok() {
             acked.entries.retain(|e| e.index < first);
             acked.entries.extend(entries.iter().cloned());
-            if hard_state.is_some() {
-                acked.hard_state = hard_state;
+            // The sync took the commit-only hard states written before along.
+            let newest = hard_state.or_else(|| self.lazy.pop());
+            if newest.is_some() {
+                acked.hard_state = newest;
             }
+            self.lazy.clear();
         } else {
             self.attempted = Attempted {
                 entries,
@@ -299,6 +313,20 @@ impl Campaign {
         cut
     }
 
+    /// A hard state that moves only the commit index: written, not synced.
+    fn commit<const HONEST: bool>(&mut self, wal: &mut Wal<SimFile<HONEST>>) {
+        let Some(newest) = self.lazy.last().or(self.acked.hard_state.as_ref()) else {
+            return;
+        };
+        let hard_state = HardState {
+            commit: newest.commit + 1 + self.dice.below(3) as u64,
+            ..newest.clone()
+        };
+        if wal.append(&[], Some(&hard_state)).is_ok() {
+            self.lazy.push(hard_state);
+        }
+    }
+
     /// A compaction up to some acknowledged index.
     fn compact<const HONEST: bool>(&mut self, wal: &mut Wal<SimFile<HONEST>>) {
         let acked = &mut self.acked;
@@ -306,6 +334,11 @@ impl Campaign {
         if wal.compact(applied).is_ok() {
             acked.floor = acked.floor.max(applied);
             acked.entries.retain(|e| e.index > applied);
+            // The new segment starts with the newest hard state, synced.
+            if let Some(newest) = self.lazy.pop() {
+                acked.hard_state = Some(newest);
+            }
+            self.lazy.clear();
         }
     }
 
@@ -325,6 +358,7 @@ impl Campaign {
             self.acked.entries.clear();
             self.acked.floor = index;
             self.acked.hard_state = Some(hard_state);
+            self.lazy.clear();
         }
     }
 
@@ -334,7 +368,7 @@ impl Campaign {
         power_loss(&self.dir, &mut self.dice);
         let (reopened, replayed) = Wal::<SimFile<HONEST>>::open_with(&self.dir)
             .map_err(|e| format!("the log does not open: {e}"))?;
-        if let Some(loss) = lost(&self.acked, &replayed, &self.attempted) {
+        if let Some(loss) = lost(&self.acked, &replayed, &self.attempted, &self.lazy) {
             return Err(loss);
         }
         // The restarted log is the truth now (an unacknowledged write may have survived).
@@ -347,6 +381,7 @@ impl Campaign {
         acked.entries.retain(|e| e.index > acked.floor);
         acked.hard_state = replayed.hard_state;
         self.attempted = Attempted::default();
+        self.lazy.clear();
         self.term = self.term.max(acked.entries.last().map_or(0, |e| e.term));
         Ok(reopened)
     }
@@ -363,11 +398,16 @@ fn campaign<const HONEST: bool>(name: &str, seed: u64, steps: usize) -> Option<S
         acked: Acked::default(),
         term: 1,
         attempted: Attempted::default(),
+        lazy: Vec::new(),
     };
     let mut result = None;
     for step in 0..steps {
-        let crash = match campaign.dice.below(12) {
+        let crash = match campaign.dice.below(13) {
             0..=7 => campaign.append(&mut wal),
+            12 => {
+                campaign.commit(&mut wal);
+                false
+            }
             8 => {
                 campaign.compact(&mut wal);
                 false
