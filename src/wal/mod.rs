@@ -12,9 +12,10 @@
 //! ```
 //!
 //! Invariants: `append` returns only after fdatasync (but for a hard state that only moves the
-//! commit index, which rides along with the next sync, as in etcd); on open, a record cut short at the end of the
-//! last segment (a torn write) is truncated away, while any damaged record that has data after it
-//! is refused with the file name and offset, because skipping it would lose acknowledged writes.
+//! commit index, which rides along with the next sync, as in etcd); on open, a record cut short
+//! at the end of the last segment (a torn write) is truncated away, while any damaged record
+//! that has data after it is refused with the file name and offset, because skipping it would
+//! lose acknowledged writes.
 
 mod file;
 #[cfg(test)]
@@ -256,6 +257,11 @@ impl<F: SegmentFile> Wal<F> {
             segment.max_index = segment.max_index.max(last.index);
         }
         self.write_buffer(must_sync)?;
+        // Only now: an append tried again after a failed write must still see the hard state
+        // as new (and sync it).
+        if let Some(hard_state) = hard_state {
+            self.hard_state = Some(hard_state.clone());
+        }
         if let Some(last) = entries.last() {
             self.last_index = last.index;
         }
@@ -291,6 +297,7 @@ impl<F: SegmentFile> Wal<F> {
         encode_record(&mut self.buffer, RECORD_SNAPSHOT, &marker);
         self.encode_hard_state(hard_state);
         self.write_buffer(true)?;
+        self.hard_state = Some(hard_state.clone());
         self.last_index = index;
         self.remove_oldest(self.segments.len() - 1)
     }
@@ -306,7 +313,6 @@ impl<F: SegmentFile> Wal<F> {
             .write_to_bytes()
             .expect("raft hard state encodes");
         encode_record(&mut self.buffer, RECORD_HARD_STATE, &payload);
-        self.hard_state = Some(hard_state.clone());
     }
 
     /// Writes `buffer` after the segment's records and, with `sync`, syncs it (and everything

@@ -435,6 +435,42 @@ fn campaign<const HONEST: bool>(name: &str, seed: u64, steps: usize) -> Option<S
     result
 }
 
+#[test]
+fn a_new_term_written_again_after_a_failed_write_is_synced() {
+    let dir = std::env::temp_dir().join(format!("wal-power-retry-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut wal, _) = Wal::<SimFile<true>>::open_with(&dir).expect("opening the log");
+    let hard_state = |term| HardState {
+        term,
+        vote: 1,
+        ..Default::default()
+    };
+    let first = Entry {
+        index: 1,
+        term: 1,
+        ..Default::default()
+    };
+    wal.append(&[first], Some(&hard_state(1))).unwrap();
+    // The write of a new term fails (as for a full disk), and is tried again.
+    with_dir(&dir, |disk| disk.power_left = Some(0));
+    assert!(wal.append(&[], Some(&hard_state(2))).is_err());
+    with_dir(&dir, |disk| disk.power_left = None);
+    wal.append(&[], Some(&hard_state(2))).unwrap();
+    drop(wal);
+    // The power goes: the disk keeps what was synced, nothing more.
+    let disk = DISKS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&dir)
+        .expect("the log's disk");
+    for (path, image) in disk.files {
+        std::fs::write(&path, &image.durable).unwrap();
+    }
+    let (_, replayed) = Wal::<File>::open_with(&dir).unwrap();
+    assert_eq!(replayed.hard_state.map(|h| h.term), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Seeds per campaign when POWER_LOSS_SEEDS is not set (each about 300 steps, 75 crashes; a
 /// few seconds in a debug build, most of it reading the zeroed room of the newest segment).
 const DEFAULT_SEEDS: u64 = 2;
