@@ -38,7 +38,7 @@ fn check_name(name: &str, empty: AuthError) -> Result<(), Status> {
 /// Proposes an auth store write; the answer is a header at the current revision.
 async fn write(
     call: &Call<'_>,
-    request: InternalRaftRequest,
+    request: Box<InternalRaftRequest>,
 ) -> Result<Option<ResponseHeader>, Status> {
     match call.propose(request).await? {
         Applied::Auth => Ok(call.header(call.current_revision()?)),
@@ -83,7 +83,7 @@ pub async fn authenticate(
             log::info!("auth: invalid password for user {:?}", request.name);
             return Err(refused(AuthError::AuthFailed));
         }
-        let proposal = InternalRaftRequest {
+        let proposal = Box::new(InternalRaftRequest {
             header: Some(RequestHeader {
                 username: request.name.clone(),
                 auth_revision: checked_at,
@@ -95,7 +95,7 @@ pub async fn authenticate(
                 simple_token: crate::auth::tokens::new_prefix(),
             }),
             ..Default::default()
-        };
+        });
         match call.api.propose(proposal).await {
             Ok(Applied::Authenticated(mut response)) => {
                 if response.token.is_empty() {
@@ -119,10 +119,10 @@ pub async fn authenticate(
 }
 
 pub async fn enable(call: &Call<'_>, _: AuthEnableRequest) -> Result<AuthEnableResponse, Status> {
-    let request = InternalRaftRequest {
+    let request = Box::new(InternalRaftRequest {
         auth_enable: Some(AuthEnableRequest {}),
         ..Default::default()
-    };
+    });
     let header = write(call, request).await?;
     Ok(AuthEnableResponse { header })
 }
@@ -131,10 +131,10 @@ pub async fn disable(
     call: &Call<'_>,
     _: AuthDisableRequest,
 ) -> Result<AuthDisableResponse, Status> {
-    let request = InternalRaftRequest {
+    let request = Box::new(InternalRaftRequest {
         auth_disable: Some(AuthDisableRequest {}),
         ..Default::default()
-    };
+    });
     let header = write(call, request).await?;
     Ok(AuthDisableResponse { header })
 }
@@ -158,10 +158,10 @@ pub async fn user_add(
         request.hashed_password = hash(call, &request.password).await?;
     }
     request.password.clear();
-    let request = InternalRaftRequest {
+    let request = Box::new(InternalRaftRequest {
         auth_user_add: Some(request),
         ..Default::default()
-    };
+    });
     let header = write(call, request).await?;
     Ok(AuthUserAddResponse { header })
 }
@@ -172,10 +172,10 @@ pub async fn user_change_password(
 ) -> Result<AuthUserChangePasswordResponse, Status> {
     request.hashed_password = hash(call, &request.password).await?;
     request.password.clear();
-    let request = InternalRaftRequest {
+    let request = Box::new(InternalRaftRequest {
         auth_user_change_password: Some(request),
         ..Default::default()
-    };
+    });
     let header = write(call, request).await?;
     Ok(AuthUserChangePasswordResponse { header })
 }
@@ -184,10 +184,10 @@ pub async fn user_change_password(
 macro_rules! plain_write {
     ($name:ident, $request:ty, $response:ident, $field:ident) => {
         pub async fn $name(call: &Call<'_>, request: $request) -> Result<$response, Status> {
-            let request = InternalRaftRequest {
+            let request = Box::new(InternalRaftRequest {
                 $field: Some(request),
                 ..Default::default()
-            };
+            });
             let header = write(call, request).await?;
             Ok($response { header })
         }
@@ -230,10 +230,10 @@ pub async fn role_add(
     request: AuthRoleAddRequest,
 ) -> Result<AuthRoleAddResponse, Status> {
     check_name(&request.name, AuthError::RoleEmpty)?;
-    let request = InternalRaftRequest {
+    let request = Box::new(InternalRaftRequest {
         auth_role_add: Some(request),
         ..Default::default()
-    };
+    });
     let header = write(call, request).await?;
     Ok(AuthRoleAddResponse { header })
 }
@@ -245,10 +245,10 @@ pub async fn role_grant_permission(
     if let Some(perm) = &request.perm {
         crate::apply::check_permission_range(perm)?;
     }
-    let request = InternalRaftRequest {
+    let request = Box::new(InternalRaftRequest {
         auth_role_grant_permission: Some(request),
         ..Default::default()
-    };
+    });
     let header = write(call, request).await?;
     Ok(AuthRoleGrantPermissionResponse { header })
 }

@@ -142,13 +142,13 @@ pub async fn member_update(
     request: MemberUpdateRequest,
 ) -> Result<MemberUpdateResponse, Status> {
     let urls = peer_urls(&request.peer_ur_ls)?;
-    let update = InternalRaftRequest {
+    let update = Box::new(InternalRaftRequest {
         member_peer_urls: Some(MemberPeerUrlsRequest {
             member_id: request.id,
             peer_urls: urls,
         }),
         ..InternalRaftRequest::default()
-    };
+    });
     api.propose(update).await?;
     Ok(MemberUpdateResponse {
         header: api.cluster_header(),

@@ -52,10 +52,10 @@ fn check_put(request: &PutRequest) -> Result<(), Status> {
 
 pub async fn put(api: &Call<'_>, request: PutRequest) -> Result<PutResponse, Status> {
     check_put(&request)?;
-    let request = InternalRaftRequest {
+    let request = Box::new(InternalRaftRequest {
         put: Some(request),
         ..Default::default()
-    };
+    });
     api.propose_expecting(request, expect_applied!(Applied::Put))
         .await
 }
@@ -65,10 +65,10 @@ pub async fn delete_range(
     request: DeleteRangeRequest,
 ) -> Result<DeleteRangeResponse, Status> {
     check_interval(&request.key, &request.range_end)?;
-    let request = InternalRaftRequest {
+    let request = Box::new(InternalRaftRequest {
         delete_range: Some(request),
         ..Default::default()
-    };
+    });
     api.propose_expecting(request, expect_applied!(Applied::DeleteRange))
         .await
 }
@@ -83,10 +83,10 @@ pub async fn txn(api: &Call<'_>, request: TxnRequest) -> Result<TxnResponse, Sta
     check_txn(&request, api.limits.max_txn_ops, MAX_TXN_NESTING)?;
     check_no_duplicate_keys(&request.success)?;
     check_no_duplicate_keys(&request.failure)?;
-    let request = InternalRaftRequest {
+    let request = Box::new(InternalRaftRequest {
         txn: Some(request),
         ..Default::default()
-    };
+    });
     api.propose_expecting(request, expect_applied!(Applied::Txn))
         .await
 }
@@ -95,10 +95,10 @@ pub async fn compact(
     api: &Call<'_>,
     request: CompactionRequest,
 ) -> Result<CompactionResponse, Status> {
-    let request = InternalRaftRequest {
+    let request = Box::new(InternalRaftRequest {
         compaction: Some(request),
         ..Default::default()
-    };
+    });
     api.propose_expecting(request, expect_applied!(Applied::Compaction))
         .await
 }
@@ -248,10 +248,10 @@ mod tests {
     fn every_txn_the_api_accepts_decodes_again_at_apply() {
         let deepest = nested_txn(MAX_TXN_NESTING);
         assert_eq!(check_txn(&deepest, 128, MAX_TXN_NESTING), Ok(()));
-        let proposal = InternalRaftRequest {
+        let proposal = Box::new(InternalRaftRequest {
             txn: Some(deepest),
             ..InternalRaftRequest::default()
-        };
+        });
         assert!(InternalRaftRequest::decode(proposal.encode_to_vec().as_slice()).is_ok());
         let deeper = nested_txn(MAX_TXN_NESTING + 1);
         assert_eq!(
@@ -303,10 +303,10 @@ mod tests {
             if let Ok(request) = TxnRequest::decode(bytes) {
                 if check_txn(&request, 128, MAX_TXN_NESTING).is_ok() {
                     let _ = check_no_duplicate_keys(&request.success);
-                    let proposal = InternalRaftRequest {
+                    let proposal = Box::new(InternalRaftRequest {
                         txn: Some(request),
                         ..InternalRaftRequest::default()
-                    };
+                    });
                     // What the API accepts must decode again at apply.
                     let encoded = proposal.encode_to_vec();
                     assert!(InternalRaftRequest::decode(encoded.as_slice()).is_ok());

@@ -58,10 +58,10 @@ pub async fn grant(
         },
         ttl: request.ttl.max(min_ttl(api)),
     };
-    let request = InternalRaftRequest {
+    let request = Box::new(InternalRaftRequest {
         lease_grant: Some(grant),
         ..InternalRaftRequest::default()
-    };
+    });
     api.propose_expecting(request, expect_applied!(Applied::LeaseGrant))
         .await
 }
@@ -70,10 +70,10 @@ pub async fn revoke(
     api: &Call<'_>,
     request: LeaseRevokeRequest,
 ) -> Result<LeaseRevokeResponse, Status> {
-    let request = InternalRaftRequest {
+    let request = Box::new(InternalRaftRequest {
         lease_revoke: Some(request),
         ..InternalRaftRequest::default()
-    };
+    });
     api.propose_expecting(request, expect_applied!(Applied::LeaseRevoke))
         .await
 }

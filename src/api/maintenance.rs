@@ -93,10 +93,10 @@ pub async fn alarm(api: &Call<'_>, request: AlarmRequest) -> Result<AlarmRespons
             alarms,
         });
     }
-    let request = InternalRaftRequest {
+    let request = Box::new(InternalRaftRequest {
         alarm: Some(request),
         ..InternalRaftRequest::default()
-    };
+    });
     let applied = api.propose(request).await?;
     let mut response =
         expect_applied!(crate::apply::Applied::Alarm)(applied).map_err(super::unexpected)?;

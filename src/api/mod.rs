@@ -109,7 +109,7 @@ impl Call<'_> {
     /// gives it this member's header.
     async fn propose_expecting<T: HasHeader>(
         &self,
-        request: InternalRaftRequest,
+        request: Box<InternalRaftRequest>,
         expect: fn(Applied) -> Result<T, Applied>,
     ) -> Result<T, Status> {
         let applied = self.propose(request).await?;
@@ -121,7 +121,7 @@ impl Call<'_> {
 
     /// Replicates a request stamped with who it is for and the auth revision it was checked
     /// at, and returns what applying it answered.
-    async fn propose(&self, mut request: InternalRaftRequest) -> Result<Applied, Status> {
+    async fn propose(&self, mut request: Box<InternalRaftRequest>) -> Result<Applied, Status> {
         let header = request.header.get_or_insert_with(Default::default);
         header.username = self.admitted.user.clone().unwrap_or_default();
         header.auth_revision = self.admitted.revision;
@@ -196,14 +196,14 @@ impl Api {
             "the store exceeds --quota-backend-bytes ({} bytes); raising the NOSPACE alarm",
             self.limits.quota_bytes
         );
-        let alarm = InternalRaftRequest {
+        let alarm = Box::new(InternalRaftRequest {
             alarm: Some(AlarmRequest {
                 action: AlarmAction::Activate as i32,
                 member_id,
                 alarm: AlarmType::Nospace as i32,
             }),
             ..InternalRaftRequest::default()
-        };
+        });
         let _ = self.raft.propose(alarm).await;
     }
 
@@ -220,7 +220,7 @@ impl Api {
 
     /// Replicates a request and returns what applying it answered (a client's goes through
     /// `Call::propose`, which stamps it for the auth check at apply).
-    async fn propose(&self, request: InternalRaftRequest) -> Result<Applied, Status> {
+    async fn propose(&self, request: Box<InternalRaftRequest>) -> Result<Applied, Status> {
         if request.encoded_len() > self.limits.max_request_bytes {
             return Err(Status::request_too_large());
         }

@@ -302,10 +302,10 @@ async fn read_record(request: Request<Incoming>) -> Result<Vec<u8>, Refusal> {
 
 /// Replicates an auth record change; KEY_NOT_FOUND and NODE_EXIST come back as themselves.
 async fn propose(api: &Api, change: crate::pb::etcdserverpb::V2Request) -> Result<(), u32> {
-    let proposal = InternalRaftRequest {
+    let proposal = Box::new(InternalRaftRequest {
         v2: Some(change),
         ..Default::default()
-    };
+    });
     match api.propose(proposal).await {
         Ok(Applied::V2(answer)) => match *answer {
             Ok(_) => Ok(()),

@@ -348,10 +348,10 @@ async fn write(
         refresh,
         time: now_ns(),
     };
-    let proposal = InternalRaftRequest {
+    let proposal = Box::new(InternalRaftRequest {
         v2: Some(request),
         ..Default::default()
-    };
+    });
     match api.propose(proposal).await.map(|applied| match applied {
         Applied::V2(answer) => Ok(*answer),
         other => Err(other),
@@ -389,14 +389,14 @@ pub async fn expire_keys(api: std::sync::Arc<Api>) {
             .and_then(|txn| v2::expiry_due(&api.store, &txn, now_ns()))
             .unwrap_or(false);
         if due {
-            let sync = InternalRaftRequest {
+            let sync = Box::new(InternalRaftRequest {
                 v2: Some(V2Request {
                     method: "SYNC".to_string(),
                     time: now_ns(),
                     ..Default::default()
                 }),
                 ..Default::default()
-            };
+            });
             let _ = api.propose(sync).await;
         }
     }

@@ -158,18 +158,15 @@ impl RaftHandle {
     }
 
     /// Proposes `request` and waits for it to be applied on this member.
-    pub async fn propose(&self, request: InternalRaftRequest) -> Result<ApplyResult, RaftError> {
+    pub async fn propose(
+        &self,
+        request: Box<InternalRaftRequest>,
+    ) -> Result<ApplyResult, RaftError> {
         use crate::metrics::{PROPOSALS_FAILED, PROPOSALS_PENDING};
         let (reply, answer) = smol::channel::bounded(1);
         PROPOSALS_PENDING.add(1);
         let result = self
-            .wait(
-                Command::Propose {
-                    request: Box::new(request),
-                    reply,
-                },
-                answer,
-            )
+            .wait(Command::Propose { request, reply }, answer)
             .await
             .and_then(|answer| answer);
         PROPOSALS_PENDING.add(-1);

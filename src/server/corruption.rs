@@ -87,14 +87,14 @@ pub async fn periodic_check(store: Arc<Store>, raft: RaftHandle, interval: Durat
             }
         };
         for (peer, _) in differing {
-            let alarm = InternalRaftRequest {
+            let alarm = Box::new(InternalRaftRequest {
                 alarm: Some(AlarmRequest {
                     action: AlarmAction::Activate as i32,
                     member_id: peer,
                     alarm: AlarmType::Corrupt as i32,
                 }),
                 ..InternalRaftRequest::default()
-            };
+            });
             let _ = raft.propose(alarm).await;
         }
     }

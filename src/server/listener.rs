@@ -317,12 +317,14 @@ impl Connection {
             admission.prove();
             let api = api.clone();
             let peer = peer.clone();
-            async move {
+            // Boxed: hyper moves the service future into its stream task and the executor
+            // moves it again; a request's future is a few KB, a box is a pointer.
+            Box::pin(async move {
                 if settings.metrics_only {
                     return Ok(api::metrics_route(&api, &request).await);
                 }
                 api::route(api, request, &peer).await
-            }
+            })
         });
         let result = if is_h2 {
             let io = smol_hyper::rt::FuturesIo::new(AuthorityFix::new(stream));

@@ -6,7 +6,7 @@ use super::*;
 impl Node {
     pub(super) fn handle(&mut self, command: Command) {
         match command {
-            Command::Propose { request, reply } => self.take_proposal(*request, reply),
+            Command::Propose { request, reply } => self.take_proposal(request, reply),
             Command::ReadBarrier { reply } => {
                 if let Some(refusal) = self.refuse_waiting(self.reads.queued()) {
                     let _ = reply.try_send(Err(refusal));
@@ -39,7 +39,7 @@ impl Node {
     }
 
     /// A request to replicate: numbered, its waiter kept, queued for the next proposal round.
-    fn take_proposal(&mut self, mut request: InternalRaftRequest, reply: ProposalReply) {
+    fn take_proposal(&mut self, mut request: Box<InternalRaftRequest>, reply: ProposalReply) {
         if let Some(refusal) = self.refuse_waiting(self.unproposed.len()) {
             let _ = reply.try_send(Err(refusal));
             return;
@@ -109,7 +109,7 @@ impl Node {
 
     /// A proposal raft dropped: it waits again during a leadership transfer; otherwise the
     /// leader has as much uncommitted as it takes, and the proposer hears so.
-    pub(super) fn dropped(&mut self, request: InternalRaftRequest) {
+    pub(super) fn dropped(&mut self, request: Box<InternalRaftRequest>) {
         if self.raw.raft.lead_transferee.is_some() || self.raw.raft.leader_id == 0 {
             self.unproposed.push(request);
             return;
