@@ -100,8 +100,8 @@ struct Node {
     status: Arc<RaftStatus>,
     /// Requests proposed by this member, by header ID, waiting for their apply.
     waiters: HashMap<u64, ProposalReply>,
-    /// Proposals that arrived while no leader was known.
-    /// Boxed as they arrive: an InternalRaftRequest is 1.2 KB, moved at every step otherwise.
+    /// Proposals waiting for the next proposal round (or for a leader to be known); boxed as
+    /// they arrive, since an InternalRaftRequest is 1.2 KB and would be copied at every move.
     #[allow(clippy::vec_box)]
     unproposed: Vec<Box<InternalRaftRequest>>,
     unproposed_changes: Vec<ConfChange>,
