@@ -160,11 +160,22 @@ impl Node {
             }
         }
         let unproposed = std::mem::take(&mut self.unproposed);
+        let (mut requests, mut entries, mut bytes) = (Vec::new(), Vec::new(), 0);
         for request in unproposed {
             let data = request.encode_to_vec();
-            if self.raw.propose(vec![], data).is_err() {
-                self.dropped(request);
+            if !entries.is_empty() && bytes + data.len() > MAX_PROPOSAL_BATCH_BYTES {
+                self.propose_batch(std::mem::take(&mut requests), std::mem::take(&mut entries));
+                bytes = 0;
             }
+            bytes += data.len();
+            entries.push(Entry {
+                data: data.into(),
+                ..Entry::default()
+            });
+            requests.push(request);
+        }
+        if !entries.is_empty() {
+            self.propose_batch(requests, entries);
         }
         let unproposed = std::mem::take(&mut self.unproposed_changes);
         for change in unproposed {
@@ -174,6 +185,23 @@ impl Node {
                 .is_err()
             {
                 self.unproposed_changes.push(change);
+            }
+        }
+    }
+
+    /// Proposes `entries` (the encoded `requests`) as one message: the leader appends them at
+    /// once and sends each follower one append for all of them, and a follower forwards them
+    /// to the leader in one message, where a proposal each meant a message each. raft takes or
+    /// drops the batch whole.
+    #[allow(clippy::vec_box)]
+    fn propose_batch(&mut self, requests: Vec<Box<InternalRaftRequest>>, entries: Vec<Entry>) {
+        let mut message = Message::default();
+        message.set_msg_type(MessageType::MsgPropose);
+        message.from = self.raw.raft.id;
+        message.set_entries(entries.into());
+        if self.raw.step(message).is_err() {
+            for request in requests {
+                self.dropped(request);
             }
         }
     }
