@@ -163,7 +163,7 @@ impl Node {
         let (mut requests, mut entries, mut bytes) = (Vec::new(), Vec::new(), 0);
         for request in unproposed {
             let data = request.encode_to_vec();
-            if !entries.is_empty() && bytes + data.len() > MAX_PROPOSAL_BATCH_BYTES {
+            if !entries.is_empty() && bytes + data.len() > MAX_MESSAGE_ENTRY_BYTES {
                 self.propose_batch(std::mem::take(&mut requests), std::mem::take(&mut entries));
                 bytes = 0;
             }

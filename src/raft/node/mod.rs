@@ -54,9 +54,9 @@ const MAX_WAITING_FOR_LEADER: usize = 4096;
 /// Bytes of proposed entries the leader lets wait for commitment (raft-rs drops proposals
 /// beyond it; they are answered "too many requests").
 const MAX_UNCOMMITTED_BYTES: u64 = 256 * 1024 * 1024;
-/// Bytes of requests proposed in one message (a single larger request goes alone); the same
-/// bound raft puts on one append (max_size_per_msg).
-const MAX_PROPOSAL_BATCH_BYTES: usize = 1024 * 1024;
+/// Bytes of entries in one raft message: a round's proposals (a single larger request goes
+/// alone) and raft's appends to a follower (max_size_per_msg).
+const MAX_MESSAGE_ENTRY_BYTES: usize = 1024 * 1024;
 /// Bytes of committed entries handed to one apply (one store transaction).
 const MAX_COMMITTED_BYTES_PER_READY: u64 = 16 * 1024 * 1024;
 

@@ -137,7 +137,7 @@ fn raw_node(
         election_tick,
         heartbeat_tick: 1,
         applied,
-        max_size_per_msg: 1024 * 1024,
+        max_size_per_msg: MAX_MESSAGE_ENTRY_BYTES as u64,
         max_inflight_msgs: 256,
         max_uncommitted_size: MAX_UNCOMMITTED_BYTES,
         max_committed_size_per_ready: MAX_COMMITTED_BYTES_PER_READY,
