@@ -6,11 +6,19 @@ use crate::metrics::GrpcMethod;
 use crate::status::Status;
 use crate::wire::{announced_length, frame_message, next_message, Body, FrameError, PREFIX_BYTES};
 use bytes::{Bytes, BytesMut};
+use http::header::{HeaderName, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use prost::Message;
 use std::future::Future;
+
+// Names and values every answer carries, made once: a header given as text is parsed (and
+// its value copied) on every response.
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+const APPLICATION_GRPC: HeaderValue = HeaderValue::from_static("application/grpc");
+const STATUS_OK: HeaderValue = HeaderValue::from_static("0");
 
 /// grpc-go's allowance above etcd's --max-request-bytes for the envelope of a request.
 const OVERHEAD_BYTES: usize = 512 * 1024;
@@ -20,30 +28,74 @@ const OVERHEAD_BYTES: usize = 512 * 1024;
 pub async fn read_request(body: Incoming, max_request_bytes: usize) -> Result<Bytes, Status> {
     let max_message_bytes = max_message_bytes(max_request_bytes);
     let mut body = body;
-    let mut buffer = BytesMut::new();
+    let mut received = Received::Nothing;
     while let Some(frame) = body.frame().await {
         let frame = frame
             .map_err(|e| Status::new(super::Code::Internal, format!("reading request: {e}")))?;
         if let Ok(data) = frame.into_data() {
-            buffer.extend_from_slice(&data);
+            received.add(data);
         }
-        if let Some(length) = announced_length(&buffer, max_message_bytes).map_err(frame_refusal)? {
+        let seen = received.bytes();
+        if let Some(length) = announced_length(seen, max_message_bytes).map_err(frame_refusal)? {
             // Bytes after the one message are refused as they arrive, not collected.
-            if buffer.len() > PREFIX_BYTES + length {
+            if seen.len() > PREFIX_BYTES + length {
                 return Err(length_mismatch());
             }
         }
     }
-    let Some(length) = announced_length(&buffer, max_message_bytes).map_err(frame_refusal)? else {
+    let seen = received.bytes();
+    let Some(length) = announced_length(seen, max_message_bytes).map_err(frame_refusal)? else {
         return Err(Status::new(
             super::Code::Internal,
             "grpc: request has no message",
         ));
     };
-    if buffer.len() != PREFIX_BYTES + length {
+    if seen.len() != PREFIX_BYTES + length {
         return Err(length_mismatch());
     }
-    Ok(buffer.freeze().slice(PREFIX_BYTES..))
+    Ok(received.into_bytes().slice(PREFIX_BYTES..))
+}
+
+/// A request body as it arrives: most come in one DATA frame, which is kept as it is; only a
+/// body in several frames is copied together.
+enum Received {
+    Nothing,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Received {
+    fn add(&mut self, data: Bytes) {
+        *self = match std::mem::replace(self, Received::Nothing) {
+            Received::Nothing => Received::One(data),
+            Received::One(first) => {
+                let mut joined = BytesMut::with_capacity(first.len() + data.len());
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&data);
+                Received::Many(joined)
+            }
+            Received::Many(mut joined) => {
+                joined.extend_from_slice(&data);
+                Received::Many(joined)
+            }
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Received::Nothing => &[],
+            Received::One(data) => data,
+            Received::Many(joined) => joined,
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Received::Nothing => Bytes::new(),
+            Received::One(data) => data,
+            Received::Many(joined) => joined.freeze(),
+        }
+    }
 }
 
 /// The status a request whose framing is refused ends with.
@@ -174,7 +226,7 @@ where
         let mut trailers = HeaderMap::new();
         match ended {
             Ok(()) => {
-                trailers.insert("grpc-status", HeaderValue::from(0u32));
+                trailers.insert(GRPC_STATUS, STATUS_OK);
             }
             Err(Some(status)) => status_headers(&mut trailers, &status),
             Err(None) => return,
@@ -311,16 +363,16 @@ fn encode_grpc_message(message: &str) -> String {
 }
 
 fn status_headers(headers: &mut HeaderMap, status: &Status) {
-    headers.insert("grpc-status", HeaderValue::from(status.code as u32));
+    headers.insert(GRPC_STATUS, HeaderValue::from(status.code as u32));
     if let Ok(message) = HeaderValue::from_str(&encode_grpc_message(&status.message)) {
-        headers.insert("grpc-message", message);
+        headers.insert(GRPC_MESSAGE, message);
     }
 }
 
 fn response_builder() -> http::response::Builder {
     Response::builder()
         .status(200)
-        .header("content-type", "application/grpc")
+        .header(CONTENT_TYPE, APPLICATION_GRPC)
 }
 
 pub fn error_response(status: &Status) -> Response<Body> {
@@ -333,8 +385,8 @@ pub fn error_response(status: &Status) -> Response<Body> {
 
 /// A unary answer already framed (see `frame_message`), then grpc-status 0.
 pub fn reply_framed(framed: Bytes) -> Response<Body> {
-    let mut trailers = HeaderMap::new();
-    trailers.insert("grpc-status", HeaderValue::from(0u32));
+    let mut trailers = HeaderMap::with_capacity(1);
+    trailers.insert(GRPC_STATUS, STATUS_OK);
     response_builder()
         .body(Body::with_trailers(framed, trailers))
         .expect("static response parts")

@@ -43,7 +43,8 @@ pub enum RaftError {
 }
 
 /// Where the answer to a proposal goes once it is applied (or raft refused it).
-pub type ProposalReply = Sender<Result<ApplyResult, RaftError>>;
+/// A oneshot: one answer per proposal, with no queue and no listener list to set up per request.
+pub type ProposalReply = futures_channel::oneshot::Sender<Result<ApplyResult, RaftError>>;
 
 pub enum Command {
     /// Replicate and apply a request; the answer comes once it is applied on this member.
@@ -142,6 +143,17 @@ impl RaftHandle {
     }
 
     async fn wait<T>(&self, command: Command, answer: Receiver<T>) -> Result<T, RaftError> {
+        self.wait_for(command, async move { answer.recv().await.ok() })
+            .await
+    }
+
+    /// Sends `command` and waits (at most the request timeout) for `answer`, which is None
+    /// when the raft thread dropped the command's reply.
+    async fn wait_for<T>(
+        &self,
+        command: Command,
+        answer: impl std::future::Future<Output = Option<T>>,
+    ) -> Result<T, RaftError> {
         self.commands
             .send(command)
             .await
@@ -150,11 +162,17 @@ impl RaftHandle {
             smol::Timer::after(self.request_timeout).await;
             Err(RaftError::Timeout)
         };
-        smol::future::or(
-            async { answer.recv().await.map_err(|_| RaftError::Stopped) },
-            timeout,
-        )
-        .await
+        smol::future::or(async { answer.await.ok_or(RaftError::Stopped) }, timeout).await
+    }
+
+    /// A proposal's round trip: the raft thread answers through a oneshot.
+    async fn wait_proposal(
+        &self,
+        command: impl FnOnce(ProposalReply) -> Command,
+    ) -> Result<ApplyResult, RaftError> {
+        let (reply, answer) = futures_channel::oneshot::channel();
+        self.wait_for(command(reply), async move { answer.await.ok() })
+            .await?
     }
 
     /// Proposes `request` and waits for it to be applied on this member.
@@ -163,12 +181,10 @@ impl RaftHandle {
         request: Box<InternalRaftRequest>,
     ) -> Result<ApplyResult, RaftError> {
         use crate::metrics::{PROPOSALS_FAILED, PROPOSALS_PENDING};
-        let (reply, answer) = smol::channel::bounded(1);
         PROPOSALS_PENDING.add(1);
         let result = self
-            .wait(Command::Propose { request, reply }, answer)
-            .await
-            .and_then(|answer| answer);
+            .wait_proposal(|reply| Command::Propose { request, reply })
+            .await;
         PROPOSALS_PENDING.add(-1);
         if result.is_err() {
             PROPOSALS_FAILED.add(1);
@@ -178,9 +194,8 @@ impl RaftHandle {
 
     /// Changes the membership and waits for the change to be applied on this member.
     pub async fn change_members(&self, change: MemberChange) -> Result<ApplyResult, RaftError> {
-        let (reply, answer) = smol::channel::bounded(1);
-        self.wait(Command::ChangeMembers { change, reply }, answer)
-            .await?
+        self.wait_proposal(|reply| Command::ChangeMembers { change, reply })
+            .await
     }
 
     /// Moves leadership to `target` and waits until it leads.
@@ -192,9 +207,8 @@ impl RaftHandle {
 
     /// Keeps a lease alive; answers its granted TTL.
     pub async fn lease_keep_alive(&self, id: i64) -> Result<ApplyResult, RaftError> {
-        let (reply, answer) = smol::channel::bounded(1);
-        self.wait(Command::LeaseKeepAlive { id, reply }, answer)
-            .await?
+        self.wait_proposal(|reply| Command::LeaseKeepAlive { id, reply })
+            .await
     }
 
     /// The leader's answer to `query`; None when this member is the leader or none is known.

@@ -82,7 +82,7 @@ impl Node {
         }
         for (id, result) in answers {
             if let Some(reply) = self.waiters.remove(&id) {
-                let _ = reply.try_send(Ok(result));
+                let _ = reply.send(Ok(result));
             }
         }
         self.reads.release(last);

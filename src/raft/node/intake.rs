@@ -16,7 +16,7 @@ impl Node {
             }
             Command::ChangeMembers { change, reply } => match self.conf_change(change) {
                 Ok(_) if self.refuse_waiting(self.unproposed_changes.len()).is_some() => {
-                    let _ = reply.try_send(Err(RaftError::NoLeader));
+                    let _ = reply.send(Err(RaftError::NoLeader));
                 }
                 Ok(mut conf_change) => {
                     conf_change.id = self.next_request_id;
@@ -25,7 +25,7 @@ impl Node {
                     self.unproposed_changes.push(conf_change);
                 }
                 Err(refusal) => {
-                    let _ = reply.try_send(Ok(Err(refusal)));
+                    let _ = reply.send(Ok(Err(refusal)));
                 }
             },
             Command::AskLeader { query, reply } => self.ask_leader(query, reply),
@@ -41,7 +41,7 @@ impl Node {
     /// A request to replicate: numbered, its waiter kept, queued for the next proposal round.
     fn take_proposal(&mut self, mut request: Box<InternalRaftRequest>, reply: ProposalReply) {
         if let Some(refusal) = self.refuse_waiting(self.unproposed.len()) {
-            let _ = reply.try_send(Err(refusal));
+            let _ = reply.send(Err(refusal));
             return;
         }
         let id = self.next_request_id;
@@ -116,7 +116,7 @@ impl Node {
         }
         let id = request.header.map_or(0, |h| h.id);
         if let Some(reply) = self.waiters.remove(&id) {
-            let _ = reply.try_send(Err(RaftError::TooManyRequests));
+            let _ = reply.send(Err(RaftError::TooManyRequests));
         }
     }
 
@@ -306,17 +306,16 @@ impl Node {
                 });
             }
             Query::Promote(id) => {
-                let (applied, outcome) = smol::channel::bounded(1);
+                let (applied, outcome) = futures_channel::oneshot::channel();
                 self.handle(Command::ChangeMembers {
                     change: MemberChange::Promote(id),
                     reply: applied,
                 });
                 // Not applied in time (leadership lost): the asker has given up too.
-                let applied_in_time =
-                    smol::future::or(async move { outcome.recv().await.ok() }, async {
-                        smol::Timer::after(crate::peer::ANSWER_TIMEOUT).await;
-                        None
-                    });
+                let applied_in_time = smol::future::or(async move { outcome.await.ok() }, async {
+                    smol::Timer::after(crate::peer::ANSWER_TIMEOUT).await;
+                    None
+                });
                 crate::runtime::spawn(async move {
                     let answer = match applied_in_time.await {
                         Some(Ok(Ok(_))) => Answer::Done,
@@ -370,7 +369,7 @@ impl Node {
             Ok(None) => Err(KvError::LeaseNotFound),
             Err(e) => Err(e),
         };
-        let _ = reply.try_send(Ok(answer));
+        let _ = reply.send(Ok(answer));
     }
 
     /// Replicates remaining TTLs, in etcd's batches of at most 1000 leases.

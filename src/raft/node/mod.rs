@@ -255,7 +255,7 @@ impl Node {
             if Instant::now() >= next_tick {
                 self.raw.tick();
                 next_tick = Instant::now() + tick_interval;
-                self.waiters.retain(|_, reply| !reply.is_closed());
+                self.waiters.retain(|_, reply| !reply.is_canceled());
             }
             if let Some(stop) = self.turn()? {
                 return Ok(stop);
