@@ -2,7 +2,8 @@
 //! watchers, two on each member, while writes with deletes go through every member and a
 //! compaction happens; each watcher must see every event exactly once, in revision order. One
 //! watcher stops halfway and a new one resumes at its last revision + 1 on another member: the
-//! two together see everything.
+//! two together see everything. On one member (127.0.0.148), progress notifications keep
+//! coming at their interval, before and after events.
 
 use crate::common;
 
@@ -156,5 +157,63 @@ async fn every_watcher_sees_every_event_once_in_order() {
     assert!(
         joined == expected,
         "stopped + resumed watcher missed or repeated events"
+    );
+}
+
+/// The stream's next message; it must come within a few progress intervals (the deadline only
+/// bounds a hang).
+async fn next_message(stream: &mut etcd_client::WatchStream) -> etcd_client::WatchResponse {
+    tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("a watch message within 10 s")
+        .unwrap()
+        .expect("the watch stream stays open")
+}
+
+/// A watch that asks for progress notifications gets one every
+/// --experimental-watch-progress-notify-interval while nothing changes, each at the store's
+/// revision, before and after an event arrives; a watch that did not ask gets none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_notifications_keep_coming_at_the_interval() {
+    const IP: &str = "127.0.0.148";
+    let dir = temp_dir("watch-progress");
+    let _member = common::start_member(
+        &common::our_binary(),
+        IP,
+        &dir,
+        &["--experimental-watch-progress-notify-interval", "200ms"],
+    );
+    let mut client = client(IP).await;
+    let first = client.put("p/a", "1", None).await.unwrap();
+    let at_start = first.header().unwrap().revision();
+    let options = WatchOptions::new().with_prefix();
+    let (_notified_watch, mut notified) = client
+        .watch("p/", Some(options.clone().with_progress_notify()))
+        .await
+        .unwrap();
+    let (_quiet_watch, mut quiet) = client.watch("p/", Some(options)).await.unwrap();
+
+    for _ in 0..3 {
+        let progress = next_message(&mut notified).await;
+        assert!(progress.events().is_empty(), "{progress:?}");
+        assert_eq!(progress.header().unwrap().revision(), at_start);
+    }
+    let second = client.put("p/b", "2", None).await.unwrap();
+    let at_put = second.header().unwrap().revision();
+    let event = next_message(&mut notified).await;
+    assert_eq!(event.events().len(), 1, "{event:?}");
+    assert_eq!(event.events()[0].kv().unwrap().mod_revision(), at_put);
+    for _ in 0..3 {
+        let progress = next_message(&mut notified).await;
+        assert!(progress.events().is_empty(), "{progress:?}");
+        assert_eq!(progress.header().unwrap().revision(), at_put);
+    }
+
+    let quiet_event = next_message(&mut quiet).await;
+    assert_eq!(quiet_event.events().len(), 1, "{quiet_event:?}");
+    let unasked = tokio::time::timeout(Duration::from_millis(300), quiet.message()).await;
+    assert!(
+        unasked.is_err(),
+        "a watch without progress_notify was sent {unasked:?}"
     );
 }

@@ -69,7 +69,10 @@ impl Stream {
         let mut client_sends = true;
         let wake = self.api.hub.subscribe();
         let interval = self.api.limits.watch_progress_interval;
-        let mut next_progress = Instant::now() + interval;
+        // One timer for the stream, moved on after each notification: a timer made anew on every
+        // wake-up is registered with (and removed from) the reactor every time, which wakes the
+        // reactor's thread once per stream per commit.
+        let mut progress = smol::Timer::at(Instant::now() + interval);
         loop {
             let step = smol::future::or(
                 async {
@@ -84,7 +87,7 @@ impl Stream {
                         Step::Committed
                     },
                     async {
-                        smol::Timer::at(next_progress).await;
+                        (&mut progress).await;
                         Step::Progress
                     },
                 ),
@@ -97,7 +100,7 @@ impl Stream {
                 Step::Request(Some(request)) => self.handle(request).await?,
                 Step::Committed => self.recheck().await?,
                 Step::Progress => {
-                    next_progress = Instant::now() + interval;
+                    progress.set_at(Instant::now() + interval);
                     self.notify_progress().await?;
                 }
             }

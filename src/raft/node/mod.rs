@@ -204,7 +204,7 @@ async fn next_wake(
     commands: &Receiver<Command>,
     peer_events: &Receiver<PeerEvent>,
     log_events: &Receiver<LogEvent>,
-    next_tick: Instant,
+    tick: &mut smol::Timer,
 ) -> Wake {
     let command = async {
         commands
@@ -226,7 +226,7 @@ async fn next_wake(
         }
     };
     let tick = async {
-        smol::Timer::at(next_tick).await;
+        tick.await;
         Wake::Tick
     };
     smol::future::or(command, smol::future::or(peer, smol::future::or(log, tick))).await
@@ -241,8 +241,11 @@ impl Node {
     ) -> Result<Stop, Fatal> {
         let tick_interval = self.bootstrap.heartbeat_interval;
         let mut next_tick = Instant::now() + tick_interval;
+        // One timer, moved at each tick: a timer made for every wake-up would be registered
+        // with the reactor (waking its thread) and removed again each time.
+        let mut tick = smol::Timer::at(next_tick);
         loop {
-            match next_wake(&commands, &peer_events, &log_events, next_tick).await {
+            match next_wake(&commands, &peer_events, &log_events, &mut tick).await {
                 Wake::Closed => return Ok(Stop::Closed),
                 Wake::Tick => {}
                 Wake::Command(command) => self.handle(command),
@@ -255,6 +258,7 @@ impl Node {
             if Instant::now() >= next_tick {
                 self.raw.tick();
                 next_tick = Instant::now() + tick_interval;
+                tick.set_at(next_tick);
                 self.waiters.retain(|_, reply| !reply.is_canceled());
             }
             if let Some(stop) = self.turn()? {
