@@ -38,12 +38,15 @@ pub async fn watch(
     stream.serve(requests).await
 }
 
-/// The store's auth revision now (0 if it cannot be read: every watcher is then rechecked).
+/// The store's auth revision now: as the last commit left it, else read from the store (0 if
+/// it cannot be read: every watcher is then rechecked).
 fn auth_revision(api: &Api) -> u64 {
-    api.store
-        .read_txn()
-        .and_then(|txn| api.store.auth_revision(&txn))
-        .unwrap_or(0)
+    api.hub.auth_revision().unwrap_or_else(|| {
+        api.store
+            .read_txn()
+            .and_then(|txn| api.store.auth_revision(&txn))
+            .unwrap_or(0)
+    })
 }
 
 struct Stream {

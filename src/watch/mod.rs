@@ -11,6 +11,7 @@ use crate::pb::etcdserverpb::WatchCreateRequest;
 use crate::pb::mvccpb::{event::EventType, Event};
 use heed::RoTxn;
 use smol::channel::{Receiver, Sender};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Watches one stream may hold; a create beyond this is answered created and canceled.
@@ -34,6 +35,10 @@ pub enum Catchup {
 #[derive(Default)]
 pub struct Hub {
     subscribers: Mutex<Vec<Sender<()>>>,
+    /// The auth revision the last commit left (0 before this process's first commit), so that
+    /// a woken stream learns whether its watchers' permissions need checking again without a
+    /// read transaction of its own.
+    auth_revision: AtomicU64,
 }
 
 impl Hub {
@@ -44,13 +49,20 @@ impl Hub {
         receiver
     }
 
-    /// Called after every store commit that may have added revisions.
-    pub fn notify(&self) {
+    /// Called after every store commit that may have added revisions, with the auth revision
+    /// the store holds after it.
+    pub fn notify(&self, auth_revision: u64) {
+        self.auth_revision.store(auth_revision, Ordering::Release);
         let mut subscribers = self.subscribers.lock().expect("hub lock");
         subscribers.retain(|s| !s.is_closed());
         for subscriber in subscribers.iter() {
             let _ = subscriber.try_send(());
         }
+    }
+
+    /// The auth revision as of the last commit; None before this process committed anything.
+    pub fn auth_revision(&self) -> Option<u64> {
+        Some(self.auth_revision.load(Ordering::Acquire)).filter(|&revision| revision != 0)
     }
 }
 

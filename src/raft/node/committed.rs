@@ -69,10 +69,11 @@ impl Node {
             answers.push(answer);
         }
         store.set_applied(&mut txn, last, last_term)?;
+        let auth_revision = store.auth_revision(&txn)?;
         let started = Instant::now();
         txn.commit()?;
         crate::metrics::BACKEND_COMMIT.observe(started.elapsed());
-        self.hub.notify();
+        self.hub.notify(auth_revision);
         self.status.applied_index.store(last, Ordering::Release);
         if answers
             .iter()
@@ -204,8 +205,9 @@ impl Node {
                 metadata.index
             )));
         }
+        let auth_revision = store.auth_revision(&txn)?;
         txn.commit()?;
-        self.hub.notify();
+        self.hub.notify(auth_revision);
         self.checkpoint_now()?;
         self.log(LogOp::InstallSnapshot {
             index: metadata.index,
