@@ -172,7 +172,10 @@ async fn next_message(stream: &mut etcd_client::WatchStream) -> etcd_client::Wat
 
 /// A watch that asks for progress notifications gets one every
 /// --experimental-watch-progress-notify-interval while nothing changes, each at the store's
-/// revision, before and after an event arrives; a watch that did not ask gets none.
+/// revision, before and after an event arrives; a watch on the same stream that did not ask
+/// gets its event and nothing else. Both share one stream, so the server's answers arrive in
+/// the order it sent them: a notification wrongly sent to the second watch would arrive before
+/// the first watch's next one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_notifications_keep_coming_at_the_interval() {
     const IP: &str = "127.0.0.148";
@@ -187,33 +190,52 @@ async fn progress_notifications_keep_coming_at_the_interval() {
     let first = client.put("p/a", "1", None).await.unwrap();
     let at_start = first.header().unwrap().revision();
     let options = WatchOptions::new().with_prefix();
-    let (_notified_watch, mut notified) = client
+    let (mut watches, mut stream) = client
         .watch("p/", Some(options.clone().with_progress_notify()))
         .await
         .unwrap();
-    let (_quiet_watch, mut quiet) = client.watch("p/", Some(options)).await.unwrap();
+    let notified = watches.watch_id();
+    watches.watch("p/", Some(options)).await.unwrap();
 
-    for _ in 0..3 {
-        let progress = next_message(&mut notified).await;
-        assert!(progress.events().is_empty(), "{progress:?}");
-        assert_eq!(progress.header().unwrap().revision(), at_start);
+    // Until the second watch is created and the first had three notifications after that.
+    let mut quiet = None;
+    let mut notifications = 0;
+    while quiet.is_none() || notifications < 3 {
+        let message = next_message(&mut stream).await;
+        if message.created() {
+            quiet = Some(message.watch_id());
+            continue;
+        }
+        assert_eq!(message.watch_id(), notified, "{message:?}");
+        assert!(message.events().is_empty(), "{message:?}");
+        assert_eq!(message.header().unwrap().revision(), at_start);
+        notifications += usize::from(quiet.is_some());
     }
+    let quiet = quiet.unwrap();
+
     let second = client.put("p/b", "2", None).await.unwrap();
     let at_put = second.header().unwrap().revision();
-    let event = next_message(&mut notified).await;
-    assert_eq!(event.events().len(), 1, "{event:?}");
-    assert_eq!(event.events()[0].kv().unwrap().mod_revision(), at_put);
-    for _ in 0..3 {
-        let progress = next_message(&mut notified).await;
-        assert!(progress.events().is_empty(), "{progress:?}");
-        assert_eq!(progress.header().unwrap().revision(), at_put);
+    let (mut events, mut notifications) = (Vec::new(), 0);
+    while notifications < 3 {
+        let message = next_message(&mut stream).await;
+        if !message.events().is_empty() {
+            let kv = message.events()[0].kv().unwrap();
+            events.push((
+                message.watch_id(),
+                message.events().len(),
+                kv.mod_revision(),
+            ));
+            continue;
+        }
+        // A notification says every event up to its revision was sent: one sent before the
+        // event is at the old revision.
+        assert_eq!(message.watch_id(), notified, "{message:?}");
+        if events.is_empty() {
+            assert_eq!(message.header().unwrap().revision(), at_start);
+            continue;
+        }
+        assert_eq!(message.header().unwrap().revision(), at_put);
+        notifications += 1;
     }
-
-    let quiet_event = next_message(&mut quiet).await;
-    assert_eq!(quiet_event.events().len(), 1, "{quiet_event:?}");
-    let unasked = tokio::time::timeout(Duration::from_millis(300), quiet.message()).await;
-    assert!(
-        unasked.is_err(),
-        "a watch without progress_notify was sent {unasked:?}"
-    );
+    assert_eq!(events, [(notified, 1, at_put), (quiet, 1, at_put)]);
 }

@@ -104,7 +104,11 @@ impl Stream {
                 Step::Committed => self.recheck().await?,
                 Step::Progress => {
                     progress.set_at(Instant::now() + interval);
+                    // Caught up first: a notification tells the client it has every event up
+                    // to its revision.
+                    self.catch_up().await?;
                     self.notify_progress().await?;
+                    continue;
                 }
             }
             self.catch_up().await?;
@@ -245,8 +249,10 @@ impl Stream {
     async fn notify_progress(&self) -> Result<(), Gone> {
         let current = self.revision();
         for watcher in self.watchers.iter().filter(|w| w.progress_notify) {
+            // What the watcher has been sent up to (a watch that starts in the future: now).
+            let revision = (watcher.next_revision - 1).min(current);
             self.send(WatchResponse {
-                header: self.api.header(current),
+                header: self.api.header(revision),
                 watch_id: watcher.id,
                 ..WatchResponse::default()
             })
