@@ -20,7 +20,7 @@ use std::path::Path;
 
 const HEADER: &str = "etcdrs-checkpoint/1\n";
 const CHECKPOINT_FILE: &str = "checkpoint";
-const DATA_FILE: &str = "data.mdb";
+pub(super) const DATA_FILE: &str = "data.mdb";
 /// Where LMDB keeps the page size inside meta page 0: page header (16 bytes), magic, version,
 /// address, map size, then the free DB's md_pad, which holds the page size.
 const PAGE_SIZE_OFFSET: usize = 40;

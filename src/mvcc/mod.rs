@@ -9,6 +9,7 @@ pub mod checkpoint;
 mod keys;
 mod lease;
 mod range;
+pub mod residency;
 pub mod snapshot;
 mod write;
 

@@ -1,0 +1,140 @@
+//! Keeps the store's memory map from holding the whole data file resident.
+//!
+//! LMDB reads through a shared read-only map of `data.mdb`. Every commit writes its pages
+//! copy-on-write to new places in the file and the next commit reads them back through the map,
+//! so over a long load nearly every page of the file gets faulted into this process once and
+//! stays mapped: after 1M puts the map held the whole 460 MB file while the B-trees' hot pages
+//! are a few MB. Those pages are the kernel's page cache either way; mapped, they count as this
+//! process's RSS and are the last the kernel reclaims. Past a limit the map is told to drop its
+//! pages (`MADV_DONTNEED` on a shared file map only unmaps them: the file's contents stay in the
+//! page cache and the next read faults them back in).
+
+use super::checkpoint::DATA_FILE;
+use super::Store;
+
+/// Resident file-backed memory (the map, plus this binary's own text) above which the map's
+/// pages are dropped.
+pub const MAPPED_STORE_LIMIT_BYTES: u64 = 64 << 20;
+
+/// This process's resident file-backed and shared memory in bytes (`/proc/self/statm`'s third
+/// field, in pages).
+fn resident_shared_bytes() -> std::io::Result<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm")?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(2)
+        .and_then(|field| field.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("unexpected /proc/self/statm: {statm:?}")))?;
+    // SAFETY: sysconf has no preconditions.
+    #[allow(unsafe_code)]
+    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Ok(pages * page_size.max(4096) as u64)
+}
+
+/// The address ranges `/proc/self/maps` lists for `file` (an absolute, canonical path).
+fn mappings_of(file: &std::path::Path) -> std::io::Result<Vec<(usize, usize)>> {
+    let maps = std::fs::read_to_string("/proc/self/maps")?;
+    let file = file.to_string_lossy();
+    let mut ranges = Vec::new();
+    for line in maps.lines() {
+        // start-end perms offset dev inode path (the path may hold spaces)
+        let mut fields = line.splitn(6, ' ');
+        let range = fields.next().unwrap_or_default();
+        if fields.nth(4).map(str::trim_start) != Some(&*file) {
+            continue;
+        }
+        let parsed = range
+            .split_once('-')
+            .and_then(|(start, end)| {
+                Some((
+                    usize::from_str_radix(start, 16).ok()?,
+                    usize::from_str_radix(end, 16).ok()?,
+                ))
+            })
+            .ok_or_else(|| {
+                std::io::Error::other(format!("unexpected /proc/self/maps line: {line:?}"))
+            })?;
+        ranges.push(parsed);
+    }
+    Ok(ranges)
+}
+
+impl Store {
+    /// Drops the map's resident pages when file-backed RSS exceeds `limit_bytes`; returns
+    /// whether it did.
+    pub fn release_mapped_pages(&self, limit_bytes: u64) -> std::io::Result<bool> {
+        if resident_shared_bytes()? <= limit_bytes {
+            return Ok(false);
+        }
+        // LMDB does not tell where it mapped the file (mdb_env_info's address is only set
+        // for a fixed map), so the kernel's list of mappings does.
+        let data_file = std::fs::canonicalize(self.dir.join(DATA_FILE))?;
+        let ranges = mappings_of(&data_file)?;
+        if ranges.is_empty() {
+            return Err(std::io::Error::other(format!(
+                "{} is not mapped",
+                data_file.display()
+            )));
+        }
+        for (start, end) in ranges {
+            // SAFETY: the range is LMDB's read-only shared map of the data file, alive as long
+            // as `self.env`. MADV_DONTNEED on a shared file map only removes the page table
+            // entries; readers that touch a page afterwards fault the same file contents back
+            // in.
+            #[allow(unsafe_code)]
+            let result = unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
+            };
+            if result != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropping_the_maps_pages_keeps_every_value_readable() {
+        let dir = std::env::temp_dir().join(format!("residency-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir, 1 << 30).unwrap();
+        let value = vec![7u8; 2000];
+        for chunk in 0..20 {
+            let mut txn = store.env.write_txn().unwrap();
+            for i in 0..500 {
+                let key = format!("key-{chunk:02}-{i:04}");
+                store.current.put(&mut txn, key.as_bytes(), &value).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let txn = store.env.read_txn().unwrap();
+        let read_all = || {
+            let mut count = 0;
+            for item in store.current.iter(&txn).unwrap() {
+                let (_, stored) = item.unwrap();
+                assert_eq!(stored, &value[..]);
+                count += 1;
+            }
+            count
+        };
+        assert_eq!(read_all(), 10_000);
+        // About 20 MB of the file is mapped now; a limit of zero always releases it.
+        let mapped = resident_shared_bytes().unwrap();
+        assert!(store.release_mapped_pages(0).unwrap());
+        let released = resident_shared_bytes().unwrap();
+        assert!(
+            released + (8 << 20) < mapped,
+            "resident file-backed bytes {mapped} -> {released}"
+        );
+        // The reads after it fault the same pages back in.
+        assert_eq!(read_all(), 10_000);
+        assert!(!store.release_mapped_pages(u64::MAX).unwrap());
+        drop(txn);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
