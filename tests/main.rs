@@ -27,6 +27,7 @@ mod lease;
 mod linearizability;
 mod lock;
 mod long_keys;
+mod memory;
 mod metrics;
 mod migrate;
 mod mirror;
