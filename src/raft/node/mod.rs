@@ -95,8 +95,10 @@ pub struct Bootstrap {
 
 struct Node {
     raw: RawNode<MemStorage>,
-    /// The WAL writer thread's queue.
-    log: Sender<LogOp>,
+    /// The WAL writer.
+    log: log_writer::LogWriter,
+    /// Readies this thread wrote to the WAL itself (log_writer.rs), reported after the turn.
+    persisted_here: Vec<u64>,
     /// Messages to send once the Ready with that number is on disk.
     awaiting_persist: Vec<(u64, Vec<Message>)>,
     store: Arc<Store>,
@@ -264,6 +266,19 @@ impl Node {
             if let Some(stop) = self.turn()? {
                 return Ok(stop);
             }
+            // Appends this thread wrote itself are reported after the writer thread's earlier
+            // reports; the next turn applies what they let commit.
+            while !self.persisted_here.is_empty() {
+                while let Ok(event) = log_events.try_recv() {
+                    self.on_log_event(event)?;
+                }
+                for number in std::mem::take(&mut self.persisted_here) {
+                    self.on_log_event(LogEvent::Persisted(number))?;
+                }
+                if let Some(stop) = self.turn()? {
+                    return Ok(stop);
+                }
+            }
         }
     }
 
@@ -349,10 +364,11 @@ impl Node {
         }
     }
 
-    fn log(&self, op: LogOp) -> Result<(), Fatal> {
-        self.log
-            .try_send(op)
-            .map_err(|_| Fatal::Wal("the wal thread stopped".into()))
+    fn log(&mut self, op: LogOp) -> Result<(), Fatal> {
+        if let Some(number) = self.log.submit(op).map_err(Fatal::Wal)? {
+            self.persisted_here.push(number);
+        }
+        Ok(())
     }
 
     fn on_peer_event(&mut self, event: PeerEvent) {
@@ -425,8 +441,9 @@ impl Node {
         }
         // 3. Apply committed entries (raft-rs hands out only what is on our disk too).
         self.apply_committed(ready.take_committed_entries())?;
-        // 4 + 5. New entries and the hard state go to raft's log now and to the WAL thread,
-        // whose fdatasync overlaps the next apply.
+        // 4 + 5. New entries and the hard state go to raft's log now and to the WAL: through
+        // its thread, whose fdatasync overlaps the next apply, or, while that thread is idle,
+        // written here (log_writer.rs).
         let entries = ready.take_entries();
         let hard_state = ready.hs().cloned();
         {
@@ -441,8 +458,8 @@ impl Node {
         // waiting on them once this member has applied that far.
         self.reads.on_read_states(ready.read_states());
         self.reads.release(self.status.applied_index());
-        // 6. Messages that must wait for the append go out once the WAL thread reports it;
-        // every Ready goes through the thread so that reports stay in order.
+        // 6. Messages that must wait for the append go out once it is reported on disk
+        // (by the WAL thread, or after this turn when this thread wrote it).
         let number = ready.number();
         self.awaiting_persist
             .push((number, ready.take_persisted_messages()));

@@ -38,6 +38,7 @@ pub fn start(
     let mut node = Node {
         raw,
         log,
+        persisted_here: Vec::new(),
         awaiting_persist: Vec::new(),
         store,
         status,
