@@ -457,10 +457,7 @@ impl Api {
             self.raft.read_barrier().await?;
         }
         let need = request.need();
-        match self
-            .gate
-            .admit(&self.store, self.hub.auth_state(), who, &need)
-        {
+        match self.gate.admit(&self.store, who, &need) {
             Ok(admitted) => Ok(admitted),
             Err(crate::mvcc::KvError::Auth(refusal))
                 if matches!(need, crate::auth::Need::Maintenance) =>

@@ -41,15 +41,12 @@ pub async fn watch(
 /// The store's auth revision now: as the last commit left it, else read from the store (0 if
 /// it cannot be read: every watcher is then rechecked).
 fn auth_revision(api: &Api) -> u64 {
-    api.hub
-        .auth_state()
-        .map(|state| state.revision)
-        .unwrap_or_else(|| {
-            api.store
-                .read_txn()
-                .and_then(|txn| api.store.auth_revision(&txn))
-                .unwrap_or(0)
-        })
+    api.hub.auth_revision().unwrap_or_else(|| {
+        api.store
+            .read_txn()
+            .and_then(|txn| api.store.auth_revision(&txn))
+            .unwrap_or(0)
+    })
 }
 
 struct Stream {
@@ -129,12 +126,7 @@ impl Stream {
     /// May the stream's caller read (key, range_end)? Why not, as etcd's cancel reason.
     fn permitted(&self, key: &[u8], range_end: &[u8]) -> Result<(), String> {
         let need = Need::Keys(vec![(Access::Read, key.into(), range_end.into())]);
-        let published = self.api.hub.auth_state();
-        match self
-            .api
-            .gate
-            .admit(&self.api.store, published, &self.who, &need)
-        {
+        match self.api.gate.admit(&self.api.store, &self.who, &need) {
             Ok(_) => Ok(()),
             Err(refusal) => Err(super::Status::from(refusal).message),
         }

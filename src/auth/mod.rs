@@ -60,22 +60,6 @@ pub struct Identity {
     pub common_name: Option<Arc<str>>,
 }
 
-/// Whether auth is enabled and its revision, as one store state holds them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthState {
-    pub enabled: bool,
-    pub revision: u64,
-}
-
-impl AuthState {
-    pub fn read(store: &Store, txn: &RoTxn) -> Result<AuthState, heed::Error> {
-        Ok(AuthState {
-            enabled: store.auth_enabled(txn)?,
-            revision: store.auth_revision(txn)?,
-        })
-    }
-}
-
 /// A request that passed the gate: its user (if any) and the auth revision it was checked at.
 #[derive(Debug, Clone, Default)]
 pub struct Admitted {
@@ -111,25 +95,9 @@ impl Gate {
             .flatten())
     }
 
-    /// Lets a request through, or says why not. `published` is the auth state the last
-    /// commit left, if known: while it says auth is disabled no store read is needed. It may
-    /// trail the store by the commit being published; a request admitted in that moment is
-    /// concurrent with the change (whose own answer waits for the publication), and a write
-    /// admitted at the older revision is refused when it applies.
-    pub fn admit(
-        &self,
-        store: &Store,
-        published: Option<AuthState>,
-        who: &Identity,
-        need: &Need,
-    ) -> Result<Admitted, KvError> {
+    /// Lets a request through, or says why not.
+    pub fn admit(&self, store: &Store, who: &Identity, need: &Need) -> Result<Admitted, KvError> {
         let user = self.user(who).map_err(KvError::Auth)?;
-        if let Some(state) = published.filter(|state| !state.enabled) {
-            return Ok(Admitted {
-                user,
-                revision: state.revision,
-            });
-        }
         let txn = store.read_txn()?;
         let admitted = Admitted {
             revision: store.auth_revision(&txn)?,

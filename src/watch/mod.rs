@@ -5,7 +5,6 @@
 //! order, once each, with no gaps, a revision never split, and a slow watcher never holds up
 //! writes (it simply reads further back, as etcd's unsynced watchers do).
 
-use crate::auth::AuthState;
 use crate::mvcc::{Change, KvError, Store};
 use crate::pb::etcdserverpb::watch_create_request::FilterType;
 use crate::pb::etcdserverpb::WatchCreateRequest;
@@ -36,10 +35,10 @@ pub enum Catchup {
 #[derive(Default)]
 pub struct Hub {
     subscribers: Mutex<Vec<Sender<()>>>,
-    /// The auth state the last commit left (0 before this process's first commit; else the
-    /// revision shifted left by one, the enabled flag in bit 0), so that the gate and a woken
-    /// stream learn it without a read transaction of their own.
-    auth: AtomicU64,
+    /// The auth revision the last commit left (0 before this process's first commit), so that
+    /// a woken stream learns whether its watchers' permissions need checking again without a
+    /// read transaction of its own.
+    auth_revision: AtomicU64,
 }
 
 impl Hub {
@@ -50,11 +49,10 @@ impl Hub {
         receiver
     }
 
-    /// Called after every store commit that may have added revisions, with the auth state
+    /// Called after every store commit that may have added revisions, with the auth revision
     /// the store holds after it.
-    pub fn notify(&self, auth: AuthState) {
-        let packed = (auth.revision << 1) | u64::from(auth.enabled);
-        self.auth.store(packed, Ordering::Release);
+    pub fn notify(&self, auth_revision: u64) {
+        self.auth_revision.store(auth_revision, Ordering::Release);
         let mut subscribers = self.subscribers.lock().expect("hub lock");
         subscribers.retain(|s| !s.is_closed());
         for subscriber in subscribers.iter() {
@@ -62,13 +60,9 @@ impl Hub {
         }
     }
 
-    /// The auth state as of the last commit; None before this process committed anything.
-    pub fn auth_state(&self) -> Option<AuthState> {
-        let packed = self.auth.load(Ordering::Acquire);
-        (packed != 0).then_some(AuthState {
-            enabled: packed & 1 == 1,
-            revision: packed >> 1,
-        })
+    /// The auth revision as of the last commit; None before this process committed anything.
+    pub fn auth_revision(&self) -> Option<u64> {
+        Some(self.auth_revision.load(Ordering::Acquire)).filter(|&revision| revision != 0)
     }
 }
 
@@ -186,33 +180,5 @@ impl Watcher {
             });
         }
         Ok(events)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_hub_hands_on_the_auth_state_of_the_last_commit() {
-        let hub = Hub::default();
-        assert_eq!(hub.auth_state(), None);
-        for state in [
-            AuthState {
-                enabled: false,
-                revision: 1,
-            },
-            AuthState {
-                enabled: true,
-                revision: 2,
-            },
-            AuthState {
-                enabled: false,
-                revision: u64::MAX >> 1,
-            },
-        ] {
-            hub.notify(state);
-            assert_eq!(hub.auth_state(), Some(state));
-        }
     }
 }

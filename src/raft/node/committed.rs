@@ -69,11 +69,11 @@ impl Node {
             answers.push(answer);
         }
         store.set_applied(&mut txn, last, last_term)?;
-        let auth = crate::auth::AuthState::read(&store, &txn)?;
+        let auth_revision = store.auth_revision(&txn)?;
         let started = Instant::now();
         txn.commit()?;
         crate::metrics::BACKEND_COMMIT.observe(started.elapsed());
-        self.hub.notify(auth);
+        self.hub.notify(auth_revision);
         self.status.applied_index.store(last, Ordering::Release);
         if answers
             .iter()
@@ -205,9 +205,9 @@ impl Node {
                 metadata.index
             )));
         }
-        let auth = crate::auth::AuthState::read(&store, &txn)?;
+        let auth_revision = store.auth_revision(&txn)?;
         txn.commit()?;
-        self.hub.notify(auth);
+        self.hub.notify(auth_revision);
         self.checkpoint_now()?;
         self.log(LogOp::InstallSnapshot {
             index: metadata.index,
