@@ -269,9 +269,7 @@ impl Node {
             // Appends this thread wrote itself are reported after the writer thread's earlier
             // reports; the next turn applies what they let commit.
             while !self.persisted_here.is_empty() {
-                while let Ok(event) = log_events.try_recv() {
-                    self.on_log_event(event)?;
-                }
+                self.take_log_events(&log_events)?;
                 for number in std::mem::take(&mut self.persisted_here) {
                     self.on_log_event(LogEvent::Persisted(number))?;
                 }
@@ -290,9 +288,7 @@ impl Node {
         peer_events: &Receiver<PeerEvent>,
         log_events: &Receiver<LogEvent>,
     ) -> Result<(), Fatal> {
-        while let Ok(event) = log_events.try_recv() {
-            self.on_log_event(event)?;
-        }
+        self.take_log_events(log_events)?;
         for _ in 1..MAX_COMMANDS_PER_TURN {
             match commands.try_recv() {
                 Ok(command) => self.handle(command),
@@ -304,6 +300,14 @@ impl Node {
                 Ok(event) => self.on_peer_event(event),
                 Err(_) => break,
             }
+        }
+        Ok(())
+    }
+
+    /// Handles every report the WAL thread has sent so far.
+    fn take_log_events(&mut self, log_events: &Receiver<LogEvent>) -> Result<(), Fatal> {
+        while let Ok(event) = log_events.try_recv() {
+            self.on_log_event(event)?;
         }
         Ok(())
     }
