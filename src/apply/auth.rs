@@ -267,9 +267,7 @@ mod tests {
     use crate::pb::etcdserverpb::*;
 
     fn store() -> Store {
-        let dir = std::env::temp_dir().join(format!("apply-auth-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Store::open(&dir, 1 << 24).unwrap()
+        crate::mvcc::scratch_store("apply-auth", 1 << 24)
     }
 
     fn entry(checked_at: u64, build: impl FnOnce(&mut InternalRaftRequest)) -> InternalRaftRequest {

@@ -361,9 +361,7 @@ mod tests {
 
     #[test]
     fn fuzz_apply_of_committed_requests() {
-        let dir = std::env::temp_dir().join(format!("apply-fuzz-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = Store::open(&dir, 1 << 30).unwrap();
+        let store = crate::mvcc::scratch_store("apply-fuzz", 1 << 30);
         // Some state for the requests to meet: keys, a lease, history.
         let mut txn = store.write_txn().unwrap();
         for (i, key) in [&b"a"[..], b"b", b"c"].iter().enumerate() {

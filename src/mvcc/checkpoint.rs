@@ -215,10 +215,9 @@ mod tests {
 
     #[test]
     fn a_reboot_rewinds_the_store_to_its_checkpoint_and_a_crash_does_not() {
-        let dir = std::env::temp_dir().join(format!("checkpoint-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let store = crate::mvcc::scratch_store("checkpoint", 1 << 20);
+        let dir = store.dir.clone();
         {
-            let store = Store::open(&dir, 1 << 20).unwrap();
             set_applied(&store, 5);
             let candidate = store.checkpoint_candidate().unwrap();
             assert_eq!(candidate.applied, 5);

@@ -194,6 +194,15 @@ pub struct Store {
     lease_keys: Database<Bytes, Bytes>,
 }
 
+/// A store in a fresh directory under the system's temp dir, for unit tests
+/// (`store-test-<name>-<pid>`; .ci/run clears what a failed run left).
+#[cfg(test)]
+pub(crate) fn scratch_store(name: &str, quota_bytes: u64) -> Store {
+    let dir = std::env::temp_dir().join(format!("store-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    Store::open(&dir, quota_bytes).unwrap()
+}
+
 impl Store {
     pub fn open(dir: &Path, quota_bytes: u64) -> Result<Store, heed::Error> {
         std::fs::create_dir_all(dir)?;
@@ -455,9 +464,7 @@ mod tests {
     use crate::pb::mvccpb::KeyValue;
 
     fn store(name: &str) -> Store {
-        let dir = std::env::temp_dir().join(format!("mvcc-test-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Store::open(&dir, 1 << 20).unwrap()
+        scratch_store(&format!("mvcc-{name}"), 1 << 20)
     }
 
     #[test]

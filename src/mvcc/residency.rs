@@ -99,9 +99,8 @@ mod tests {
 
     #[test]
     fn dropping_the_maps_pages_keeps_every_value_readable() {
-        let dir = std::env::temp_dir().join(format!("residency-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = Store::open(&dir, 1 << 30).unwrap();
+        let store = crate::mvcc::scratch_store("residency", 1 << 30);
+        let dir = store.dir.clone();
         let value = vec![7u8; 2000];
         for chunk in 0..20 {
             let mut txn = store.env.write_txn().unwrap();

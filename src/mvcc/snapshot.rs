@@ -281,9 +281,7 @@ mod tests {
 
     #[test]
     fn fuzz_dumps_and_backups() {
-        let dir = std::env::temp_dir().join(format!("dump-fuzz-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = Store::open(&dir, 1 << 20).unwrap();
+        let store = crate::mvcc::scratch_store("dump-fuzz", 1 << 20);
         let mut txn = store.write_txn().unwrap();
         let mut writer = crate::mvcc::Writer::new(&store, &mut txn).unwrap();
         writer.put(b"key", b"value".to_vec(), 0).unwrap();

@@ -681,9 +681,7 @@ mod tests {
 
     #[test]
     fn ttls_are_indexed_and_forgotten_with_their_nodes() {
-        let dir = std::env::temp_dir().join(format!("v2-store-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = Store::open(&dir, 1 << 24).unwrap();
+        let store = crate::mvcc::scratch_store("v2", 1 << 24);
         write(&store, "PUT", "/a", |r| r.ttl = Some(5)).unwrap();
         write(&store, "PUT", "/d/b", |r| r.ttl = Some(9)).unwrap();
         assert_eq!(expiring(&store), ["/a", "/d/b"]);

@@ -39,7 +39,10 @@ const SEGMENT_SIZE_BYTES: u64 = 64 * 1024 * 1024;
 /// Segments grow by writing zeros ahead of the records, this much at a time, so that appending
 /// a record does not change the file's size: fdatasync then flushes only the WAL's own blocks
 /// instead of forcing a file-system journal commit (which also waits for the store's writes).
-const PREALLOCATE_BYTES: u64 = 8 * 1024 * 1024;
+/// The growth is written and synced in the append that needs it, so it is kept small: 8 MiB
+/// stalled that append (and every request behind it) 16 ms on an idle disk; with 1 MiB, put-100
+/// on 3 members over 60k puts had its p99 at 25-29 ms instead of 32-36 ms.
+const PREALLOCATE_BYTES: u64 = 1024 * 1024;
 /// No single record may claim to be larger than this; a bigger length is damage, not data.
 const MAX_RECORD_BYTES: usize = 256 * 1024 * 1024;
 
