@@ -12,7 +12,7 @@
 use super::checkpoint::DATA_FILE;
 use super::Store;
 
-/// Resident file-backed memory (the map, plus this binary's own text) above which the map's
+/// Growth of resident file-backed memory (in practice the store's map) after which the map's
 /// pages are dropped.
 pub const MAPPED_STORE_LIMIT_BYTES: u64 = 64 << 20;
 
@@ -59,13 +59,39 @@ fn mappings_of(file: &std::path::Path) -> std::io::Result<Vec<(usize, usize)>> {
     Ok(ranges)
 }
 
-impl Store {
-    /// Drops the map's resident pages when file-backed RSS exceeds `limit_bytes`; returns
-    /// whether it did.
-    pub fn release_mapped_pages(&self, limit_bytes: u64) -> std::io::Result<bool> {
-        if resident_shared_bytes()? <= limit_bytes {
-            return Ok(false);
+/// When to drop the map's pages: once the process's resident file-backed memory has grown by
+/// more than the limit since the last release. The first look releases, so the baseline is
+/// what stays resident without the map (this binary's own text above all); counting growth
+/// keeps that out of the limit, however large the binary.
+pub struct MapResidency {
+    limit_bytes: u64,
+    baseline: Option<u64>,
+}
+
+impl MapResidency {
+    pub fn new(limit_bytes: u64) -> MapResidency {
+        MapResidency {
+            limit_bytes,
+            baseline: None,
         }
+    }
+
+    /// Releases the store's map if it is time to; returns whether it did.
+    pub fn tend(&mut self, store: &Store) -> std::io::Result<bool> {
+        if let Some(baseline) = self.baseline {
+            if resident_shared_bytes()? <= baseline.saturating_add(self.limit_bytes) {
+                return Ok(false);
+            }
+        }
+        store.release_mapped_pages()?;
+        self.baseline = Some(resident_shared_bytes()?);
+        Ok(true)
+    }
+}
+
+impl Store {
+    /// Drops the map's resident pages.
+    fn release_mapped_pages(&self) -> std::io::Result<()> {
         // LMDB does not tell where it mapped the file (mdb_env_info's address is only set
         // for a fixed map), so the kernel's list of mappings does.
         let data_file = std::fs::canonicalize(self.dir.join(DATA_FILE))?;
@@ -89,7 +115,7 @@ impl Store {
                 return Err(std::io::Error::last_os_error());
             }
         }
-        Ok(true)
+        Ok(())
     }
 }
 
@@ -121,17 +147,20 @@ mod tests {
             count
         };
         assert_eq!(read_all(), 10_000);
-        // About 20 MB of the file is mapped now; a limit of zero always releases it.
+        // About 20 MB of the file is mapped now; the first look releases it.
+        let mut residency = MapResidency::new(8 << 20);
         let mapped = resident_shared_bytes().unwrap();
-        assert!(store.release_mapped_pages(0).unwrap());
+        assert!(residency.tend(&store).unwrap());
         let released = resident_shared_bytes().unwrap();
         assert!(
             released + (8 << 20) < mapped,
             "resident file-backed bytes {mapped} -> {released}"
         );
-        // The reads after it fault the same pages back in.
+        // Without growth past the limit nothing is released.
+        assert!(!residency.tend(&store).unwrap());
+        // The reads after it fault the same pages back in: 20 MB of growth, released again.
         assert_eq!(read_all(), 10_000);
-        assert!(!store.release_mapped_pages(u64::MAX).unwrap());
+        assert!(residency.tend(&store).unwrap());
         drop(txn);
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -4,7 +4,7 @@
 
 use crate::disk::{DiskSpace, Writer};
 use crate::mvcc::checkpoint::{Candidate, Pin};
-use crate::mvcc::residency::MAPPED_STORE_LIMIT_BYTES;
+use crate::mvcc::residency::{MapResidency, MAPPED_STORE_LIMIT_BYTES};
 use crate::mvcc::Store;
 use smol::channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,7 +34,7 @@ impl Checkpointer {
             .name("checkpoint".to_string())
             .spawn(move || {
                 let mut _held: Option<Pin> = None;
-                let mut release_pages = true;
+                let mut residency = Some(MapResidency::new(MAPPED_STORE_LIMIT_BYTES));
                 while let Ok(job) = receiver.recv_blocking() {
                     let applied = job.candidate.applied;
                     let result = store.write_checkpoint(job.candidate).map(|pin| {
@@ -42,11 +42,11 @@ impl Checkpointer {
                         _held = Some(pin);
                         durable_thread.store(applied, Ordering::Release);
                     });
-                    if release_pages {
-                        if let Err(e) = store.release_mapped_pages(MAPPED_STORE_LIMIT_BYTES) {
-                            log::warn!("store: cannot release the map's resident pages, no longer trying: {e}");
-                            release_pages = false;
-                        }
+                    if let Some(Err(e)) = residency.as_mut().map(|r| r.tend(&store)) {
+                        log::warn!(
+                            "store: cannot release the map's resident pages, no longer trying: {e}"
+                        );
+                        residency = None;
                     }
                     // Without room the previous checkpoint stays (still pinned, still what a
                     // reboot rewinds to) and a later one is tried.
