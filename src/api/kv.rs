@@ -2,6 +2,7 @@
 
 use super::{Api, Call, Code, Status};
 use crate::apply::{self, Applied, Snapshot};
+use crate::mvcc::Store;
 use crate::pb::etcdserverpb::request_op::Request;
 use crate::pb::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse,
@@ -24,13 +25,26 @@ pub async fn range(api: &Api, request: RangeRequest) -> Result<RangeResponse, St
         api.refuse_learner()?;
         api.raft.read_barrier().await?;
     }
-    let snapshot = Snapshot {
-        store: &api.store,
-        txn: api.store.read_txn()?,
+    let mut response = if request.range_end.is_empty() {
+        read_range(&api.store, &request)?
+    } else {
+        // A range of many keys is read and encoded in one go (a million keys take a second or
+        // more): on a blocking thread, so the executor threads, which on 2 CPUs are the main
+        // thread alone, keep serving other clients and the peers' heartbeats meanwhile.
+        let store = api.store.clone();
+        smol::unblock(move || read_range(&store, &request)).await?
     };
-    let mut response = apply::range(&snapshot, &request)?;
     response.header = api.header(response.header.map_or(0, |h| h.revision));
     Ok(response)
+}
+
+/// A range read from the store as it is now.
+fn read_range(store: &Store, request: &RangeRequest) -> Result<RangeResponse, Status> {
+    let snapshot = Snapshot {
+        store,
+        txn: store.read_txn()?,
+    };
+    Ok(apply::range(&snapshot, request)?)
 }
 
 fn check_put(request: &PutRequest) -> Result<(), Status> {

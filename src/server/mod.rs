@@ -22,9 +22,6 @@ use futures_rustls::rustls::{ClientConfig, ServerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Executor threads serving client connections; the raft thread is separate.
-const EXECUTOR_THREADS: usize = 2;
-
 /// Peer messages waiting for the raft thread; peer readers wait when it is full.
 const PEER_EVENT_QUEUE_LENGTH: usize = 4096;
 
@@ -289,7 +286,12 @@ pub fn run(mut config: Config) -> Result<(), String> {
     for note in &config.notes {
         log::warn!("{note}");
     }
-    runtime::start(EXECUTOR_THREADS);
+    let gomaxprocs = std::env::var("GOMAXPROCS").ok();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    runtime::start(runtime::server_executor_threads(
+        cpus,
+        gomaxprocs.as_deref(),
+    ));
     let mut tls = tls_configs(&config)?;
     // Ports first: a taken one refuses the start before discovery registers this member (a
     // registration cannot be taken back; its next start would be a duplicate).
