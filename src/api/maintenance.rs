@@ -49,9 +49,11 @@ pub async fn move_leader(
     Ok(MoveLeaderResponse::default())
 }
 
-/// The hash of this member's keyspace at a revision (0: now), to compare members.
+/// The hash of this member's keyspace at a revision (0: now), to compare members. Both hashes
+/// read the whole keyspace: on a blocking thread, as multi-key ranges (`kv::range`).
 pub async fn hash_kv(api: &Call<'_>, request: HashKvRequest) -> Result<HashKvResponse, Status> {
-    let (_, hashed) = api.store.hash_kv_at(request.revision)?;
+    let store = api.store.clone();
+    let (_, hashed) = smol::unblock(move || store.hash_kv_at(request.revision)).await?;
     Ok(HashKvResponse {
         header: api.header(hashed.current_revision),
         hash: hashed.hash,
@@ -60,12 +62,16 @@ pub async fn hash_kv(api: &Call<'_>, request: HashKvRequest) -> Result<HashKvRes
 }
 
 pub async fn hash(api: &Call<'_>, _: HashRequest) -> Result<HashResponse, Status> {
-    let store = &api.store;
-    let txn = store.read_txn()?;
-    let current = store.current_revision(&txn)?;
+    let store = api.store.clone();
+    let (current, hash) = smol::unblock(move || {
+        let txn = store.read_txn()?;
+        let current = store.current_revision(&txn)?;
+        Ok::<_, Status>((current, store.hash_kv(&txn, current)?))
+    })
+    .await?;
     Ok(HashResponse {
         header: api.header(current),
-        hash: store.hash_kv(&txn, current)?,
+        hash,
     })
 }
 
