@@ -3,6 +3,7 @@
 
 use super::grpc::{Gone, StreamWriter};
 use super::{Api, Call, Code, Status};
+use crate::mvcc::KvHash;
 use crate::pb::etcdserverpb::{
     AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest,
     HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest, MoveLeaderResponse,
@@ -49,11 +50,9 @@ pub async fn move_leader(
     Ok(MoveLeaderResponse::default())
 }
 
-/// The hash of this member's keyspace at a revision (0: now), to compare members. Both hashes
-/// read the whole keyspace: on a blocking thread, as multi-key ranges (`kv::range`).
+/// The hash of this member's keyspace at a revision (0: now), to compare members.
 pub async fn hash_kv(api: &Call<'_>, request: HashKvRequest) -> Result<HashKvResponse, Status> {
-    let store = api.store.clone();
-    let (_, hashed) = smol::unblock(move || store.hash_kv_at(request.revision)).await?;
+    let hashed = hash_kv_at(api, request.revision).await?;
     Ok(HashKvResponse {
         header: api.header(hashed.current_revision),
         hash: hashed.hash,
@@ -62,17 +61,19 @@ pub async fn hash_kv(api: &Call<'_>, request: HashKvRequest) -> Result<HashKvRes
 }
 
 pub async fn hash(api: &Call<'_>, _: HashRequest) -> Result<HashResponse, Status> {
-    let store = api.store.clone();
-    let (current, hash) = smol::unblock(move || {
-        let txn = store.read_txn()?;
-        let current = store.current_revision(&txn)?;
-        Ok::<_, Status>((current, store.hash_kv(&txn, current)?))
-    })
-    .await?;
+    let hashed = hash_kv_at(api, 0).await?;
     Ok(HashResponse {
-        header: api.header(current),
-        hash,
+        header: api.header(hashed.current_revision),
+        hash: hashed.hash,
     })
+}
+
+/// The keyspace hashed at `revision` (0: now), on a blocking thread, as multi-key ranges
+/// (`kv::range`): it reads the whole keyspace.
+async fn hash_kv_at(api: &Call<'_>, revision: i64) -> Result<KvHash, Status> {
+    let store = api.store.clone();
+    let (_, hashed) = smol::unblock(move || store.hash_kv_at(revision)).await?;
+    Ok(hashed)
 }
 
 /// LMDB reuses freed pages in place, so there is nothing to rewrite; answered as etcd answers a

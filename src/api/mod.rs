@@ -396,7 +396,10 @@ pub(crate) async fn call_unary(
         counters.started();
         counters.received.add(1);
     }
-    let result = dispatch_unary(api, who, method, request).await;
+    let result = match dispatch_unary(api, who, method, request).await {
+        Ok(answer) => Ok(encode(answer.bytes, answer.frame).await),
+        Err(status) => Err(status),
+    };
     if let Some(counters) = counters {
         match &result {
             Ok(_) => {
@@ -410,22 +413,50 @@ pub(crate) async fn call_unary(
 }
 
 /// Decodes a unary request, lets it pass the gate (or not), runs the handler and returns its
-/// answer as a gRPC frame.
+/// answer, to be encoded.
 async fn call<'a, Req, Resp, Fut>(
     api: &'a Api,
     who: &crate::auth::Identity,
     request: &[u8],
     handler: impl FnOnce(Call<'a>, Req) -> Fut,
-) -> Result<Bytes, Status>
+) -> Result<Answer, Status>
 where
     Req: Message + Default + crate::auth::Guarded,
-    Resp: Message,
+    Resp: Message + 'static,
     Fut: Future<Output = Result<Resp, Status>>,
 {
     let request = decode_unary::<Req>(request)?;
     let admitted = api.admit(who, &request).await?;
     let call = Call { api, admitted };
-    Ok(crate::wire::frame_message(&handler(call, request).await?))
+    let answer = handler(call, request).await?;
+    let bytes = answer.encoded_len();
+    Ok(Answer {
+        bytes,
+        frame: Box::new(move || crate::wire::frame_encoded_len(&answer, bytes)),
+    })
+}
+
+/// Answers larger than this are encoded on a blocking thread: one of
+/// 200 MB (a range of 200k keys of 1 KB) took the thread that encoded it for over half a
+/// second, and on 2 CPUs the executor is one thread serving every client and peer.
+const ENCODE_INLINE_MAX_BYTES: usize = 1024 * 1024;
+
+/// An encoding: of an answer `bytes` long, into its gRPC frame or JSON.
+type Encoding = Box<dyn FnOnce() -> Bytes + Send>;
+
+/// Runs `encode`, on a blocking thread if the answer is longer than ENCODE_INLINE_MAX_BYTES
+/// (one boxed type for every answer, so the hand-off exists once in the binary).
+async fn encode(bytes: usize, encode: Encoding) -> Bytes {
+    if bytes <= ENCODE_INLINE_MAX_BYTES {
+        return encode();
+    }
+    smol::unblock(encode).await
+}
+
+/// A unary handler's answer, not yet encoded: its size, and how to make it one gRPC frame.
+struct Answer {
+    bytes: usize,
+    frame: Encoding,
 }
 
 fn decode_unary<Req: Message + Default>(request: &[u8]) -> Result<Req, Status> {
@@ -474,7 +505,7 @@ async fn dispatch_unary(
     who: &crate::auth::Identity,
     method: &str,
     request: &[u8],
-) -> Result<Bytes, Status> {
+) -> Result<Answer, Status> {
     /// The method's handler behind the gate.
     macro_rules! unary {
         ($handler:path) => {

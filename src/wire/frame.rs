@@ -18,11 +18,16 @@ pub enum FrameError {
 
 /// One message framed.
 pub fn frame_message(message: &impl Message) -> Bytes {
-    let length = message.encoded_len();
+    frame_encoded_len(message, message.encoded_len())
+}
+
+/// `frame_message` of a message whose `encoded_len` is known already.
+pub fn frame_encoded_len(message: &impl Message, length: usize) -> Bytes {
     let mut buffer = Vec::with_capacity(PREFIX_BYTES + length);
     buffer.push(0);
     buffer.extend_from_slice(&(length as u32).to_be_bytes());
-    message.encode(&mut buffer).expect("a Vec grows as needed");
+    // encode_raw: `encode` would work out the length a second time to check the room left.
+    message.encode_raw(&mut buffer);
     Bytes::from(buffer)
 }
 

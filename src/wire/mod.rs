@@ -6,4 +6,6 @@ mod body;
 mod frame;
 
 pub use body::Body;
-pub use frame::{announced_length, frame_message, next_message, FrameError, PREFIX_BYTES};
+pub use frame::{
+    announced_length, frame_encoded_len, frame_message, next_message, FrameError, PREFIX_BYTES,
+};
