@@ -436,12 +436,12 @@ where
     })
 }
 
-/// Answers larger than this are encoded on a blocking thread: one of
-/// 200 MB (a range of 200k keys of 1 KB) took the thread that encoded it for over half a
-/// second, and on 2 CPUs the executor is one thread serving every client and peer.
+/// Answers larger than this are encoded on a blocking thread: encoding two of 200 MB (ranges
+/// of 200k keys of 1 KB) held the thread for 1.4 s, and on 2 CPUs the executor is that one
+/// thread serving every client and peer.
 const ENCODE_INLINE_MAX_BYTES: usize = 1024 * 1024;
 
-/// An encoding: of an answer `bytes` long, into its gRPC frame or JSON.
+/// An answer's encoding into its gRPC frame.
 type Encoding = Box<dyn FnOnce() -> Bytes + Send>;
 
 /// Runs `encode`, on a blocking thread if the answer is longer than ENCODE_INLINE_MAX_BYTES
