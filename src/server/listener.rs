@@ -210,7 +210,7 @@ async fn connection(
                     common_name,
                 },
             };
-            connection.serve(stream, is_h2).await
+            connection.serve(Box::new(stream), is_h2).await
         }
         None => {
             let (stream, is_h2) = with_timeout(HANDSHAKE_TIMEOUT, sniff(stream))
@@ -222,7 +222,7 @@ async fn connection(
                 settings,
                 peer: api::Peer::default(),
             };
-            connection.serve(stream, is_h2).await
+            connection.serve(Box::new(stream), is_h2).await
         }
     }
 }
@@ -293,6 +293,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rewound<S> {
     }
 }
 
+/// A client's byte stream, plain or TLS.
+trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> ClientStream for S {}
+
 /// One accepted client connection, past TLS and protocol detection.
 struct Connection {
     api: Arc<Api>,
@@ -302,10 +306,9 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve<S>(self, stream: S, is_h2: bool) -> Result<(), String>
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
+    /// One instantiation of hyper's connection code serves plain and TLS streams alike (a
+    /// boxed stream: one indirect call per read or write, against hundreds of KB of code).
+    async fn serve(self, stream: Box<dyn ClientStream>, is_h2: bool) -> Result<(), String> {
         let Connection {
             api,
             admission,
@@ -327,7 +330,6 @@ impl Connection {
             })
         });
         let result = if is_h2 {
-            let io = smol_hyper::rt::FuturesIo::new(AuthorityFix::new(stream));
             let mut builder =
                 hyper::server::conn::http2::Builder::new(crate::runtime::HyperExecutor);
             builder
@@ -341,7 +343,10 @@ impl Connection {
             if let Some(timeout) = http2.keepalive_timeout {
                 builder.keep_alive_timeout(timeout);
             }
-            builder.serve_connection(io, service).await
+            super::coalesce::serve_coalesced(AuthorityFix::new(stream), |io| {
+                builder.serve_connection(smol_hyper::rt::FuturesIo::new(io), service)
+            })
+            .await
         } else {
             let io = smol_hyper::rt::FuturesIo::new(stream);
             hyper::server::conn::http1::Builder::new()

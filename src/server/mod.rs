@@ -3,6 +3,7 @@
 //! any moment (SIGTERM, SIGKILL) loses nothing that was answered.
 
 mod authority;
+mod coalesce;
 mod corruption;
 pub mod data_dir;
 pub mod identity;
