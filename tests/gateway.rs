@@ -329,3 +329,61 @@ fn gateway_answers_as_etcd_3_4_on_a_single_member_and_on_a_follower() {
     );
     assert_same_transcripts(&expected, &transcript(&follower.client_url), "our follower");
 }
+
+/// A range answer over 1 MiB is written out as JSON on a blocking thread (api/gateway): the
+/// same bytes as etcd's all the same, chunked as Go sends an answer longer than 2 KiB (as is
+/// /metrics).
+#[test]
+fn a_range_answer_over_a_mebibyte_is_etcds_json_and_long_answers_go_chunked() {
+    let dir = temp_dir("gateway-big");
+    let reference = start_member(
+        Path::new(common::DEBIAN_ETCD),
+        "127.0.0.56",
+        &dir.join("debian"),
+        &[],
+    );
+    let ours = start_member(&our_binary(), "127.0.0.57", &dir.join("ours"), &[]);
+    // Three values of 480,000 bytes ("abc" over and over: base64 "YWJj"), under keys big1..3.
+    let value = "YWJj".repeat(160_000);
+    let answer = |endpoint: &str| {
+        for key in ["YmlnMQ==", "YmlnMg==", "YmlnMw=="] {
+            let body = dir.join("put.json");
+            std::fs::write(&body, format!(r#"{{"key":"{key}","value":"{value}"}}"#)).unwrap();
+            let put = curl(endpoint, "kv/put", &format!("@{}", body.display()));
+            assert!(put.starts_with("HTTP/1.1 200"), "{put}");
+        }
+        let range = curl(endpoint, "kv/range", r#"{"key":"Ymln","range_end":"Ymlo"}"#);
+        mask(&range, endpoint)
+    };
+    let expected = answer(&reference.client_url);
+    assert_eq!(
+        expected.matches(&value).count(),
+        3,
+        "etcd's answer holds the three values"
+    );
+    let got = answer(&ours.client_url);
+    let differs_at = expected
+        .bytes()
+        .zip(got.bytes())
+        .position(|(want, have)| want != have);
+    assert!(
+        expected.len() == got.len() && differs_at.is_none(),
+        "our answer ({} bytes) differs from etcd's ({} bytes) at byte {differs_at:?}: ours {:?}, etcd {:?}",
+        got.len(),
+        expected.len(),
+        &got[..got.len().min(400)],
+        &expected[..expected.len().min(400)],
+    );
+    for member in [&reference, &ours] {
+        let url = format!("{}/metrics", member.client_url);
+        let head = Command::new("curl")
+            .args(["-s", "-D", "-", "-o", "/dev/null", &url])
+            .output()
+            .expect("curl runs");
+        let head = String::from_utf8_lossy(&head.stdout).to_ascii_lowercase();
+        assert!(
+            head.contains("transfer-encoding: chunked") && !head.contains("content-length"),
+            "{url}:\n{head}"
+        );
+    }
+}

@@ -248,7 +248,7 @@ impl Api {
 /// A --listen-metrics-urls listener's requests: /metrics and /health, as etcd serves there.
 pub async fn metrics_route(api: &Api, request: &Request<Incoming>) -> Response<Body> {
     match (request.method().as_str(), request.uri().path()) {
-        ("GET", "/metrics" | "/health") => http::handle(api, request).await,
+        ("GET", "/metrics" | "/health") => http::handle(api, request).await.map(Body::framed_as_go),
         _ => http::not_found(),
     }
 }
@@ -380,7 +380,7 @@ async fn route_http(
     } else if let Some(origin) = origin.filter(|o| Access::allows(cors, o)) {
         http::allow_origin(response.headers_mut(), &origin);
     }
-    response
+    response.map(Body::framed_as_go)
 }
 
 /// Runs the unary method `method` ("/etcdserverpb.KV/Range") on an encoded request, for gRPC

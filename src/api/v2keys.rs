@@ -186,10 +186,22 @@ async fn get(
         let stream = boolean(form, "stream")?;
         return watch(api, key, recursive, since, stream).await;
     }
-    let found = read(api, key, recursive, sorted);
+    let read_shown = {
+        let (api, key) = (api.clone(), key.to_string());
+        move || {
+            read(&api, &key, recursive, sorted)
+                .map(|(event, index)| (v2::json::event(&event, now_ns()), index))
+        }
+    };
+    // A recursive get may walk a whole tree: on a blocking thread, as multi-key ranges are.
+    let found = if recursive {
+        smol::unblock(read_shown).await
+    } else {
+        read_shown()
+    };
     v2::stats::count(v2::stats::Operation::Get, found.is_ok());
-    let (event, index) = found?;
-    Ok(respond(api, 200, v2::json::event(&event, now_ns()), index))
+    let (json, index) = found?;
+    Ok(respond(api, 200, json, index))
 }
 
 /// A node (with its children if `recursive`) as a "get" event, and the store's index.

@@ -11,12 +11,18 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+/// Go's net/http holds this much of a handler's answer before it sends the head: an answer
+/// that fits goes with its Content-Length, a longer one chunked (bufferBeforeChunkingSize).
+const GO_CHUNKING_BUFFER_BYTES: usize = 2048;
+
 #[derive(Default)]
 pub struct Body {
     data: Option<Bytes>,
     trailers: Option<HeaderMap>,
     /// Frames produced by a task; the body ends when the sender is dropped.
     stream: Option<Pin<Box<Receiver<Frame<Bytes>>>>>,
+    /// The length is not announced (HTTP/1.1 then sends the body chunked).
+    length_unannounced: bool,
 }
 
 impl Body {
@@ -35,8 +41,16 @@ impl Body {
         Body {
             data: Some(data),
             trailers: Some(trailers),
-            stream: None,
+            ..Body::default()
         }
+    }
+
+    /// The body as etcd's Go server frames an HTTP/1.1 answer: its length announced only if
+    /// it is at most GO_CHUNKING_BUFFER_BYTES long, chunked otherwise.
+    pub fn framed_as_go(mut self) -> Body {
+        let length = self.data.as_ref().map_or(0, Bytes::len);
+        self.length_unannounced |= length > GO_CHUNKING_BUFFER_BYTES;
+        self
     }
 
     pub fn stream(frames: Receiver<Frame<Bytes>>) -> Body {
@@ -76,9 +90,9 @@ impl http_body::Body for Body {
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.stream {
-            Some(_) => SizeHint::default(),
-            None => SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64)),
+        if self.stream.is_some() || self.length_unannounced {
+            return SizeHint::default();
         }
+        SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
     }
 }

@@ -150,8 +150,22 @@ pub async fn handle(api: Arc<Api>, who: &Identity, request: Request<Incoming>) -
     }
     match call_unary(&api, who, route.path, &request).await {
         Ok(framed) => {
-            let mut out = String::new();
-            jsonpb::to_json(route.response, &framed[5..], &mut out);
+            let (type_name, big) = (
+                route.response,
+                framed.len() > super::ENCODE_INLINE_MAX_BYTES,
+            );
+            let to_json = move || {
+                let mut out = String::new();
+                jsonpb::to_json(type_name, &framed[5..], &mut out);
+                out
+            };
+            // As with the gRPC encoding: a big answer (a range of many keys) is written out on
+            // a blocking thread, so that it does not hold every other client meanwhile.
+            let out = if big {
+                smol::unblock(to_json).await
+            } else {
+                to_json()
+            };
             json_response(StatusCode::OK)
                 .body(Body::full(out))
                 .expect("static response parts")
