@@ -295,7 +295,7 @@ impl Stream {
     /// One step of watcher `position`: the next response to send, or None once it is caught up.
     fn step(&mut self, position: usize) -> Result<Option<WatchResponse>, KvError> {
         let watcher = &mut self.watchers[position];
-        let response = match watcher.step(&self.api.store)? {
+        let response = match watcher.step(&self.api.store, &self.api.hub)? {
             Catchup::CaughtUp => return Ok(None),
             // etcd's compacted answer comes from no revision: its header has 0.
             Catchup::Compacted(compact_revision) => WatchResponse {

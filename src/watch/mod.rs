@@ -3,7 +3,9 @@
 //! a time (`Watcher::step`); api/watch.rs speaks the protocol around them. Every
 //! watcher reads the log at its own pace from its next revision, so events arrive in revision
 //! order, once each, with no gaps, a revision never split, and a slow watcher never holds up
-//! writes (it simply reads further back, as etcd's unsynced watchers do).
+//! writes (it simply reads further back, as etcd's unsynced watchers do). After a commit,
+//! every caught-up watcher of every stream needs the same changes: the first to step reads them
+//! from the log and the others share that read (`Hub::changes`).
 
 use crate::mvcc::{Change, KvError, Store};
 use crate::pb::etcdserverpb::watch_create_request::FilterType;
@@ -12,7 +14,7 @@ use crate::pb::mvccpb::{event::EventType, Event};
 use heed::RoTxn;
 use smol::channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Watches one stream may hold; a create beyond this is answered created and canceled.
 pub const MAX_WATCHERS_PER_STREAM: usize = 10_000;
@@ -39,6 +41,15 @@ pub struct Hub {
     /// a woken stream learns whether its watchers' permissions need checking again without a
     /// read transaction of its own.
     auth_revision: AtomicU64,
+    /// The last changes read from the log, for the watchers that need the same.
+    last_read: Mutex<Option<Arc<SharedChanges>>>,
+}
+
+/// Changes read from the log from revision `from` with the store at revision `current`.
+struct SharedChanges {
+    from: i64,
+    current: i64,
+    changes: Vec<Change>,
 }
 
 impl Hub {
@@ -63,6 +74,30 @@ impl Hub {
     /// The auth revision as of the last commit; None before this process committed anything.
     pub fn auth_revision(&self) -> Option<u64> {
         Some(self.auth_revision.load(Ordering::Acquire)).filter(|&revision| revision != 0)
+    }
+
+    /// `Store::changes(txn, from, current, CHANGES_PER_STEP)`, `txn` seeing revision `current`:
+    /// read once for all watchers. The log up to `current` never changes (a compaction only
+    /// removes revisions below the compacted one, which a step never asks for), so what one
+    /// transaction read at `current` is what another would.
+    fn changes(
+        &self,
+        store: &Store,
+        txn: &RoTxn,
+        from: i64,
+        current: i64,
+    ) -> Result<Arc<SharedChanges>, KvError> {
+        let last_read = self.last_read.lock().expect("hub lock").clone();
+        if let Some(read) = last_read.filter(|r| r.from == from && r.current == current) {
+            return Ok(read);
+        }
+        let read = Arc::new(SharedChanges {
+            from,
+            current,
+            changes: store.changes(txn, from, current, CHANGES_PER_STEP)?,
+        });
+        *self.last_read.lock().expect("hub lock") = Some(read.clone());
+        Ok(read)
     }
 }
 
@@ -125,7 +160,7 @@ impl Watcher {
     /// One step towards the store's current revision: up to CHANGES_PER_STEP changes read
     /// from the event log in one read transaction, skipping revisions with nothing for this
     /// watcher, until there are events to send or none are left.
-    pub fn step(&mut self, store: &Store) -> Result<Catchup, KvError> {
+    pub fn step(&mut self, store: &Store, hub: &Hub) -> Result<Catchup, KvError> {
         let txn = store.read_txn()?;
         let current = store.current_revision(&txn)?;
         let compacted = store.compact_revision(&txn)?;
@@ -136,8 +171,9 @@ impl Watcher {
             if let Some(compact) = compacted.filter(|c| self.next_revision < *c) {
                 return Ok(Catchup::Compacted(compact));
             }
-            let changes = store.changes(&txn, self.next_revision, current, CHANGES_PER_STEP)?;
-            let events = self.events(store, &txn, &changes)?;
+            let read = hub.changes(store, &txn, self.next_revision, current)?;
+            let changes = &read.changes;
+            let events = self.events(store, &txn, changes)?;
             self.next_revision = match changes.last() {
                 Some(last) if changes.len() >= CHANGES_PER_STEP => last.revision.main + 1,
                 _ => current + 1,
