@@ -4,7 +4,9 @@
 
 use crate::metrics::GrpcMethod;
 use crate::status::Status;
-use crate::wire::{announced_length, frame_message, next_message, Body, FrameError, PREFIX_BYTES};
+use crate::wire::{
+    announced_length, frame_with_tail, next_message, Body, FrameError, PREFIX_BYTES,
+};
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Response};
@@ -148,9 +150,19 @@ pub struct StreamWriter {
 
 impl StreamWriter {
     pub async fn send(&self, message: &impl Message) -> Result<(), Gone> {
+        self.send_with_tail(message, &[]).await
+    }
+
+    /// Sends `message` followed by `tail`: fields encoded already, numbered above every field
+    /// set in `message` (see `frame_with_tail`).
+    pub async fn send_with_tail(&self, message: &impl Message, tail: &[u8]) -> Result<(), Gone> {
         let data = match self.json {
-            None => frame_message(message),
-            Some(type_name) => super::gateway::result_line(type_name, &message.encode_to_vec()),
+            None => frame_with_tail(message, message.encoded_len(), tail),
+            Some(type_name) => {
+                let mut encoded = message.encode_to_vec();
+                encoded.extend_from_slice(tail);
+                super::gateway::result_line(type_name, &encoded)
+            }
         };
         self.frames
             .send(http_body::Frame::data(data))

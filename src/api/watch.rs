@@ -13,6 +13,7 @@ use crate::mvcc::KvError;
 use crate::pb::etcdserverpb::watch_request::RequestUnion;
 use crate::pb::etcdserverpb::{WatchRequest, WatchResponse};
 use crate::watch::{Catchup, Watcher, MAX_WATCHERS_PER_STREAM};
+use bytes::Bytes;
 use smol::channel::Receiver;
 use std::sync::Arc;
 use std::time::Instant;
@@ -266,17 +267,20 @@ impl Stream {
         let mut position = 0;
         while position < self.watchers.len() {
             match self.step(position) {
-                Ok(Some(response)) => {
+                Ok(Some((response, encoded_events))) => {
                     let canceled = response.canceled;
                     if self.watchers[position].fragment {
-                        // etcd's limit here is the request limit plus grpc's allowance.
+                        // etcd's limit here is the request limit plus grpc's allowance (a
+                        // fragmenting watcher never gets encoded events).
                         let limit =
                             super::grpc::max_message_bytes(self.api.limits.max_request_bytes);
                         for part in fragments(response, limit) {
                             self.send(part).await?;
                         }
                     } else {
-                        self.send(response).await?;
+                        self.writer
+                            .send_with_tail(&response, &encoded_events)
+                            .await?;
                     }
                     if canceled {
                         self.watchers.remove(position);
@@ -292,9 +296,11 @@ impl Stream {
         Ok(())
     }
 
-    /// One step of watcher `position`: the next response to send, or None once it is caught up.
-    fn step(&mut self, position: usize) -> Result<Option<WatchResponse>, KvError> {
+    /// One step of watcher `position`: the next response to send, with its events when they
+    /// come encoded already (`Catchup::EncodedEvents`), or None once it is caught up.
+    fn step(&mut self, position: usize) -> Result<Option<(WatchResponse, Bytes)>, KvError> {
         let watcher = &mut self.watchers[position];
+        let mut encoded_events = Bytes::new();
         let response = match watcher.step(&self.api.store, &self.api.hub)? {
             Catchup::CaughtUp => return Ok(None),
             // etcd's compacted answer comes from no revision: its header has 0.
@@ -311,8 +317,16 @@ impl Stream {
                 events,
                 ..WatchResponse::default()
             },
+            Catchup::EncodedEvents { current, events } => {
+                encoded_events = events;
+                WatchResponse {
+                    header: self.api.header(current),
+                    watch_id: watcher.id,
+                    ..WatchResponse::default()
+                }
+            }
         };
-        Ok(Some(response))
+        Ok(Some((response, encoded_events)))
     }
 }
 

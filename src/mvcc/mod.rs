@@ -14,6 +14,8 @@ pub mod snapshot;
 mod write;
 
 pub use changes::{Change, KvHash};
+#[cfg(test)]
+pub use keys::Revision;
 pub use range::{RangeOptions, RangeResult};
 pub use write::Writer;
 

@@ -18,8 +18,8 @@ use std::task::{Context, Poll};
 /// Bytes buffered before a write waits for the socket: the most one connection holds unsent
 /// beyond what the kernel takes.
 const MAX_BUFFERED_BYTES: usize = 64 * 1024;
-/// A drained buffer keeps at most this much capacity, so an idle connection holds no more than
-/// h2's own write buffer.
+/// A buffer starts with this much room, and keeps at most this much once drained: an idle
+/// connection holds no more than h2's own write buffer.
 const RETAINED_CAPACITY: usize = 16 * 1024;
 
 struct Shared<S> {
@@ -116,6 +116,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Coalescing<S> {
         let mut shared = self.shared();
         if shared.buffered.len() >= MAX_BUFFERED_BYTES || shared.failed.is_some() {
             std::task::ready!(shared.drain(cx))?;
+        }
+        if shared.buffered.capacity() == 0 {
+            // At once, rather than growing from a few bytes by doubling on every poll.
+            shared.buffered.reserve(RETAINED_CAPACITY);
         }
         let room = MAX_BUFFERED_BYTES.saturating_sub(shared.buffered.len());
         let taken = buf.len().min(room);

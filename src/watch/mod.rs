@@ -10,11 +10,12 @@
 use crate::mvcc::{Change, KvError, Store};
 use crate::pb::etcdserverpb::watch_create_request::FilterType;
 use crate::pb::etcdserverpb::WatchCreateRequest;
-use crate::pb::mvccpb::{event::EventType, Event};
+use crate::pb::mvccpb::{event::EventType, Event, KeyValue};
+use bytes::Bytes;
 use heed::RoTxn;
 use smol::channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Watches one stream may hold; a create beyond this is answered created and canceled.
 pub const MAX_WATCHERS_PER_STREAM: usize = 10_000;
@@ -31,6 +32,9 @@ pub enum Catchup {
     Compacted(i64),
     /// Its next events, read with the store at revision `current`.
     Events { current: i64, events: Vec<Event> },
+    /// Every change of a shared read, as the `events` field of a WatchResponse, encoded once
+    /// for every watcher that wants them all (see `SharedChanges::encoded_events`).
+    EncodedEvents { current: i64, events: Bytes },
 }
 
 /// Wakes watch streams when the store has new revisions.
@@ -50,6 +54,39 @@ struct SharedChanges {
     from: i64,
     current: i64,
     changes: Vec<Change>,
+    encoded_events: OnceLock<Bytes>,
+}
+
+/// WatchResponse.events' field number (rpc.proto), its highest: encoded events go last.
+const WATCH_RESPONSE_EVENTS_FIELD: u32 = 11;
+
+impl SharedChanges {
+    /// Every change as WatchResponse's `events` field encodes it (without previous values),
+    /// encoded by the first watcher that asks.
+    fn encoded_events(&self) -> Bytes {
+        let encode = || {
+            let mut out = Vec::new();
+            for change in &self.changes {
+                let event = event(change, None);
+                prost::encoding::message::encode(WATCH_RESPONSE_EVENTS_FIELD, &event, &mut out);
+            }
+            Bytes::from(out)
+        };
+        self.encoded_events.get_or_init(encode).clone()
+    }
+}
+
+fn event(change: &Change, prev_kv: Option<KeyValue>) -> Event {
+    let kind = if change.is_delete {
+        EventType::Delete
+    } else {
+        EventType::Put
+    };
+    Event {
+        r#type: kind as i32,
+        kv: Some(change.kv.clone()),
+        prev_kv,
+    }
 }
 
 impl Hub {
@@ -95,6 +132,7 @@ impl Hub {
             from,
             current,
             changes: store.changes(txn, from, current, CHANGES_PER_STEP)?,
+            encoded_events: OnceLock::new(),
         });
         *self.last_read.lock().expect("hub lock") = Some(read.clone());
         Ok(read)
@@ -173,13 +211,25 @@ impl Watcher {
             }
             let read = hub.changes(store, &txn, self.next_revision, current)?;
             let changes = &read.changes;
-            let events = self.events(store, &txn, changes)?;
+            let wants_all = !self.prev_kv
+                && !self.fragment
+                && !changes.is_empty()
+                && changes.iter().all(|change| self.wants(change));
+            let found = if wants_all {
+                Some(Catchup::EncodedEvents {
+                    current,
+                    events: read.encoded_events(),
+                })
+            } else {
+                let events = self.events(store, &txn, changes)?;
+                (!events.is_empty()).then_some(Catchup::Events { current, events })
+            };
             self.next_revision = match changes.last() {
                 Some(last) if changes.len() >= CHANGES_PER_STEP => last.revision.main + 1,
                 _ => current + 1,
             };
-            if !events.is_empty() {
-                return Ok(Catchup::Events { current, events });
+            if let Some(found) = found {
+                return Ok(found);
             }
         }
     }
@@ -192,29 +242,84 @@ impl Watcher {
         changes: &[Change],
     ) -> Result<Vec<Event>, KvError> {
         let mut events = Vec::new();
-        for change in changes {
-            if change.revision.main < self.next_revision || !self.matches(&change.kv.key) {
-                continue;
-            }
-            if (change.is_delete && self.no_delete) || (!change.is_delete && self.no_put) {
-                continue;
-            }
+        for change in changes.iter().filter(|change| self.wants(change)) {
             let prev_kv = if self.prev_kv {
                 store.previous(txn, &change.kv.key, change.revision)?
             } else {
                 None
             };
-            let kind = if change.is_delete {
-                EventType::Delete
-            } else {
-                EventType::Put
-            };
-            events.push(Event {
-                r#type: kind as i32,
-                kv: Some(change.kv.clone()),
-                prev_kv,
-            });
+            events.push(event(change, prev_kv));
         }
         Ok(events)
+    }
+
+    /// Is `change` one of this watcher's events?
+    fn wants(&self, change: &Change) -> bool {
+        let filtered = if change.is_delete {
+            self.no_delete
+        } else {
+            self.no_put
+        };
+        change.revision.main >= self.next_revision && self.matches(&change.kv.key) && !filtered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mvcc::Revision;
+    use crate::pb::etcdserverpb::{ResponseHeader, WatchResponse};
+    use crate::wire::{frame_message, frame_with_tail};
+    use prost::Message;
+
+    fn change(main: i64, sub: i64, key: &[u8], is_delete: bool) -> Change {
+        Change {
+            revision: Revision { main, sub },
+            is_delete,
+            kv: KeyValue {
+                key: key.to_vec(),
+                value: if is_delete {
+                    Vec::new()
+                } else {
+                    vec![b'v'; 300]
+                },
+                create_revision: 4,
+                mod_revision: main,
+                version: 2,
+                lease: 0,
+            },
+        }
+    }
+
+    /// A response and its events encoded apart are the bytes prost makes of the whole.
+    #[test]
+    fn encoded_events_make_the_watch_response_prost_makes() {
+        let shared = SharedChanges {
+            from: 5,
+            current: 6,
+            changes: vec![
+                change(5, 0, b"a", false),
+                change(5, 1, b"b", true),
+                change(6, 0, b"c", false),
+            ],
+            encoded_events: OnceLock::new(),
+        };
+        let head = WatchResponse {
+            header: Some(ResponseHeader {
+                cluster_id: 1,
+                member_id: 2,
+                revision: 6,
+                raft_term: 3,
+            }),
+            watch_id: 7,
+            ..WatchResponse::default()
+        };
+        let whole = WatchResponse {
+            events: shared.changes.iter().map(|c| event(c, None)).collect(),
+            ..head.clone()
+        };
+        assert_eq!(whole.events[1].r#type, EventType::Delete as i32);
+        let apart = frame_with_tail(&head, head.encoded_len(), &shared.encoded_events());
+        assert_eq!(apart, frame_message(&whole));
     }
 }

@@ -23,11 +23,19 @@ pub fn frame_message(message: &impl Message) -> Bytes {
 
 /// `frame_message` of a message whose `encoded_len` is known already.
 pub fn frame_encoded_len(message: &impl Message, length: usize) -> Bytes {
-    let mut buffer = Vec::with_capacity(PREFIX_BYTES + length);
+    frame_with_tail(message, length, &[])
+}
+
+/// One message framed: `message` (`length` bytes encoded) followed by `tail`, fields already
+/// encoded whose numbers are all above `message`'s set fields, so that the whole is what
+/// encoding the message with those fields set gives.
+pub fn frame_with_tail(message: &impl Message, length: usize, tail: &[u8]) -> Bytes {
+    let mut buffer = Vec::with_capacity(PREFIX_BYTES + length + tail.len());
     buffer.push(0);
-    buffer.extend_from_slice(&(length as u32).to_be_bytes());
+    buffer.extend_from_slice(&((length + tail.len()) as u32).to_be_bytes());
     // encode_raw: `encode` would work out the length a second time to check the room left.
     message.encode_raw(&mut buffer);
+    buffer.extend_from_slice(tail);
     Bytes::from(buffer)
 }
 

@@ -7,5 +7,6 @@ mod frame;
 
 pub use body::Body;
 pub use frame::{
-    announced_length, frame_encoded_len, frame_message, next_message, FrameError, PREFIX_BYTES,
+    announced_length, frame_encoded_len, frame_message, frame_with_tail, next_message, FrameError,
+    PREFIX_BYTES,
 };
