@@ -57,6 +57,9 @@ struct SharedChanges {
     encoded_events: OnceLock<Bytes>,
 }
 
+/// The most key and value bytes a shared read may hold to be kept for other watchers.
+const MAX_SHARED_READ_BYTES: usize = 4 * 1024 * 1024;
+
 /// WatchResponse.events' field number (rpc.proto), its highest: encoded events go last.
 const WATCH_RESPONSE_EVENTS_FIELD: u32 = 11;
 
@@ -134,7 +137,14 @@ impl Hub {
             changes: store.changes(txn, from, current, CHANGES_PER_STEP)?,
             encoded_events: OnceLock::new(),
         });
-        *self.last_read.lock().expect("hub lock") = Some(read.clone());
+        let bytes: usize = (read.changes.iter())
+            .map(|c| c.kv.key.len() + c.kv.value.len())
+            .sum();
+        // A big read (a far-behind watcher's catch-up) is not kept: the hub would hold it, and
+        // its encoding, until the next read.
+        if bytes <= MAX_SHARED_READ_BYTES {
+            *self.last_read.lock().expect("hub lock") = Some(read.clone());
+        }
         Ok(read)
     }
 }
@@ -289,6 +299,74 @@ mod tests {
                 lease: 0,
             },
         }
+    }
+
+    fn put(store: &Store, key: &[u8], value_bytes: usize) {
+        let mut txn = store.write_txn().unwrap();
+        let mut writer = crate::mvcc::Writer::new(store, &mut txn).unwrap();
+        writer.put(key, vec![b'v'; value_bytes], 0).unwrap();
+        writer.finish().unwrap();
+        txn.commit().unwrap();
+    }
+
+    /// Watchers stepping from the same revision at the same store revision share one read and
+    /// one encoding; one that wants previous values gets its own events; a big read is not kept.
+    #[test]
+    fn reads_are_shared_unless_big() {
+        let store = crate::mvcc::scratch_store("watch-shared", 64 << 20);
+        let hub = Hub::default();
+        let watch = |prev_kv| WatchCreateRequest {
+            key: b"a".to_vec(),
+            prev_kv,
+            ..WatchCreateRequest::default()
+        };
+        let (mut first, mut second) = (
+            Watcher::new(0, &watch(false), 1),
+            Watcher::new(1, &watch(false), 1),
+        );
+        let mut with_previous = Watcher::new(2, &watch(true), 1);
+        put(&store, b"a", 10);
+        put(&store, b"a", 20);
+        let encoded = |watcher: &mut Watcher| match watcher.step(&store, &hub).unwrap() {
+            Catchup::EncodedEvents { current, events } => (current, events),
+            _ => panic!("encoded events expected"),
+        };
+        let (current, events) = encoded(&mut first);
+        assert_eq!(current, 3);
+        assert_eq!(encoded(&mut second), (3, events.clone()));
+        assert_eq!(
+            events.as_ptr(),
+            encoded_events_now(&hub).as_ptr(),
+            "one encoding"
+        );
+        match with_previous.step(&store, &hub).unwrap() {
+            Catchup::Events { current: 3, events } => {
+                let previous = events[1].prev_kv.as_ref().expect("a previous value");
+                assert_eq!(previous.value.len(), 10);
+            }
+            _ => panic!("events with previous values expected"),
+        }
+        assert!(matches!(
+            first.step(&store, &hub).unwrap(),
+            Catchup::CaughtUp
+        ));
+
+        put(&store, b"a", MAX_SHARED_READ_BYTES);
+        let (current, _) = encoded(&mut first);
+        assert_eq!(current, 4);
+        assert!(
+            hub.last_read.lock().unwrap().as_ref().unwrap().current == 3,
+            "big read kept"
+        );
+    }
+
+    fn encoded_events_now(hub: &Hub) -> Bytes {
+        hub.last_read
+            .lock()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .encoded_events()
     }
 
     /// A response and its events encoded apart are the bytes prost makes of the whole.
