@@ -6,7 +6,7 @@ use super::grpc::{Gone, StreamWriter};
 use super::{Api, Call, Code, Status};
 use crate::apply::Applied;
 use crate::auth::Access;
-use crate::mvcc::KvError;
+use crate::mvcc::{KvError, Store};
 use crate::pb::etcdserverpb::{
     InternalRaftRequest, LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest,
     LeaseKeepAliveResponse, LeaseLeasesRequest, LeaseLeasesResponse, LeaseRevokeRequest,
@@ -82,23 +82,21 @@ pub async fn time_to_live(
     api: &Call<'_>,
     request: LeaseTimeToLiveRequest,
 ) -> Result<LeaseTimeToLiveResponse, Status> {
-    let (granted, keys, revision) = {
-        let txn = api.store.read_txn()?;
-        let granted = api.store.lease_ttl(&txn, request.id)?;
-        let mut keys = match (granted, request.keys) {
-            (Some(_), true) => api.store.lease_keys(&txn, request.id)?,
-            _ => Vec::new(),
-        };
-        // Only keys the caller may read are listed (etcd 3.4 listed any).
-        let user = api.admitted.user.as_deref();
-        let mut readable = Vec::with_capacity(keys.len());
-        for key in keys.drain(..) {
-            if crate::auth::may(&api.store, &txn, user, Access::Read, &key, &[])? {
-                readable.push(key);
-            }
-        }
-        keys = readable;
-        (granted, keys, api.store.current_revision(&txn)?)
+    let read = {
+        let (store, user) = (api.store.clone(), api.admitted.user.clone());
+        let (id, with_keys) = (request.id, request.keys);
+        move || lease_and_keys(&store, user.as_deref(), id, with_keys)
+    };
+    // A lease may hold a million keys: listing them runs on a blocking thread, as multi-key
+    // ranges do.
+    let LeaseRead {
+        granted,
+        keys,
+        revision,
+    } = if request.keys {
+        smol::unblock(read).await?
+    } else {
+        read()?
     };
     let Some(granted) = granted else {
         return Ok(LeaseTimeToLiveResponse {
@@ -125,6 +123,41 @@ pub async fn time_to_live(
         ttl: remaining,
         granted_ttl: granted,
         keys,
+    })
+}
+
+/// What TimeToLive reads of a lease in one read transaction.
+struct LeaseRead {
+    /// The granted TTL; None: no such lease.
+    granted: Option<i64>,
+    /// The lease's keys the caller may read (etcd 3.4 listed any), if asked for.
+    keys: Vec<Vec<u8>>,
+    /// The store's revision.
+    revision: i64,
+}
+
+fn lease_and_keys(
+    store: &Store,
+    user: Option<&str>,
+    id: i64,
+    with_keys: bool,
+) -> Result<LeaseRead, Status> {
+    let txn = store.read_txn()?;
+    let granted = store.lease_ttl(&txn, id)?;
+    let keys = match (granted, with_keys) {
+        (Some(_), true) => store.lease_keys(&txn, id)?,
+        _ => Vec::new(),
+    };
+    let mut readable = Vec::with_capacity(keys.len());
+    for key in keys {
+        if crate::auth::may(store, &txn, user, Access::Read, &key, &[])? {
+            readable.push(key);
+        }
+    }
+    Ok(LeaseRead {
+        granted,
+        keys: readable,
+        revision: store.current_revision(&txn)?,
     })
 }
 
