@@ -67,7 +67,7 @@ pub struct PeerContext {
     pub client_tls: Option<Arc<ClientConfig>>,
     /// This member's state: snapshots, HashKV and the member list for peers.
     pub state: Arc<dyn LocalState>,
-    pub events: Sender<PeerEvent>,
+    pub events: crate::runtime::ToThread<PeerEvent>,
     /// Where received snapshots are spooled before raft installs them.
     pub snapshot_dir: PathBuf,
     /// The members the transport talks to (as the raft thread last set them): streams from
@@ -86,7 +86,10 @@ impl PeerContext {
 
 struct Peer {
     urls: Vec<String>,
-    queue: Sender<Message>,
+    /// futures-channel's, not smol's: its receiver is woken through an atomic waker, while
+    /// smol's event listener wakes the stream's task with its list locked, and the executor
+    /// thread, running it at once, blocked on that lock until the raft thread let go.
+    queue: futures_channel::mpsc::Sender<Message>,
 }
 
 /// The raft thread's side: hands messages to the peers' queues.
@@ -122,7 +125,8 @@ impl Transport {
             if *id == own || self.peers.contains_key(id) {
                 continue;
             }
-            let (queue, receiver) = smol::channel::bounded(PEER_QUEUE_LENGTH);
+            // The channel holds one message more per sender: PEER_QUEUE_LENGTH in all.
+            let (queue, receiver) = futures_channel::mpsc::channel(PEER_QUEUE_LENGTH - 1);
             crate::runtime::spawn(sender::run(
                 self.context.clone(),
                 *id,
@@ -156,8 +160,8 @@ impl Transport {
     }
 
     /// Queues a message; false if it cannot be sent (unknown peer, or its queue is full).
-    pub fn send(&self, message: Message) -> bool {
-        match self.peers.get(&message.to) {
+    pub fn send(&mut self, message: Message) -> bool {
+        match self.peers.get_mut(&message.to) {
             Some(peer) => {
                 if message.get_msg_type() == raft::eraftpb::MessageType::MsgAppend {
                     use protobuf::Message as _;

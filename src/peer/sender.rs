@@ -7,14 +7,15 @@ use super::{Dumped, PeerContext, PeerEvent};
 use crate::metrics::PeerTraffic;
 use crate::runtime::with_timeout;
 use crate::url::{Scheme, Url};
+use futures_channel::mpsc::{Receiver, TryRecvError};
 use futures_lite::io::BufWriter;
+use futures_lite::StreamExt as _;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::rustls::ClientConfig;
 use futures_rustls::TlsConnector;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfState, Message, MessageType};
 use rustls_pki_types::ServerName;
-use smol::channel::Receiver;
 use smol::io::{AsyncRead, AsyncWrite};
 use smol::net::TcpStream;
 use std::io;
@@ -36,11 +37,11 @@ pub async fn run(
     context: Arc<PeerContext>,
     peer_id: u64,
     urls: Vec<String>,
-    queue: Receiver<Message>,
+    mut queue: Receiver<Message>,
 ) {
     let mut backoff = BACKOFF_START;
     let mut reported_down = false;
-    while !queue.is_closed() || !queue.is_empty() {
+    loop {
         match connect(&context, peer_id, &urls).await {
             Ok(stream) => {
                 if reported_down {
@@ -48,8 +49,10 @@ pub async fn run(
                 }
                 reported_down = false;
                 backoff = BACKOFF_START;
-                if let Err(e) = pump(&context, peer_id, &urls, stream, &queue).await {
-                    log::warn!("peer {peer_id:x}: stream lost: {e}");
+                match pump(&context, peer_id, &urls, stream, &mut queue).await {
+                    // The queue closed: the peer was removed, or the member is stopping.
+                    Ok(()) => return,
+                    Err(e) => log::warn!("peer {peer_id:x}: stream lost: {e}"),
                 }
             }
             Err(e) => {
@@ -57,22 +60,31 @@ pub async fn run(
                     log::warn!("peer {peer_id:x}: cannot reach {urls:?}: {e}");
                     reported_down = true;
                 }
-                discard_queued(&context, &queue).await;
+                if discard_queued(&context, &mut queue).await == Queue::Closed {
+                    return;
+                }
                 let wait = smol::Timer::after(backoff);
                 backoff = (backoff * 2).min(BACKOFF_CAP);
                 wait.await;
             }
         }
-        if queue.is_closed() {
-            return;
-        }
     }
 }
 
+#[derive(PartialEq)]
+enum Queue {
+    Open,
+    Closed,
+}
+
 /// Messages for a peer that cannot be reached are dropped; raft learns it and probes later.
-async fn discard_queued(context: &PeerContext, queue: &Receiver<Message>) {
-    while let Ok(message) = queue.try_recv() {
-        report_failure(context, &message).await;
+async fn discard_queued(context: &PeerContext, queue: &mut Receiver<Message>) -> Queue {
+    loop {
+        match queue.try_recv() {
+            Ok(message) => report_failure(context, &message).await,
+            Err(TryRecvError::Closed) => return Queue::Closed,
+            Err(TryRecvError::Empty) => return Queue::Open,
+        }
     }
 }
 
@@ -172,11 +184,11 @@ async fn pump(
     peer_id: u64,
     urls: &[String],
     stream: BoxedStream,
-    queue: &Receiver<Message>,
+    queue: &mut Receiver<Message>,
 ) -> io::Result<()> {
     let mut writer = BufWriter::new(stream);
     let traffic = crate::metrics::peer(peer_id);
-    while let Ok(message) = queue.recv().await {
+    while let Some(message) = queue.next().await {
         let mut next = Some(message);
         while let Some(message) = next.take() {
             if message.get_msg_type() == MessageType::MsgSnapshot {

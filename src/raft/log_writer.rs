@@ -11,6 +11,7 @@
 //! earlier operation is done and reported, so the reports stay in order too.
 
 use crate::disk::{DiskSpace, Writer};
+use crate::runtime::Doorbell;
 use crate::wal::{Wal, WalError};
 use raft::eraftpb::{Entry, HardState};
 use smol::channel::{Receiver, Sender};
@@ -80,7 +81,11 @@ fn lock(wal: &Mutex<Wal>) -> std::sync::MutexGuard<'_, Wal> {
 
 /// Starts the writer thread; it ends when `ops` closes or a write fails for another reason
 /// than a full disk (which it waits out, `disk` telling the rest of the member).
-pub fn start(wal: Wal, disk: Arc<DiskSpace>) -> Result<(LogWriter, Receiver<LogEvent>), String> {
+pub fn start(
+    wal: Wal,
+    disk: Arc<DiskSpace>,
+    raft_bell: &Arc<Doorbell>,
+) -> Result<(LogWriter, Receiver<LogEvent>), String> {
     let wal = Arc::new(Mutex::new(wal));
     let queued = Arc::new(AtomicUsize::new(0));
     let (thread_wal, thread_queued) = (wal.clone(), queued.clone());
@@ -88,7 +93,7 @@ pub fn start(wal: Wal, disk: Arc<DiskSpace>) -> Result<(LogWriter, Receiver<LogE
     // outstanding is bounded by raft (inflight messages, proposal batch size) and, while the
     // disk is full, by the API refusing writes.
     let (ops, receiver) = smol::channel::unbounded::<LogOp>();
-    let (events, event_receiver) = smol::channel::unbounded();
+    let (events, event_receiver) = crate::runtime::to_thread(raft_bell, None);
     std::thread::Builder::new()
         .name("wal".to_string())
         .spawn(move || {
@@ -260,7 +265,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("wal-test-writer-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let (wal, _) = Wal::open(&dir).unwrap();
-        let (writer, events) = start(wal, Arc::new(DiskSpace::default())).unwrap();
+        let (writer, events) =
+            start(wal, Arc::new(DiskSpace::default()), &Default::default()).unwrap();
         // Idle: written here; the caller reports it.
         let first = append(1, entries(1..=2, 1), Some(1));
         assert_eq!(writer.submit(first).unwrap(), Some(1));

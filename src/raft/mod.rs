@@ -15,9 +15,31 @@ mod recovery;
 
 pub use node::{start, Bootstrap};
 
+/// Peer messages waiting for the raft thread; peer readers wait when it is full.
+const PEER_EVENT_QUEUE_LENGTH: usize = 4096;
+
+/// The raft thread's end of the peers' channel, and the bell that every channel into the
+/// thread (peer events, commands, WAL reports) rings.
+pub struct Inbox {
+    peer_events: Receiver<crate::peer::PeerEvent>,
+    bell: Arc<Doorbell>,
+}
+
+/// The peers' channel into the raft thread, and the raft thread's end for `start`.
+pub fn inbox() -> (ToThread<crate::peer::PeerEvent>, Inbox) {
+    let bell = Arc::new(Doorbell::default());
+    let (peer_events, receiver) = crate::runtime::to_thread(&bell, Some(PEER_EVENT_QUEUE_LENGTH));
+    let inbox = Inbox {
+        peer_events: receiver,
+        bell,
+    };
+    (peer_events, inbox)
+}
+
 use crate::apply::ApplyResult;
 use crate::mvcc::KvError;
 use crate::pb::etcdserverpb::{InternalRaftRequest, Member};
+use crate::runtime::{Doorbell, ToThread};
 use crate::status::{Code, Status};
 use smol::channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -123,14 +145,18 @@ impl RaftStatus {
 
 #[derive(Clone)]
 pub struct RaftHandle {
-    commands: Sender<Command>,
+    commands: ToThread<Command>,
     pub status: Arc<RaftStatus>,
     request_timeout: Duration,
 }
 
 impl RaftHandle {
-    fn new(status: Arc<RaftStatus>, election_timeout: Duration) -> (RaftHandle, Receiver<Command>) {
-        let (commands, receiver) = smol::channel::bounded(COMMAND_QUEUE_LENGTH);
+    fn new(
+        status: Arc<RaftStatus>,
+        election_timeout: Duration,
+        bell: &Arc<Doorbell>,
+    ) -> (RaftHandle, Receiver<Command>) {
+        let (commands, receiver) = crate::runtime::to_thread(bell, Some(COMMAND_QUEUE_LENGTH));
         let request_timeout = REQUEST_TIMEOUT_BASE + 2 * election_timeout;
         (
             RaftHandle {

@@ -23,9 +23,6 @@ use futures_rustls::rustls::{ClientConfig, ServerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Peer messages waiting for the raft thread; peer readers wait when it is full.
-const PEER_EVENT_QUEUE_LENGTH: usize = 4096;
-
 /// Snapshots half received when the process stopped are useless: raft asks again.
 fn remove_spooled_snapshots(dir: &std::path::Path) {
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -322,7 +319,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
         wal_dir,
     } = data_dir::open(&config, &identity, is_new)?;
     let store = Arc::new(store);
-    let (peer_events, peer_event_receiver) = smol::channel::bounded(PEER_EVENT_QUEUE_LENGTH);
+    let (peer_events, raft_inbox) = raft::inbox();
     let snapshot_dir = member_dir.join("snap");
     remove_spooled_snapshots(&snapshot_dir);
     let peer_context = Arc::new(PeerContext {
@@ -341,7 +338,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
         store.clone(),
         bootstrap(&config, &identity, initial_members, join),
         Transport::new(peer_context.clone()),
-        peer_event_receiver,
+        raft_inbox,
         hub.clone(),
         tokens.clone(),
     )?;

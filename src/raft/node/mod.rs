@@ -16,7 +16,7 @@ use super::leases::LeaseClock;
 use super::log_writer::{self, LogEvent, LogOp};
 use super::logger::raft_logger;
 use super::reads::ReadBatcher;
-use super::{Command, MemberChange, ProposalReply, RaftError, RaftHandle, RaftStatus};
+use super::{Command, Inbox, MemberChange, ProposalReply, RaftError, RaftHandle, RaftStatus};
 use crate::apply::membership;
 use crate::apply::{self, Applied};
 use crate::mvcc::checkpoint::Candidate;
@@ -26,6 +26,7 @@ use crate::pb::etcdserverpb::{
     ClusterVersionSetRequest, InternalRaftRequest, Member, MemberAttributesRequest, RequestHeader,
 };
 use crate::peer::{Answer, PeerEvent, Query, SpooledSnapshot, Transport};
+use crate::runtime::Doorbell;
 use crate::wal::{Replayed, Wal};
 use crate::watch::Hub;
 use prost::Message as _;
@@ -193,74 +194,41 @@ enum Stop {
     Removed,
 }
 
-enum Wake {
-    Command(Command),
-    Peer(PeerEvent),
-    Log(LogEvent),
-    Tick,
+/// What one look at the raft thread's channels found.
+enum Taken {
+    Nothing,
+    Something,
+    /// The command channel closed (the process is shutting down).
     Closed,
 }
 
-/// Whichever comes first: a command, a peer's event, the WAL thread's news, or the tick.
-async fn next_wake(
-    commands: &Receiver<Command>,
-    peer_events: &Receiver<PeerEvent>,
-    log_events: &Receiver<LogEvent>,
-    tick: &mut smol::Timer,
-) -> Wake {
-    let command = async {
-        commands
-            .recv()
-            .await
-            .map(Wake::Command)
-            .unwrap_or(Wake::Closed)
-    };
-    let peer = async {
-        match peer_events.recv().await {
-            Ok(event) => Wake::Peer(event),
-            Err(_) => smol::future::pending().await,
-        }
-    };
-    let log = async {
-        match log_events.recv().await {
-            Ok(event) => Wake::Log(event),
-            Err(_) => Wake::Log(LogEvent::Failed("the wal thread stopped".into())),
-        }
-    };
-    let tick = async {
-        tick.await;
-        Wake::Tick
-    };
-    smol::future::or(command, smol::future::or(peer, smol::future::or(log, tick))).await
-}
-
 impl Node {
-    async fn run(
+    /// The loop, on the raft thread: it takes what arrived on its channels, or sleeps until
+    /// one rings `bell` or the next tick is due.
+    fn run(
         mut self,
         commands: Receiver<Command>,
         peer_events: Receiver<PeerEvent>,
         log_events: Receiver<LogEvent>,
+        bell: &Doorbell,
     ) -> Result<Stop, Fatal> {
+        bell.answer_here();
         let tick_interval = self.bootstrap.heartbeat_interval;
         let mut next_tick = Instant::now() + tick_interval;
-        // One timer, moved at each tick: a timer made for every wake-up would be registered
-        // with the reactor (waking its thread) and removed again each time.
-        let mut tick = smol::Timer::at(next_tick);
         loop {
-            match next_wake(&commands, &peer_events, &log_events, &mut tick).await {
-                Wake::Closed => return Ok(Stop::Closed),
-                Wake::Tick => {}
-                Wake::Command(command) => self.handle(command),
-                Wake::Peer(event) => self.on_peer_event(event),
-                Wake::Log(event) => self.on_log_event(event)?,
+            match self.take_waiting(&commands, &peer_events, &log_events)? {
+                Taken::Closed => return Ok(Stop::Closed),
+                Taken::Nothing if Instant::now() < next_tick => {
+                    bell.wait_until(next_tick);
+                    continue;
+                }
+                Taken::Nothing | Taken::Something => {}
             }
-            self.take_waiting(&commands, &peer_events, &log_events)?;
-            // Tick by the clock, not by which future won: a steady stream of commands must not
-            // starve heartbeats and elections.
+            // Tick by the clock, not by what woke the thread: a steady stream of commands must
+            // not starve heartbeats and elections.
             if Instant::now() >= next_tick {
                 self.raw.tick();
                 next_tick = Instant::now() + tick_interval;
-                tick.set_at(next_tick);
                 self.waiters.retain(|_, reply| !reply.is_canceled());
             }
             if let Some(stop) = self.turn()? {
@@ -280,36 +248,50 @@ impl Node {
         }
     }
 
-    /// Takes what else is waiting: all WAL news, and up to one batch of commands and of peer
+    /// Takes what is waiting: all WAL news, and up to one batch of commands and of peer
     /// events, so one fdatasync covers them.
     fn take_waiting(
         &mut self,
         commands: &Receiver<Command>,
         peer_events: &Receiver<PeerEvent>,
         log_events: &Receiver<LogEvent>,
-    ) -> Result<(), Fatal> {
-        self.take_log_events(log_events)?;
-        for _ in 1..MAX_COMMANDS_PER_TURN {
+    ) -> Result<Taken, Fatal> {
+        let mut taken = self.take_log_events(log_events)?;
+        for _ in 0..MAX_COMMANDS_PER_TURN {
             match commands.try_recv() {
                 Ok(command) => self.handle(command),
-                Err(_) => break,
+                Err(smol::channel::TryRecvError::Empty) => break,
+                Err(smol::channel::TryRecvError::Closed) => return Ok(Taken::Closed),
             }
+            taken = true;
         }
-        for _ in 1..MAX_COMMANDS_PER_TURN {
+        for _ in 0..MAX_COMMANDS_PER_TURN {
             match peer_events.try_recv() {
                 Ok(event) => self.on_peer_event(event),
                 Err(_) => break,
             }
+            taken = true;
         }
-        Ok(())
+        Ok(if taken {
+            Taken::Something
+        } else {
+            Taken::Nothing
+        })
     }
 
-    /// Handles every report the WAL thread has sent so far.
-    fn take_log_events(&mut self, log_events: &Receiver<LogEvent>) -> Result<(), Fatal> {
-        while let Ok(event) = log_events.try_recv() {
-            self.on_log_event(event)?;
+    /// Handles every report the WAL thread has sent so far; whether there was any.
+    fn take_log_events(&mut self, log_events: &Receiver<LogEvent>) -> Result<bool, Fatal> {
+        let mut taken = false;
+        loop {
+            match log_events.try_recv() {
+                Ok(event) => self.on_log_event(event)?,
+                Err(smol::channel::TryRecvError::Empty) => return Ok(taken),
+                Err(smol::channel::TryRecvError::Closed) => {
+                    return Err(Fatal::Wal("the wal thread stopped".into()))
+                }
+            }
+            taken = true;
         }
-        Ok(())
     }
 
     /// One turn of the loop after its intake: proposals, read rounds, the Ready, then upkeep;

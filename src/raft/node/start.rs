@@ -10,10 +10,11 @@ pub fn start(
     store: Arc<Store>,
     bootstrap: Bootstrap,
     transport: Transport,
-    peer_events: Receiver<PeerEvent>,
+    inbox: Inbox,
     hub: Arc<Hub>,
     tokens: Arc<crate::auth::Tokens>,
 ) -> Result<RaftHandle, String> {
+    let Inbox { peer_events, bell } = inbox;
     let is_new = !Wal::exists(wal_dir);
     let (wal, replayed) = open_log(wal_dir, &store, &bootstrap, is_new)?;
     let (storage, applied) =
@@ -25,8 +26,8 @@ pub fn start(
         ..RaftStatus::default()
     });
     status.applied_index.store(applied, Ordering::Release);
-    let (handle, commands) = RaftHandle::new(status.clone(), bootstrap.election_timeout);
-    let (log, log_events) = log_writer::start(wal, status.disk.clone())?;
+    let (handle, commands) = RaftHandle::new(status.clone(), bootstrap.election_timeout, &bell);
+    let (log, log_events) = log_writer::start(wal, status.disk.clone(), &bell)?;
     let checkpointer = Checkpointer::start(store.clone(), status.disk.clone())?;
     let started_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -73,7 +74,7 @@ pub fn start(
         .map_err(|e| format!("checkpointing the store: {e}"))?;
     node.refresh_peers()
         .map_err(|e| format!("reading the members: {e:?}"))?;
-    spawn_raft_thread(node, commands, peer_events, log_events)?;
+    spawn_raft_thread(node, commands, peer_events, log_events, bell)?;
     Ok(handle)
 }
 
@@ -180,11 +181,12 @@ fn spawn_raft_thread(
     commands: Receiver<Command>,
     peer_events: Receiver<PeerEvent>,
     log_events: Receiver<LogEvent>,
+    bell: Arc<Doorbell>,
 ) -> Result<(), String> {
     std::thread::Builder::new()
         .name("raft".to_string())
         .spawn(
-            move || match smol::block_on(node.run(commands, peer_events, log_events)) {
+            move || match node.run(commands, peer_events, log_events, &bell) {
                 Err(error) => {
                     log::error!("raft: stopping the member: {error}");
                     std::process::exit(1);
