@@ -2,6 +2,7 @@
 //! loop, in raft-rs's order so it can be checked step by step against its examples. Start-up,
 //! command intake, apply and upkeep are in the child modules.
 
+mod commit_notice;
 mod committed;
 mod intake;
 mod start;
@@ -29,6 +30,7 @@ use crate::peer::{Answer, PeerEvent, Query, SpooledSnapshot, Transport};
 use crate::runtime::Doorbell;
 use crate::wal::{Replayed, Wal};
 use crate::watch::Hub;
+use commit_notice::CommitNotice;
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::{
@@ -147,6 +149,8 @@ struct Node {
     conf_given_to_raft: u64,
     /// --auto-compaction-*: samples revisions; the leader proposes compactions.
     compactor: Option<Compactor>,
+    /// What the followers have been told of the leader's commit index.
+    commit_notice: CommitNotice,
 }
 
 #[derive(Debug)]
@@ -218,8 +222,8 @@ impl Node {
         loop {
             match self.take_waiting(&commands, &peer_events, &log_events)? {
                 Taken::Closed => return Ok(Stop::Closed),
-                Taken::Nothing if Instant::now() < next_tick => {
-                    bell.wait_until(next_tick);
+                Taken::Nothing if Instant::now() < self.wake_at(next_tick) => {
+                    bell.wait_until(self.wake_at(next_tick));
                     continue;
                 }
                 Taken::Nothing | Taken::Something => {}
@@ -302,6 +306,7 @@ impl Node {
         self.reads.start_round(&mut self.raw, has_leader);
         self.retry_unapplied()?;
         self.on_ready()?;
+        self.tell_commit()?;
         self.tend_leases()?;
         self.auto_compact()?;
         self.maybe_checkpoint()?;
@@ -311,6 +316,40 @@ impl Node {
             .removed_at
             .is_some_and(|at| at.elapsed() > self.bootstrap.election_timeout);
         Ok(removed.then_some(Stop::Removed))
+    }
+
+    /// When the loop must wake without news: the next tick, or an owed commit broadcast.
+    fn wake_at(&self, next_tick: Instant) -> Instant {
+        self.commit_notice
+            .due()
+            .map_or(next_tick, |due| due.min(next_tick))
+    }
+
+    /// The leader tells a proposing follower its commit index at once, and everyone once a
+    /// peer has gone `COMMIT_NOTICE_DELAY` without hearing it (commit_notice.rs).
+    fn tell_commit(&mut self) -> Result<(), Fatal> {
+        if !self.is_leader() {
+            self.commit_notice.forget();
+            return Ok(());
+        }
+        let own = self.bootstrap.member_id;
+        let peers: Vec<u64> = self
+            .raw
+            .raft
+            .prs()
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| *id != own)
+            .collect();
+        let committed = self.raw.raft.raft_log.committed;
+        let tell = self.commit_notice.owed(committed, &peers, Instant::now());
+        for peer in &tell {
+            self.raw.raft.send_append(*peer);
+        }
+        if !tell.is_empty() {
+            self.on_ready()?;
+        }
+        Ok(())
     }
 
     fn is_leader(&self) -> bool {
@@ -374,6 +413,9 @@ impl Node {
                 }
                 if let Err(e) = self.raw.step(*message) {
                     log::debug!("raft: dropped {kind:?} from {from:x}: {e}");
+                } else if kind == MessageType::MsgPropose && self.is_leader() {
+                    let last_index = self.raw.raft.raft_log.last_index();
+                    self.commit_notice.proposed(from, last_index);
                 }
                 // A snapshot raft did not take (it was stale) is not needed.
                 if let Some(data) = spooled {
@@ -462,6 +504,7 @@ impl Node {
 
     fn send(&mut self, messages: Vec<Message>) {
         for message in messages {
+            self.commit_notice.sent(&message);
             let (to, is_snapshot) = (
                 message.to,
                 message.get_msg_type() == MessageType::MsgSnapshot,

@@ -69,6 +69,7 @@ pub fn start(
         apply_retry_at: Instant::now(),
         conf_given_to_raft: 0,
         compactor,
+        commit_notice: CommitNotice::default(),
     };
     node.checkpoint_now()
         .map_err(|e| format!("checkpointing the store: {e}"))?;
@@ -145,6 +146,8 @@ fn raw_node(
         max_committed_size_per_ready: MAX_COMMITTED_BYTES_PER_READY,
         pre_vote: bootstrap.pre_vote,
         check_quorum: true,
+        // The leader tells followers of commits itself (commit_notice.rs).
+        skip_bcast_commit: true,
         ..raft::Config::default()
     };
     config
