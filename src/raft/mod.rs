@@ -15,6 +15,16 @@ mod recovery;
 
 pub use node::{start, Bootstrap};
 
+use crate::apply::ApplyResult;
+use crate::mvcc::KvError;
+use crate::pb::etcdserverpb::{InternalRaftRequest, Member};
+use crate::runtime::{Doorbell, ToThread};
+use crate::status::{Code, Status};
+use smol::channel::{Receiver, Sender};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
 /// Peer messages waiting for the raft thread; peer readers wait when it is full.
 const PEER_EVENT_QUEUE_LENGTH: usize = 4096;
 
@@ -35,16 +45,6 @@ pub fn inbox() -> (ToThread<crate::peer::PeerEvent>, Inbox) {
     };
     (peer_events, inbox)
 }
-
-use crate::apply::ApplyResult;
-use crate::mvcc::KvError;
-use crate::pb::etcdserverpb::{InternalRaftRequest, Member};
-use crate::runtime::{Doorbell, ToThread};
-use crate::status::{Code, Status};
-use smol::channel::{Receiver, Sender};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 /// How many commands may wait for the raft thread before senders are made to wait.
 const COMMAND_QUEUE_LENGTH: usize = 4096;
