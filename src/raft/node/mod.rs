@@ -305,8 +305,10 @@ impl Node {
         let has_leader = self.raw.raft.leader_id != 0;
         self.reads.start_round(&mut self.raw, has_leader);
         self.retry_unapplied()?;
+        // Before the Ready, so a follower waiting to answer its client hears of the commit
+        // before this member spends its time applying it: the two apply side by side.
+        self.tell_commit();
         self.on_ready()?;
-        self.tell_commit()?;
         self.tend_leases()?;
         self.auto_compact()?;
         self.maybe_checkpoint()?;
@@ -326,11 +328,12 @@ impl Node {
     }
 
     /// The leader tells a proposing follower its commit index at once, and everyone once a
-    /// peer has gone `COMMIT_NOTICE_DELAY` without hearing it (commit_notice.rs).
-    fn tell_commit(&mut self) -> Result<(), Fatal> {
+    /// peer has gone `COMMIT_NOTICE_DELAY` without hearing it (commit_notice.rs). The appends
+    /// go out with the next Ready.
+    fn tell_commit(&mut self) {
         if !self.is_leader() {
             self.commit_notice.forget();
-            return Ok(());
+            return;
         }
         let own = self.bootstrap.member_id;
         let peers: Vec<u64> = self
@@ -341,15 +344,15 @@ impl Node {
             .map(|(id, _)| *id)
             .filter(|id| *id != own)
             .collect();
+        // This turn's appends, still in raft's outbox, carry the commit index too.
+        for message in &self.raw.raft.msgs {
+            self.commit_notice.sent(message);
+        }
         let committed = self.raw.raft.raft_log.committed;
         let tell = self.commit_notice.owed(committed, &peers, Instant::now());
-        for peer in &tell {
-            self.raw.raft.send_append(*peer);
+        for peer in tell {
+            self.raw.raft.send_append(peer);
         }
-        if !tell.is_empty() {
-            self.on_ready()?;
-        }
-        Ok(())
     }
 
     fn is_leader(&self) -> bool {
