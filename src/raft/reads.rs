@@ -70,6 +70,11 @@ impl ReadBatcher {
         }
     }
 
+    /// Whether confirmed reads wait for apply to reach their index.
+    pub fn waiting_for_apply(&self) -> bool {
+        !self.confirmed.is_empty()
+    }
+
     /// Releases every confirmed round whose index is applied.
     pub fn release(&mut self, applied_index: u64) {
         self.confirmed.retain(|(index, readers)| {

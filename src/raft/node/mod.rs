@@ -100,8 +100,13 @@ struct Node {
     raw: RawNode<MemStorage>,
     /// The WAL writer.
     log: log_writer::LogWriter,
-    /// Readies this thread wrote to the WAL itself (log_writer.rs), reported after the turn.
+    /// The WAL thread's reports.
+    log_events: Receiver<LogEvent>,
+    /// Readies this thread wrote to the WAL itself (log_writer.rs), reported after the turn
+    /// (or within it, before an apply no one here waits for).
     persisted_here: Vec<u64>,
+    /// The turn reported appends of its own: another turn follows.
+    persisted_in_turn: bool,
     /// Messages to send once the Ready with that number is on disk.
     awaiting_persist: Vec<(u64, Vec<Message>)>,
     store: Arc<Store>,
@@ -213,14 +218,13 @@ impl Node {
         mut self,
         commands: Receiver<Command>,
         peer_events: Receiver<PeerEvent>,
-        log_events: Receiver<LogEvent>,
         bell: &Doorbell,
     ) -> Result<Stop, Fatal> {
         bell.answer_here();
         let tick_interval = self.bootstrap.heartbeat_interval;
         let mut next_tick = Instant::now() + tick_interval;
         loop {
-            match self.take_waiting(&commands, &peer_events, &log_events)? {
+            match self.take_waiting(&commands, &peer_events)? {
                 Taken::Closed => return Ok(Stop::Closed),
                 Taken::Nothing if Instant::now() < self.wake_at(next_tick) => {
                     bell.wait_until(self.wake_at(next_tick));
@@ -238,13 +242,9 @@ impl Node {
             if let Some(stop) = self.turn()? {
                 return Ok(stop);
             }
-            // Appends this thread wrote itself are reported after the writer thread's earlier
-            // reports; the next turn applies what they let commit.
-            while !self.persisted_here.is_empty() {
-                self.take_log_events(&log_events)?;
-                for number in std::mem::take(&mut self.persisted_here) {
-                    self.on_log_event(LogEvent::Persisted(number))?;
-                }
+            // Appends this thread wrote itself are reported (unless the turn did) after the
+            // writer thread's earlier reports; the next turn applies what they let commit.
+            while self.report_own_appends()? | std::mem::take(&mut self.persisted_in_turn) {
                 if let Some(stop) = self.turn()? {
                     return Ok(stop);
                 }
@@ -258,9 +258,8 @@ impl Node {
         &mut self,
         commands: &Receiver<Command>,
         peer_events: &Receiver<PeerEvent>,
-        log_events: &Receiver<LogEvent>,
     ) -> Result<Taken, Fatal> {
-        let mut taken = self.take_log_events(log_events)?;
+        let mut taken = self.take_log_events()?;
         for _ in 0..MAX_COMMANDS_PER_TURN {
             match commands.try_recv() {
                 Ok(command) => self.handle(command),
@@ -283,11 +282,25 @@ impl Node {
         })
     }
 
+    /// Reports the appends this thread wrote itself, after every report the WAL thread sent
+    /// before them; whether there were any.
+    fn report_own_appends(&mut self) -> Result<bool, Fatal> {
+        if self.persisted_here.is_empty() {
+            return Ok(false);
+        }
+        self.take_log_events()?;
+        for number in std::mem::take(&mut self.persisted_here) {
+            self.on_log_event(LogEvent::Persisted(number))?;
+        }
+        Ok(true)
+    }
+
     /// Handles every report the WAL thread has sent so far; whether there was any.
-    fn take_log_events(&mut self, log_events: &Receiver<LogEvent>) -> Result<bool, Fatal> {
+    fn take_log_events(&mut self) -> Result<bool, Fatal> {
         let mut taken = false;
         loop {
-            match log_events.try_recv() {
+            let received = self.log_events.try_recv();
+            match received {
                 Ok(event) => self.on_log_event(event)?,
                 Err(smol::channel::TryRecvError::Empty) => return Ok(taken),
                 Err(smol::channel::TryRecvError::Closed) => {
@@ -470,8 +483,16 @@ impl Node {
         if !ready.snapshot().is_empty() {
             self.install_snapshot(ready.snapshot())?;
         }
-        // 3. Apply committed entries (raft-rs hands out only what is on our disk too).
-        self.apply_committed(ready.take_committed_entries())?;
+        // 3. Apply committed entries (raft-rs hands out only what is on our disk too): now if
+        // a request or read of this member waits for them, else after the append below.
+        let committed = ready.take_committed_entries();
+        self.reads.on_read_states(ready.read_states());
+        let apply_later = if !self.waiters.is_empty() || self.reads.waiting_for_apply() {
+            self.apply_committed(committed)?;
+            None
+        } else {
+            Some(committed)
+        };
         // 4 + 5. New entries and the hard state go to raft's log now and to the WAL: through
         // its thread, whose fdatasync overlaps the next apply, or, while that thread is idle,
         // written here (log_writer.rs).
@@ -485,10 +506,6 @@ impl Node {
                 core.set_hardstate(hard_state.clone());
             }
         }
-        // Reads: ReadIndex answers (raft-rs's read states) release the linearizable reads
-        // waiting on them once this member has applied that far.
-        self.reads.on_read_states(ready.read_states());
-        self.reads.release(self.status.applied_index());
         // 6. Messages that must wait for the append go out once it is reported on disk
         // (by the WAL thread, or after this turn when this thread wrote it).
         let number = ready.number();
@@ -500,6 +517,16 @@ impl Node {
             entries,
             hard_state,
         })?;
+        if let Some(committed) = apply_later {
+            // No one here waits for the apply, but the leader waits for this member's
+            // acknowledgement of the append: it leaves first, and the apply (one store
+            // transaction) overlaps the leader's commit instead of delaying it.
+            self.persisted_in_turn |= self.report_own_appends()?;
+            self.apply_committed(committed)?;
+        }
+        // Reads: ReadIndex answers (raft-rs's read states) release the linearizable reads
+        // waiting on them once this member has applied that far.
+        self.reads.release(self.status.applied_index());
         self.advance_apply();
         self.publish_status();
         Ok(())

@@ -39,7 +39,9 @@ pub fn start(
     let mut node = Node {
         raw,
         log,
+        log_events,
         persisted_here: Vec::new(),
+        persisted_in_turn: false,
         awaiting_persist: Vec::new(),
         store,
         status,
@@ -75,7 +77,7 @@ pub fn start(
         .map_err(|e| format!("checkpointing the store: {e}"))?;
     node.refresh_peers()
         .map_err(|e| format!("reading the members: {e:?}"))?;
-    spawn_raft_thread(node, commands, peer_events, log_events, bell)?;
+    spawn_raft_thread(node, commands, peer_events, bell)?;
     Ok(handle)
 }
 
@@ -183,24 +185,21 @@ fn spawn_raft_thread(
     node: Node,
     commands: Receiver<Command>,
     peer_events: Receiver<PeerEvent>,
-    log_events: Receiver<LogEvent>,
     bell: Arc<Doorbell>,
 ) -> Result<(), String> {
     std::thread::Builder::new()
         .name("raft".to_string())
-        .spawn(
-            move || match node.run(commands, peer_events, log_events, &bell) {
-                Err(error) => {
-                    log::error!("raft: stopping the member: {error}");
-                    std::process::exit(1);
-                }
-                Ok(Stop::Removed) => {
-                    log::warn!("the member has been permanently removed from the cluster; exiting");
-                    std::process::exit(0);
-                }
-                Ok(Stop::Closed) => {}
-            },
-        )
+        .spawn(move || match node.run(commands, peer_events, &bell) {
+            Err(error) => {
+                log::error!("raft: stopping the member: {error}");
+                std::process::exit(1);
+            }
+            Ok(Stop::Removed) => {
+                log::warn!("the member has been permanently removed from the cluster; exiting");
+                std::process::exit(0);
+            }
+            Ok(Stop::Closed) => {}
+        })
         .map(drop)
         .map_err(|e| format!("starting the raft thread: {e}"))
 }
