@@ -1,10 +1,12 @@
-//! Raft traffic between members: one outgoing stream per peer, fed by a bounded queue and
-//! written by its own task (`sender.rs`), and a listener accepting the other members' streams
+//! Raft traffic between members: one outgoing stream per peer, written by the raft thread itself
+//! when nothing waits before a message and otherwise by its own task from a bounded queue
+//! (`outbox.rs`, `sender.rs`), and a listener accepting the other members' streams
 //! (`receiver.rs`). Snapshots travel on a connection of their own so heartbeats keep flowing.
 //! Wire format: `frame.rs`.
 
 mod frame;
 mod join;
+mod outbox;
 mod query;
 mod receiver;
 mod sender;
@@ -86,10 +88,16 @@ impl PeerContext {
 
 struct Peer {
     urls: Vec<String>,
-    /// futures-channel's, not smol's: its receiver is woken through an atomic waker, while
-    /// smol's event listener wakes the stream's task with its list locked, and the executor
-    /// thread, running it at once, blocked on that lock until the raft thread let go.
-    queue: futures_channel::mpsc::Sender<Message>,
+    /// Woken through an atomic waker, not smol's event listener: that wakes the stream's task
+    /// with its list locked, and the executor thread, running it at once, blocked on that lock
+    /// until the raft thread let go.
+    outbox: Arc<outbox::Outbox>,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.outbox.close();
+    }
 }
 
 /// The raft thread's side: hands messages to the peers' queues.
@@ -107,7 +115,7 @@ impl Transport {
     }
 
     /// Makes the set of streams match the cluster's members (ID, peer URLs); this member is
-    /// skipped. A removed member's stream ends when its queue is dropped.
+    /// skipped. A removed member's stream ends when its outbox is closed.
     pub fn set_members(&mut self, members: &[(u64, Vec<String>)]) {
         *self
             .context
@@ -125,19 +133,18 @@ impl Transport {
             if *id == own || self.peers.contains_key(id) {
                 continue;
             }
-            // The channel holds one message more per sender: PEER_QUEUE_LENGTH in all.
-            let (queue, receiver) = futures_channel::mpsc::channel(PEER_QUEUE_LENGTH - 1);
+            let outbox = Arc::new(outbox::Outbox::new(*id, PEER_QUEUE_LENGTH));
             crate::runtime::spawn(sender::run(
                 self.context.clone(),
                 *id,
                 urls.clone(),
-                receiver,
+                outbox.clone(),
             ));
             self.peers.insert(
                 *id,
                 Peer {
                     urls: urls.clone(),
-                    queue,
+                    outbox,
                 },
             );
         }
@@ -159,7 +166,8 @@ impl Transport {
         Some(async move { query::ask(&context, to, &urls, &query).await })
     }
 
-    /// Queues a message; false if it cannot be sent (unknown peer, or its queue is full).
+    /// Sends a message, or queues it; false if it cannot be sent (unknown peer, its queue is
+    /// full, or writing it failed).
     pub fn send(&mut self, message: Message) -> bool {
         match self.peers.get_mut(&message.to) {
             Some(peer) => {
@@ -167,7 +175,7 @@ impl Transport {
                     use protobuf::Message as _;
                     stats::sent_append(self.context.member_id, message.compute_size() as usize);
                 }
-                peer.queue.try_send(message).is_ok()
+                peer.outbox.send(message)
             }
             None => false,
         }

@@ -1,16 +1,17 @@
-//! One peer's outgoing raft stream: connect (TLS when the peer URL is https), say hello, then
-//! write queued messages in batches with one flush each. On any failure the stream is dropped,
-//! queued messages are reported unreachable, and the connection is retried with capped back-off.
+//! One peer's outgoing raft stream: connect (TLS when the peer URL is https), say hello, hand the
+//! connection to the peer's outbox (outbox.rs), then write what the raft thread queues there and
+//! what the socket did not take at once. On any failure the stream is dropped, queued messages
+//! are reported unreachable, and the connection is retried with capped back-off.
 
 use super::frame::{self, Hello};
+use super::outbox::{Outbox, Pass, Wire};
 use super::{Dumped, PeerContext, PeerEvent};
 use crate::metrics::PeerTraffic;
 use crate::runtime::with_timeout;
 use crate::url::{Scheme, Url};
-use futures_channel::mpsc::{Receiver, TryRecvError};
 use futures_lite::io::BufWriter;
-use futures_lite::StreamExt as _;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_rustls::client::TlsStream;
 use futures_rustls::rustls::ClientConfig;
 use futures_rustls::TlsConnector;
 use protobuf::Message as _;
@@ -33,26 +34,26 @@ pub(super) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 pub(super) type BoxedStream = Pin<Box<dyn Stream>>;
 
-pub async fn run(
-    context: Arc<PeerContext>,
-    peer_id: u64,
-    urls: Vec<String>,
-    mut queue: Receiver<Message>,
-) {
+pub async fn run(context: Arc<PeerContext>, peer_id: u64, urls: Vec<String>, outbox: Arc<Outbox>) {
     let mut backoff = BACKOFF_START;
     let mut reported_down = false;
-    loop {
-        match connect(&context, peer_id, &urls).await {
-            Ok(stream) => {
+    while !outbox.is_closed() {
+        match connect_parts(&context, peer_id, &urls).await {
+            Ok(opened) => {
                 if reported_down {
                     log::info!("peer {peer_id:x}: stream connected again");
                 }
                 reported_down = false;
                 backoff = BACKOFF_START;
-                match pump(&context, peer_id, &urls, stream, &mut queue).await {
-                    // The queue closed: the peer was removed, or the member is stopping.
+                outbox.attach(opened.into_wire());
+                let pumped = pump(&context, peer_id, &urls, &outbox).await;
+                outbox.detach();
+                match pumped {
+                    // The raft thread let go: the peer was removed, or the member is stopping.
                     Ok(()) => return,
-                    Err(e) => log::warn!("peer {peer_id:x}: stream lost: {e}"),
+                    Err(Some(e)) => log::warn!("peer {peer_id:x}: stream lost: {e}"),
+                    // Lost on the raft thread's write, which said why.
+                    Err(None) => {}
                 }
             }
             Err(e) => {
@@ -60,8 +61,11 @@ pub async fn run(
                     log::warn!("peer {peer_id:x}: cannot reach {urls:?}: {e}");
                     reported_down = true;
                 }
-                if discard_queued(&context, &mut queue).await == Queue::Closed {
-                    return;
+                // Messages for a peer that cannot be reached are dropped; raft learns it and
+                // probes later.
+                while let Some(message) = outbox.take_queued() {
+                    outbox.count_failed();
+                    report_failure(&context, &message).await;
                 }
                 let wait = smol::Timer::after(backoff);
                 backoff = (backoff * 2).min(BACKOFF_CAP);
@@ -71,28 +75,40 @@ pub async fn run(
     }
 }
 
-#[derive(PartialEq)]
-enum Queue {
-    Open,
-    Closed,
-}
-
-/// Messages for a peer that cannot be reached are dropped; raft learns it and probes later.
-async fn discard_queued(context: &PeerContext, queue: &mut Receiver<Message>) -> Queue {
+/// Writes what the raft thread queues until it lets go of the peer (Ok) or the stream fails
+/// (Err; None when the raft thread's own write failed and it reported that).
+async fn pump(
+    context: &Arc<PeerContext>,
+    peer_id: u64,
+    urls: &[String],
+    outbox: &Outbox,
+) -> Result<(), Option<io::Error>> {
     loop {
-        match queue.try_recv() {
-            Ok(message) => report_failure(context, &message).await,
-            Err(TryRecvError::Closed) => return Queue::Closed,
-            Err(TryRecvError::Empty) => return Queue::Open,
+        let mut snapshots = Vec::new();
+        let pass = outbox.pass(&mut snapshots);
+        for message in snapshots {
+            crate::runtime::spawn(send_snapshot(
+                context.clone(),
+                peer_id,
+                urls.to_vec(),
+                message,
+            ));
+        }
+        match pass {
+            Ok(Pass::Idle) => outbox.nudged().await,
+            Ok(Pass::Blocked(socket)) => socket.writable().await.map_err(Some)?,
+            Ok(Pass::Closed) => return Ok(()),
+            Ok(Pass::Lost) => return Err(None),
+            Err(e) => {
+                outbox.count_failed();
+                let _ = context.events.send(PeerEvent::Unreachable(peer_id)).await;
+                return Err(Some(e));
+            }
         }
     }
 }
 
 async fn report_failure(context: &PeerContext, message: &Message) {
-    crate::metrics::peer(message.to)
-        .sent_failures
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    super::stats::follower_failed(message.to);
     let event = if message.get_msg_type() == MessageType::MsgSnapshot {
         PeerEvent::SnapshotSent {
             to: message.to,
@@ -110,23 +126,55 @@ pub(super) async fn connect(
     peer_id: u64,
     urls: &[String],
 ) -> Result<BoxedStream, String> {
+    connect_parts(context, peer_id, urls)
+        .await
+        .map(Opened::boxed)
+}
+
+async fn connect_parts(
+    context: &PeerContext,
+    peer_id: u64,
+    urls: &[String],
+) -> Result<Opened, String> {
+    let hello = Hello {
+        cluster_id: context.cluster_id,
+        from: context.member_id,
+        to: peer_id,
+    };
     let mut last_error = "no peer URL".to_string();
     for text in urls {
-        match dial(context, peer_id, text).await {
-            Ok(stream) => return Ok(stream),
+        match open_parts(context.client_tls.as_ref(), text, hello).await {
+            Ok(opened) => return Ok(opened),
             Err(e) => last_error = format!("{text}: {e}"),
         }
     }
     Err(last_error)
 }
 
-async fn dial(context: &PeerContext, peer_id: u64, text: &str) -> Result<BoxedStream, String> {
-    let hello = Hello {
-        cluster_id: context.cluster_id,
-        from: context.member_id,
-        to: peer_id,
-    };
-    open(context.client_tls.as_ref(), text, hello).await
+/// A stream to a peer after its hello was accepted.
+enum Opened {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Opened {
+    fn boxed(self) -> BoxedStream {
+        match self {
+            Opened::Plain(tcp) => Box::pin(tcp),
+            Opened::Tls(tls) => Box::pin(*tls),
+        }
+    }
+
+    /// The socket and TLS state, for writes without an executor (outbox.rs).
+    fn into_wire(self) -> Wire {
+        match self {
+            Opened::Plain(tcp) => Wire::plain(tcp.into()),
+            Opened::Tls(tls) => {
+                let (tcp, connection) = tls.into_inner();
+                Wire::tls(tcp.into(), connection)
+            }
+        }
+    }
 }
 
 /// TCP (and TLS for https) to one peer URL, then the hello and its answer.
@@ -135,14 +183,22 @@ pub(super) async fn open(
     text: &str,
     hello: Hello,
 ) -> Result<BoxedStream, String> {
+    open_parts(tls, text, hello).await.map(Opened::boxed)
+}
+
+async fn open_parts(
+    tls: Option<&Arc<ClientConfig>>,
+    text: &str,
+    hello: Hello,
+) -> Result<Opened, String> {
     let url = Url::parse(text)?;
     let address = format!("{}:{}", url.host, url.port);
     let tcp = with_timeout(DIAL_TIMEOUT, TcpStream::connect(address.as_str()))
         .await
         .map_err(|e| format!("dial: {e}"))?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-    let mut stream: BoxedStream = match url.scheme {
-        Scheme::Http => Box::pin(tcp),
+    let mut opened = match url.scheme {
+        Scheme::Http => Opened::Plain(tcp),
         Scheme::Https => {
             let config = tls
                 .cloned()
@@ -152,19 +208,16 @@ pub(super) async fn open(
             let tls = with_timeout(DIAL_TIMEOUT, TlsConnector::from(config).connect(name, tcp))
                 .await
                 .map_err(|e| format!("TLS handshake: {e}"))?;
-            Box::pin(tls)
+            Opened::Tls(Box::new(tls))
         }
     };
-    let mut answer = [0u8; 1];
-    with_timeout(DIAL_TIMEOUT, async {
-        stream.write_all(&hello.encode()).await?;
-        stream.flush().await?;
-        stream.read_exact(&mut answer).await
-    })
-    .await
+    let answer = match &mut opened {
+        Opened::Plain(tcp) => greet(tcp, hello).await,
+        Opened::Tls(tls) => greet(tls.as_mut(), hello).await,
+    }
     .map_err(|e| format!("hello: {e}"))?;
-    match answer[0] {
-        frame::ACCEPTED => Ok(stream),
+    match answer {
+        frame::ACCEPTED => Ok(opened),
         frame::OTHER_CLUSTER => Err(format!(
             "the member there is not in cluster {:x} (check --initial-cluster-token and --initial-cluster)",
             hello.cluster_id
@@ -178,41 +231,16 @@ pub(super) async fn open(
     }
 }
 
-/// Writes queued messages until the queue closes or the stream fails.
-async fn pump(
-    context: &Arc<PeerContext>,
-    peer_id: u64,
-    urls: &[String],
-    stream: BoxedStream,
-    queue: &mut Receiver<Message>,
-) -> io::Result<()> {
-    let mut writer = BufWriter::new(stream);
-    let traffic = crate::metrics::peer(peer_id);
-    while let Some(message) = queue.next().await {
-        let mut next = Some(message);
-        while let Some(message) = next.take() {
-            if message.get_msg_type() == MessageType::MsgSnapshot {
-                crate::runtime::spawn(send_snapshot(
-                    context.clone(),
-                    peer_id,
-                    urls.to_vec(),
-                    message,
-                ));
-            } else {
-                let started = std::time::Instant::now();
-                if let Err(e) = write_message(&mut writer, &traffic, &message).await {
-                    report_failure(context, &message).await;
-                    return Err(e);
-                }
-                if message.get_msg_type() == MessageType::MsgAppend {
-                    super::stats::follower_written(peer_id, started.elapsed());
-                }
-            }
-            next = queue.try_recv().ok();
-        }
-        writer.flush().await?;
-    }
-    Ok(())
+/// Sends the hello and reads the one-byte answer.
+async fn greet<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, hello: Hello) -> io::Result<u8> {
+    let mut answer = [0u8; 1];
+    with_timeout(DIAL_TIMEOUT, async {
+        stream.write_all(&hello.encode()).await?;
+        stream.flush().await?;
+        stream.read_exact(&mut answer).await
+    })
+    .await?;
+    Ok(answer[0])
 }
 
 async fn write_message<W: AsyncWrite + Unpin>(
