@@ -17,6 +17,7 @@ mod config;
 mod ctl;
 mod discovery;
 mod disk;
+mod doorbell;
 #[cfg(test)]
 mod fuzz;
 mod golang;

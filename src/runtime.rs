@@ -2,9 +2,9 @@
 //! shared by the server's listeners and peers and by the client applets. The raft thread is
 //! separate.
 
+use crate::doorbell::Doorbell;
 use std::future::Future;
-use std::sync::{Arc, LazyLock, Once, OnceLock};
-use std::time::Instant;
+use std::sync::{Arc, LazyLock, Once};
 
 static EXECUTOR: LazyLock<smol::Executor<'static>> = LazyLock::new(smol::Executor::new);
 static STARTED: Once = Once::new();
@@ -65,40 +65,6 @@ pub fn produce_on_thread<T: Send + 'static>(
 /// Runs `future` on the calling thread, which also helps run spawned tasks.
 pub fn block_on<T>(future: impl Future<Output = T>) -> T {
     smol::block_on(EXECUTOR.run(future))
-}
-
-/// How a thread of its own that sleeps in `park` (the raft thread) is woken by the channels
-/// into it (`to_thread`): every send rings the bell, an unpark outside any lock, and the thread
-/// takes what arrived with `try_recv`. Waiting in a smol channel's `recv` instead, the thread
-/// was woken by the channel's event listener while the sender still held the listener list's
-/// lock; on a busy CPU the woken thread ran at once, blocked on that lock, and slept again
-/// until the sender, now descheduled, let go: two more context switches per message, and
-/// stalls of over a millisecond under load (put-1 traces on 2 CPUs).
-#[derive(Default)]
-pub struct Doorbell {
-    thread: OnceLock<std::thread::Thread>,
-}
-
-impl Doorbell {
-    /// Makes the calling thread the one this bell wakes.
-    pub fn answer_here(&self) {
-        let _ = self.thread.set(std::thread::current());
-    }
-
-    /// Wakes the answering thread (a ring before it sleeps makes that sleep return at once).
-    pub fn ring(&self) {
-        if let Some(thread) = self.thread.get() {
-            thread.unpark();
-        }
-    }
-
-    /// Sleeps until rung or until `deadline` (or spuriously: callers check what arrived).
-    pub fn wait_until(&self, deadline: Instant) {
-        let now = Instant::now();
-        if now < deadline {
-            std::thread::park_timeout(deadline - now);
-        }
-    }
 }
 
 /// The sending half of a channel into the thread that answers `bell`.
@@ -181,19 +147,18 @@ mod tests {
 
     #[test]
     fn a_send_wakes_the_thread_answering_the_bell() {
-        let bell = Arc::new(Doorbell::default());
+        let bell = Arc::new(Doorbell::new().unwrap());
         let (sender, receiver) = to_thread::<u32>(&bell, Some(1));
         let (answered, ready) = std::sync::mpsc::channel();
         let far = Instant::now() + Duration::from_secs(60);
         let thread_bell = bell.clone();
         let thread = std::thread::spawn(move || {
-            thread_bell.answer_here();
             answered.send(()).unwrap();
             let mut got = Vec::new();
             while got.len() < 2 {
                 match receiver.try_recv() {
                     Ok(value) => got.push(value),
-                    Err(_) => thread_bell.wait_until(far),
+                    Err(_) => thread_bell.wait_until(far, &mut Vec::new()),
                 }
             }
             got

@@ -5,6 +5,7 @@
 //! Wire format: `frame.rs`.
 
 mod frame;
+mod incoming;
 mod join;
 mod outbox;
 mod query;
@@ -13,6 +14,7 @@ mod sender;
 mod spool;
 pub mod stats;
 
+pub use incoming::IncomingStream;
 pub use join::find_self;
 pub use query::{Answer, Query, ANSWER_TIMEOUT};
 pub use receiver::{bind, serve, PeerListener};
@@ -33,6 +35,8 @@ const PEER_QUEUE_LENGTH: usize = 4096;
 pub enum PeerEvent {
     /// A message from a peer. For MsgSnapshot, `snapshot.data` is the path of the received dump.
     Message(Box<Message>),
+    /// A peer's admitted raft stream, for the raft thread to read from now on.
+    Stream(Box<IncomingStream>),
     /// A message to this peer could not be sent.
     Unreachable(u64),
     /// A snapshot stream to this peer ended (`ok`: the peer received all of it).

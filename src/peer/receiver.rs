@@ -1,14 +1,16 @@
 //! The peer listener: accepts the other members' raft streams (TLS with the peer certificates
 //! when the URL is https; with --peer-client-cert-auth a peer without a certificate signed by
-//! --peer-trusted-ca-file fails the handshake), checks the hello, then hands every message to
-//! the raft thread. A snapshot dump is spooled to a file that raft installs.
+//! --peer-trusted-ca-file fails the handshake), checks the hello, then hands the first message
+//! and the stream itself to the raft thread, which reads the rest (incoming.rs). A snapshot
+//! dump is spooled to a file that raft installs.
 
 use super::frame::{self, Hello, HELLO_BYTES, MAGIC};
+use super::incoming::IncomingStream;
 use super::{PeerContext, PeerEvent};
 use crate::pb::etcdserverpb::{MemberListResponse, ResponseHeader};
 use crate::url::Url;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use futures_rustls::rustls::ServerConfig;
+use futures_rustls::rustls::{ServerConfig, ServerConnection};
 use futures_rustls::TlsAcceptor;
 use prost::Message as _;
 use protobuf::Message as _;
@@ -94,7 +96,7 @@ async fn connection(
 
 async fn raft_stream<S>(mut stream: S, context: &PeerContext) -> Result<(), String>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + IntoParts,
 {
     let mut hello = [0u8; HELLO_BYTES];
     hello_timeout(stream.read_exact(&mut hello)).await?;
@@ -150,11 +152,12 @@ where
     Ok(())
 }
 
-/// The frames of an admitted stream: raft messages (a snapshot's chunks spooled), or one query
-/// that is answered and ends the stream.
+/// The frames of an admitted stream: a snapshot (its chunks spooled), one query that is
+/// answered and ends the stream, or raft messages: the first is delivered here, and the stream
+/// is handed to the raft thread to read from then on (incoming.rs).
 async fn receive_frames<S>(stream: S, context: &PeerContext, hello: &Hello) -> Result<(), String>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + IntoParts,
 {
     let mut reader = futures_lite::io::BufReader::new(stream);
     let mut payload = Vec::new();
@@ -198,6 +201,41 @@ where
             super::stats::received_append(message.from, payload.len());
         }
         deliver(context, message).await?;
+        // What the reader buffered past this frame is the raft thread's to decode.
+        let buffered = reader.buffer().to_vec();
+        let (socket, tls) = reader
+            .into_inner()
+            .into_parts()
+            .ok_or("the stream's socket could not be handed to the raft thread")?;
+        let incoming = IncomingStream::new(hello.from, context.member_id, socket, tls, buffered)
+            .map_err(|e| e.to_string())?;
+        return context
+            .events
+            .send(PeerEvent::Stream(Box::new(incoming)))
+            .await
+            .map_err(|_| "the raft thread has stopped".to_string());
+    }
+}
+
+/// An accepted stream as the raft thread reads it: the socket, out of the executor's reactor,
+/// and the TLS state (None for plain TCP).
+trait IntoParts {
+    fn into_parts(self) -> Option<(std::net::TcpStream, Option<ServerConnection>)>;
+}
+
+impl IntoParts for TcpStream {
+    fn into_parts(self) -> Option<(std::net::TcpStream, Option<ServerConnection>)> {
+        let socket: Arc<smol::Async<std::net::TcpStream>> = self.into();
+        let socket = Arc::try_unwrap(socket).ok()?.into_inner().ok()?;
+        Some((socket, None))
+    }
+}
+
+impl IntoParts for futures_rustls::server::TlsStream<TcpStream> {
+    fn into_parts(self) -> Option<(std::net::TcpStream, Option<ServerConnection>)> {
+        let (tcp, tls) = self.into_inner();
+        let (socket, _) = tcp.into_parts()?;
+        Some((socket, Some(tls)))
     }
 }
 

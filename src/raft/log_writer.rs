@@ -11,7 +11,7 @@
 //! earlier operation is done and reported, so the reports stay in order too.
 
 use crate::disk::{DiskSpace, Writer};
-use crate::runtime::Doorbell;
+use crate::doorbell::Doorbell;
 use crate::wal::{Wal, WalError};
 use raft::eraftpb::{Entry, HardState};
 use smol::channel::{Receiver, Sender};
@@ -265,8 +265,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("wal-test-writer-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let (wal, _) = Wal::open(&dir).unwrap();
-        let (writer, events) =
-            start(wal, Arc::new(DiskSpace::default()), &Default::default()).unwrap();
+        let (writer, events) = start(
+            wal,
+            Arc::new(DiskSpace::default()),
+            &Arc::new(crate::doorbell::Doorbell::new().unwrap()),
+        )
+        .unwrap();
         // Idle: written here; the caller reports it.
         let first = append(1, entries(1..=2, 1), Some(1));
         assert_eq!(writer.submit(first).unwrap(), Some(1));

@@ -16,9 +16,10 @@ mod recovery;
 pub use node::{start, Bootstrap};
 
 use crate::apply::ApplyResult;
+use crate::doorbell::Doorbell;
 use crate::mvcc::KvError;
 use crate::pb::etcdserverpb::{InternalRaftRequest, Member};
-use crate::runtime::{Doorbell, ToThread};
+use crate::runtime::ToThread;
 use crate::status::{Code, Status};
 use smol::channel::{Receiver, Sender};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,14 +37,14 @@ pub struct Inbox {
 }
 
 /// The peers' channel into the raft thread, and the raft thread's end for `start`.
-pub fn inbox() -> (ToThread<crate::peer::PeerEvent>, Inbox) {
-    let bell = Arc::new(Doorbell::default());
+pub fn inbox() -> Result<(ToThread<crate::peer::PeerEvent>, Inbox), String> {
+    let bell = Arc::new(Doorbell::new().map_err(|e| format!("the raft thread's epoll: {e}"))?);
     let (peer_events, receiver) = crate::runtime::to_thread(&bell, Some(PEER_EVENT_QUEUE_LENGTH));
     let inbox = Inbox {
         peer_events: receiver,
         bell,
     };
-    (peer_events, inbox)
+    Ok((peer_events, inbox))
 }
 
 /// How many commands may wait for the raft thread before senders are made to wait.

@@ -319,7 +319,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
         wal_dir,
     } = data_dir::open(&config, &identity, is_new)?;
     let store = Arc::new(store);
-    let (peer_events, raft_inbox) = raft::inbox();
+    let (peer_events, raft_inbox) = raft::inbox()?;
     let snapshot_dir = member_dir.join("snap");
     remove_spooled_snapshots(&snapshot_dir);
     let peer_context = Arc::new(PeerContext {

@@ -20,6 +20,7 @@ use super::reads::ReadBatcher;
 use super::{Command, Inbox, MemberChange, ProposalReply, RaftError, RaftHandle, RaftStatus};
 use crate::apply::membership;
 use crate::apply::{self, Applied};
+use crate::doorbell::Doorbell;
 use crate::mvcc::checkpoint::Candidate;
 use crate::mvcc::MemberError;
 use crate::mvcc::{KvError, Store};
@@ -27,7 +28,6 @@ use crate::pb::etcdserverpb::{
     ClusterVersionSetRequest, InternalRaftRequest, Member, MemberAttributesRequest, RequestHeader,
 };
 use crate::peer::{Answer, PeerEvent, Query, SpooledSnapshot, Transport};
-use crate::runtime::Doorbell;
 use crate::wal::{Replayed, Wal};
 use crate::watch::Hub;
 use commit_notice::CommitNotice;
@@ -107,6 +107,13 @@ struct Node {
     persisted_here: Vec<u64>,
     /// The turn reported appends of its own: another turn follows.
     persisted_in_turn: bool,
+    /// What this thread sleeps on: channel sends and readable peer streams.
+    bell: Arc<Doorbell>,
+    /// The peers' raft streams this thread reads itself (peer/incoming.rs), by epoll key.
+    incoming: HashMap<u64, crate::peer::IncomingStream>,
+    next_incoming_key: u64,
+    /// Keys of incoming streams with something to read, not yet read.
+    readable: Vec<u64>,
     /// Messages to send once the Ready with that number is on disk.
     awaiting_persist: Vec<(u64, Vec<Message>)>,
     store: Arc<Store>,
@@ -218,16 +225,15 @@ impl Node {
         mut self,
         commands: Receiver<Command>,
         peer_events: Receiver<PeerEvent>,
-        bell: &Doorbell,
     ) -> Result<Stop, Fatal> {
-        bell.answer_here();
         let tick_interval = self.bootstrap.heartbeat_interval;
         let mut next_tick = Instant::now() + tick_interval;
         loop {
             match self.take_waiting(&commands, &peer_events)? {
                 Taken::Closed => return Ok(Stop::Closed),
                 Taken::Nothing if Instant::now() < self.wake_at(next_tick) => {
-                    bell.wait_until(self.wake_at(next_tick));
+                    let bell = self.bell.clone();
+                    bell.wait_until(self.wake_at(next_tick), &mut self.readable);
                     continue;
                 }
                 Taken::Nothing | Taken::Something => {}
@@ -252,14 +258,15 @@ impl Node {
         }
     }
 
-    /// Takes what is waiting: all WAL news, and up to one batch of commands and of peer
-    /// events, so one fdatasync covers them.
+    /// Takes what is waiting: all WAL news, and up to one batch of commands, of peer events
+    /// and of what the peers' streams hold, so one fdatasync covers them.
     fn take_waiting(
         &mut self,
         commands: &Receiver<Command>,
         peer_events: &Receiver<PeerEvent>,
     ) -> Result<Taken, Fatal> {
         let mut taken = self.take_log_events()?;
+        taken |= self.read_incoming();
         for _ in 0..MAX_COMMANDS_PER_TURN {
             match commands.try_recv() {
                 Ok(command) => self.handle(command),
@@ -412,35 +419,69 @@ impl Node {
         Ok(())
     }
 
-    fn on_peer_event(&mut self, event: PeerEvent) {
-        match event {
-            PeerEvent::Message(message) => {
-                let spooled = (message.get_msg_type() == MessageType::MsgSnapshot)
-                    .then(|| message.get_snapshot().data.clone());
-                let discard = |data: &[u8]| SpooledSnapshot::from_data(data).remove();
-                let (from, kind) = (message.from, message.get_msg_type());
-                if let Some(reason) = inbound::refusal(&self.raw.raft, &message) {
-                    static DROPPED: crate::logging::Throttled = crate::logging::Throttled::new();
-                    DROPPED.warn(|| format!("raft: dropped {kind:?} from {from:x}: {reason}"));
-                    if let Some(data) = spooled {
-                        discard(&data);
-                    }
-                    return;
-                }
-                if let Err(e) = self.raw.step(*message) {
-                    log::debug!("raft: dropped {kind:?} from {from:x}: {e}");
-                } else if kind == MessageType::MsgPropose && self.is_leader() {
-                    let last_index = self.raw.raft.raft_log.last_index();
-                    self.commit_notice.proposed(from, last_index);
-                }
-                // A snapshot raft did not take (it was stale) is not needed.
-                if let Some(data) = spooled {
-                    let pending = self.raw.raft.raft_log.unstable.snapshot.as_ref();
-                    if pending.map(|s| &s.data) != Some(&data) {
-                        discard(&data);
-                    }
+    /// Reads the peers' streams that have something (asking epoll unless the last sleep told);
+    /// whether any had.
+    fn read_incoming(&mut self) -> bool {
+        if self.incoming.is_empty() {
+            return false;
+        }
+        let mut readable = std::mem::take(&mut self.readable);
+        if readable.is_empty() {
+            self.bell.ready(&mut readable);
+        }
+        let taken = !readable.is_empty();
+        let mut messages = Vec::new();
+        for key in readable.drain(..) {
+            let Some(stream) = self.incoming.get_mut(&key) else {
+                continue;
+            };
+            let result = stream.read(&mut messages);
+            let from = stream.from();
+            for message in messages.drain(..) {
+                self.on_peer_message(message);
+            }
+            let end = match result {
+                Ok(true) => continue,
+                Ok(false) => None,
+                Err(e) => Some(e),
+            };
+            if let Some(stream) = self.incoming.remove(&key) {
+                self.bell.unwatch(stream.socket());
+            }
+            match end {
+                None => log::debug!("raft: the stream from {from:x} ended"),
+                Some(e) => {
+                    static BROKEN: crate::logging::Throttled = crate::logging::Throttled::new();
+                    BROKEN.warn(|| format!("raft: dropped the stream from {from:x}: {e}"));
                 }
             }
+        }
+        self.readable = readable;
+        taken
+    }
+
+    /// Starts reading a peer's admitted stream on this thread.
+    fn adopt_stream(&mut self, stream: crate::peer::IncomingStream) {
+        let key = self.next_incoming_key;
+        self.next_incoming_key += 1;
+        match self.bell.watch(stream.socket(), key) {
+            Ok(()) => {
+                self.incoming.insert(key, stream);
+                // It may hold whole frames already, or have bytes waiting that epoll reported
+                // before it was watched.
+                self.readable.push(key);
+            }
+            Err(e) => log::warn!(
+                "raft: cannot watch the stream from {:x}: {e}",
+                stream.from()
+            ),
+        }
+    }
+
+    fn on_peer_event(&mut self, event: PeerEvent) {
+        match event {
+            PeerEvent::Message(message) => self.on_peer_message(*message),
+            PeerEvent::Stream(stream) => self.adopt_stream(*stream),
             PeerEvent::Unreachable(id) => self.raw.report_unreachable(id),
             PeerEvent::Query { query, reply } => self.answer_query(query, reply),
             PeerEvent::SnapshotSent { to, ok } => {
@@ -450,6 +491,35 @@ impl Node {
                     SnapshotStatus::Failure
                 };
                 self.raw.report_snapshot(to, status);
+            }
+        }
+    }
+
+    /// A peer's message into raft, unless raft must not take it (inbound.rs).
+    fn on_peer_message(&mut self, message: Message) {
+        let spooled = (message.get_msg_type() == MessageType::MsgSnapshot)
+            .then(|| message.get_snapshot().data.clone());
+        let discard = |data: &[u8]| SpooledSnapshot::from_data(data).remove();
+        let (from, kind) = (message.from, message.get_msg_type());
+        if let Some(reason) = inbound::refusal(&self.raw.raft, &message) {
+            static DROPPED: crate::logging::Throttled = crate::logging::Throttled::new();
+            DROPPED.warn(|| format!("raft: dropped {kind:?} from {from:x}: {reason}"));
+            if let Some(data) = spooled {
+                discard(&data);
+            }
+            return;
+        }
+        if let Err(e) = self.raw.step(message) {
+            log::debug!("raft: dropped {kind:?} from {from:x}: {e}");
+        } else if kind == MessageType::MsgPropose && self.is_leader() {
+            let last_index = self.raw.raft.raft_log.last_index();
+            self.commit_notice.proposed(from, last_index);
+        }
+        // A snapshot raft did not take (it was stale) is not needed.
+        if let Some(data) = spooled {
+            let pending = self.raw.raft.raft_log.unstable.snapshot.as_ref();
+            if pending.map(|s| &s.data) != Some(&data) {
+                discard(&data);
             }
         }
     }

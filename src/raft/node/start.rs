@@ -42,6 +42,10 @@ pub fn start(
         log_events,
         persisted_here: Vec::new(),
         persisted_in_turn: false,
+        bell,
+        incoming: HashMap::new(),
+        next_incoming_key: 0,
+        readable: Vec::new(),
         awaiting_persist: Vec::new(),
         store,
         status,
@@ -77,7 +81,7 @@ pub fn start(
         .map_err(|e| format!("checkpointing the store: {e}"))?;
     node.refresh_peers()
         .map_err(|e| format!("reading the members: {e:?}"))?;
-    spawn_raft_thread(node, commands, peer_events, bell)?;
+    spawn_raft_thread(node, commands, peer_events)?;
     Ok(handle)
 }
 
@@ -185,11 +189,10 @@ fn spawn_raft_thread(
     node: Node,
     commands: Receiver<Command>,
     peer_events: Receiver<PeerEvent>,
-    bell: Arc<Doorbell>,
 ) -> Result<(), String> {
     std::thread::Builder::new()
         .name("raft".to_string())
-        .spawn(move || match node.run(commands, peer_events, &bell) {
+        .spawn(move || match node.run(commands, peer_events) {
             Err(error) => {
                 log::error!("raft: stopping the member: {error}");
                 std::process::exit(1);
