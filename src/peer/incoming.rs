@@ -11,6 +11,7 @@ use crate::metrics::PeerTraffic;
 use futures_rustls::rustls::ServerConnection;
 use protobuf::Message as _;
 use raft::eraftpb::{Message, MessageType};
+use std::collections::HashMap;
 use std::io::{self, Read as _};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -140,6 +141,55 @@ impl IncomingStream {
     }
 }
 
+/// Raft streams from one peer read at once. A peer has one raft stream at a time (it dials again
+/// only after losing one); a newer one displaces the oldest beyond this, so streams left
+/// half-open cannot pile up.
+pub const MAX_STREAMS_PER_PEER: usize = 2;
+
+/// The raft streams the raft thread reads, by the key it watches each under.
+#[derive(Default)]
+pub struct IncomingStreams {
+    streams: HashMap<u64, IncomingStream>,
+    next_key: u64,
+}
+
+impl IncomingStreams {
+    /// Adds `stream` under a new key; also gives back the streams it displaced, for the
+    /// caller to stop watching before they close.
+    pub fn add(&mut self, stream: IncomingStream) -> (u64, Vec<IncomingStream>) {
+        let from = stream.from;
+        let mut same_peer: Vec<u64> = (self.streams.iter())
+            .filter(|(_, s)| s.from == from)
+            .map(|(key, _)| *key)
+            .collect();
+        same_peer.sort_unstable();
+        let excess = (same_peer.len() + 1).saturating_sub(MAX_STREAMS_PER_PEER);
+        let displaced = (same_peer.into_iter().take(excess))
+            .filter_map(|key| self.streams.remove(&key))
+            .collect();
+        let key = self.next_key;
+        self.next_key += 1;
+        self.streams.insert(key, stream);
+        (key, displaced)
+    }
+
+    pub fn get_mut(&mut self, key: u64) -> Option<&mut IncomingStream> {
+        self.streams.get_mut(&key)
+    }
+
+    pub fn get(&self, key: u64) -> Option<&IncomingStream> {
+        self.streams.get(&key)
+    }
+
+    pub fn remove(&mut self, key: u64) -> Option<IncomingStream> {
+        self.streams.remove(&key)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty()
+    }
+}
+
 /// One TLS read: records from the socket into rustls, then its plaintext out. Ok(0) once the
 /// peer closed (with or without close_notify).
 fn read_tls(tls: &mut ServerConnection, socket: &TcpStream, chunk: &mut [u8]) -> io::Result<usize> {
@@ -233,6 +283,33 @@ mod tests {
         while stream.read(&mut rest).unwrap() {}
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].term, 3);
+    }
+
+    #[test]
+    fn a_peers_newest_streams_displace_its_oldest_beyond_the_limit() {
+        use super::{IncomingStreams, MAX_STREAMS_PER_PEER};
+        let mut streams = IncomingStreams::default();
+        let mut sockets = Vec::new();
+        let mut add = |streams: &mut IncomingStreams, from: u64| {
+            let (peer, ours) = pair();
+            sockets.push(peer);
+            let (key, displaced) =
+                streams.add(IncomingStream::new(from, 1, ours, None, Vec::new()).unwrap());
+            (key, displaced.iter().map(|s| s.from()).collect::<Vec<_>>())
+        };
+        let (first, _) = add(&mut streams, 2);
+        let (other_peer, _) = add(&mut streams, 3);
+        for _ in 1..MAX_STREAMS_PER_PEER {
+            assert_eq!(add(&mut streams, 2).1, Vec::<u64>::new());
+        }
+        let (newest, displaced) = add(&mut streams, 2);
+        assert_eq!(displaced, vec![2], "the oldest stream from 2 makes room");
+        assert!(streams.get(first).is_none());
+        assert!(
+            streams.get(other_peer).is_some(),
+            "other peers' streams stay"
+        );
+        assert!(streams.get(newest).is_some());
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod sender;
 mod spool;
 pub mod stats;
 
-pub use incoming::IncomingStream;
+pub use incoming::{IncomingStream, IncomingStreams};
 pub use join::find_self;
 pub use query::{Answer, Query, ANSWER_TIMEOUT};
 pub use receiver::{bind, serve, PeerListener};

@@ -110,8 +110,7 @@ struct Node {
     /// What this thread sleeps on: channel sends and readable peer streams.
     bell: Arc<Doorbell>,
     /// The peers' raft streams this thread reads itself (peer/incoming.rs), by epoll key.
-    incoming: HashMap<u64, crate::peer::IncomingStream>,
-    next_incoming_key: u64,
+    incoming: crate::peer::IncomingStreams,
     /// Keys of incoming streams with something to read, not yet read.
     readable: Vec<u64>,
     /// Messages to send once the Ready with that number is on disk.
@@ -432,7 +431,7 @@ impl Node {
         let taken = !readable.is_empty();
         let mut messages = Vec::new();
         for key in readable.drain(..) {
-            let Some(stream) = self.incoming.get_mut(&key) else {
+            let Some(stream) = self.incoming.get_mut(key) else {
                 continue;
             };
             let result = stream.read(&mut messages);
@@ -445,7 +444,7 @@ impl Node {
                 Ok(false) => None,
                 Err(e) => Some(e),
             };
-            if let Some(stream) = self.incoming.remove(&key) {
+            if let Some(stream) = self.incoming.remove(key) {
                 self.bell.unwatch(stream.socket());
             }
             match end {
@@ -460,21 +459,26 @@ impl Node {
         taken
     }
 
-    /// Starts reading a peer's admitted stream on this thread.
+    /// Starts reading a peer's admitted stream on this thread (displacing the oldest of that
+    /// peer's streams beyond peer::incoming::MAX_STREAMS_PER_PEER).
     fn adopt_stream(&mut self, stream: crate::peer::IncomingStream) {
-        let key = self.next_incoming_key;
-        self.next_incoming_key += 1;
+        let from = stream.from();
+        let (key, displaced) = self.incoming.add(stream);
+        for old in displaced {
+            self.bell.unwatch(old.socket());
+            log::info!("raft: a newer stream from {from:x} replaced an older one");
+        }
+        let Some(stream) = self.incoming.get(key) else {
+            return;
+        };
         match self.bell.watch(stream.socket(), key) {
-            Ok(()) => {
-                self.incoming.insert(key, stream);
-                // It may hold whole frames already, or have bytes waiting that epoll reported
-                // before it was watched.
-                self.readable.push(key);
+            // It may hold whole frames already, or have bytes waiting that epoll reported
+            // before it was watched.
+            Ok(()) => self.readable.push(key),
+            Err(e) => {
+                log::warn!("raft: cannot watch the stream from {from:x}: {e}");
+                self.incoming.remove(key);
             }
-            Err(e) => log::warn!(
-                "raft: cannot watch the stream from {:x}: {e}",
-                stream.from()
-            ),
         }
     }
 
