@@ -137,7 +137,7 @@ pub(super) struct Outbox {
     capacity: usize,
     /// None while the task dials (or after the wire broke).
     wire: Mutex<Option<Wire>>,
-    /// Set with each nudge to the task; cleared when it starts a pass.
+    /// Set with each nudge to the task; cleared when the task wakes for it.
     nudged: AtomicBool,
     closed: AtomicBool,
     task: AtomicWaker,
