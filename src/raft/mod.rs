@@ -67,7 +67,26 @@ pub enum RaftError {
 
 /// Where the answer to a proposal goes once it is applied (or raft refused it).
 /// A oneshot: one answer per proposal, with no queue and no listener list to set up per request.
-pub type ProposalReply = futures_channel::oneshot::Sender<Result<ApplyResult, RaftError>>;
+pub type ProposalReply = futures_channel::oneshot::Sender<Result<ProposalAnswer, RaftError>>;
+
+/// A proposal's outcome, which may leave the raft thread before the store transaction that
+/// holds it commits (committed.rs): the request's answer waits until the member's applied
+/// index reaches `visible_at`, so no client learns of a write a read here could still miss.
+pub struct ProposalAnswer {
+    pub result: ApplyResult,
+    /// The log index of the entry that was applied (0: nothing to wait for).
+    pub visible_at: u64,
+}
+
+impl ProposalAnswer {
+    /// An answer with nothing applied behind it (a refusal, a leader's lease renewal).
+    pub fn now(result: ApplyResult) -> ProposalAnswer {
+        ProposalAnswer {
+            result,
+            visible_at: 0,
+        }
+    }
+}
 
 pub enum Command {
     /// Replicate and apply a request; the answer comes once it is applied on this member.
@@ -121,6 +140,8 @@ pub struct RaftStatus {
     leader_id: AtomicU64,
     commit_index: AtomicU64,
     applied_index: AtomicU64,
+    /// Notified whenever the applied index moves.
+    applied_moved: event_listener::Event,
     is_learner: AtomicBool,
     /// Which writers wait for disk space (the API refuses writes meanwhile).
     pub disk: Arc<crate::disk::DiskSpace>,
@@ -138,6 +159,22 @@ impl RaftStatus {
     }
     pub fn applied_index(&self) -> u64 {
         self.applied_index.load(Ordering::Acquire)
+    }
+    /// Publishes a new applied index (the store has committed it) to those waiting for it.
+    pub fn set_applied_index(&self, index: u64) {
+        self.applied_index.store(index, Ordering::Release);
+        self.applied_moved.notify(usize::MAX);
+    }
+    /// Waits until the applied index reaches `index`.
+    pub async fn applied_through(&self, index: u64) {
+        while self.applied_index() < index {
+            let listener = self.applied_moved.listen();
+            // Checked again once listening, so a move in between is not missed.
+            if self.applied_index() >= index {
+                return;
+            }
+            listener.await;
+        }
     }
     pub fn is_learner(&self) -> bool {
         self.is_learner.load(Ordering::Acquire)
@@ -198,8 +235,15 @@ impl RaftHandle {
         command: impl FnOnce(ProposalReply) -> Command,
     ) -> Result<ApplyResult, RaftError> {
         let (reply, answer) = futures_channel::oneshot::channel();
-        self.wait_for(command(reply), async move { answer.await.ok() })
-            .await?
+        let status = self.status.clone();
+        self.wait_for(command(reply), async move {
+            let answer = answer.await.ok()?;
+            if let Ok(ProposalAnswer { visible_at, .. }) = &answer {
+                status.applied_through(*visible_at).await;
+            }
+            Some(answer.map(|answer| answer.result))
+        })
+        .await?
     }
 
     /// Proposes `request` and waits for it to be applied on this member.
@@ -280,5 +324,29 @@ impl From<RaftError> for Status {
                 Status::new(Code::ResourceExhausted, "etcdserver: too many requests")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RaftStatus;
+    use smol::future::poll_once;
+
+    /// An answer that left the raft thread ahead of its commit is held until the applied
+    /// index reaches its entry, and no longer.
+    #[test]
+    fn an_answer_waits_for_the_applied_index_to_reach_its_entry() {
+        smol::block_on(async {
+            let status = RaftStatus::default();
+            status.set_applied_index(6);
+            assert!(poll_once(status.applied_through(0)).await.is_some());
+            assert!(poll_once(status.applied_through(6)).await.is_some());
+            let mut waiting = Box::pin(status.applied_through(8));
+            assert!(poll_once(&mut waiting).await.is_none());
+            status.set_applied_index(7);
+            assert!(poll_once(&mut waiting).await.is_none(), "7 is not 8");
+            status.set_applied_index(9);
+            assert!(poll_once(&mut waiting).await.is_some());
+        });
     }
 }

@@ -70,22 +70,29 @@ impl Node {
         }
         store.set_applied(&mut txn, last, last_term)?;
         let auth_revision = store.auth_revision(&txn)?;
+        let members_changed = answers
+            .iter()
+            .any(|(_, result)| matches!(result, Ok(Applied::Members)));
+        // The answers leave before the commit, so that waking the threads that send them
+        // overlaps the commit's page writes; each waits there for the applied index below
+        // (RaftHandle::wait_proposal). Should the commit fail, they wait for it to succeed
+        // (the entries are applied again, to the same answers) or for their timeout.
+        for (id, result) in answers {
+            if let Some(reply) = self.waiters.remove(&id) {
+                let _ = reply.send(Ok(ProposalAnswer {
+                    result,
+                    visible_at: last,
+                }));
+            }
+        }
         let started = Instant::now();
         txn.commit()?;
         crate::metrics::BACKEND_COMMIT.observe(started.elapsed());
         self.hub.notify(auth_revision);
-        self.status.applied_index.store(last, Ordering::Release);
-        if answers
-            .iter()
-            .any(|(_, result)| matches!(result, Ok(Applied::Members)))
-        {
+        if members_changed {
             self.refresh_peers()?;
         }
-        for (id, result) in answers {
-            if let Some(reply) = self.waiters.remove(&id) {
-                let _ = reply.send(Ok(result));
-            }
-        }
+        self.status.set_applied_index(last);
         self.reads.release(last);
         Ok(())
     }
@@ -221,9 +228,7 @@ impl Node {
             .wl()
             .apply_snapshot(snapshot.clone())?;
         spooled.remove();
-        self.status
-            .applied_index
-            .store(metadata.index, Ordering::Release);
+        self.status.set_applied_index(metadata.index);
         self.compacted_at = metadata.index;
         self.refresh_peers()?;
         log::info!(

@@ -25,7 +25,7 @@ impl Node {
                     self.unproposed_changes.push(conf_change);
                 }
                 Err(refusal) => {
-                    let _ = reply.send(Ok(Err(refusal)));
+                    let _ = reply.send(Ok(ProposalAnswer::now(Err(refusal))));
                 }
             },
             Command::AskLeader { query, reply } => self.ask_leader(query, reply),
@@ -316,10 +316,16 @@ impl Node {
                     smol::Timer::after(crate::peer::ANSWER_TIMEOUT).await;
                     None
                 });
+                let status = self.status.clone();
                 crate::runtime::spawn(async move {
                     let answer = match applied_in_time.await {
-                        Some(Ok(Ok(_))) => Answer::Done,
-                        Some(Ok(Err(error))) => refused(error),
+                        Some(Ok(answer)) => {
+                            status.applied_through(answer.visible_at).await;
+                            match answer.result {
+                                Ok(_) => Answer::Done,
+                                Err(error) => refused(error),
+                            }
+                        }
                         Some(Err(_)) | None => refused(KvError::Member(MemberError::NotLeader)),
                     };
                     let _ = reply.send(answer).await;
@@ -369,7 +375,7 @@ impl Node {
             Ok(None) => Err(KvError::LeaseNotFound),
             Err(e) => Err(e),
         };
-        let _ = reply.send(Ok(answer));
+        let _ = reply.send(Ok(ProposalAnswer::now(answer)));
     }
 
     /// Replicates remaining TTLs, in etcd's batches of at most 1000 leases.

@@ -17,7 +17,9 @@ use super::leases::LeaseClock;
 use super::log_writer::{self, LogEvent, LogOp};
 use super::logger::raft_logger;
 use super::reads::ReadBatcher;
-use super::{Command, Inbox, MemberChange, ProposalReply, RaftError, RaftHandle, RaftStatus};
+use super::{
+    Command, Inbox, MemberChange, ProposalAnswer, ProposalReply, RaftError, RaftHandle, RaftStatus,
+};
 use crate::apply::membership;
 use crate::apply::{self, Applied};
 use crate::doorbell::Doorbell;

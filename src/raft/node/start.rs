@@ -25,7 +25,7 @@ pub fn start(
         cluster_id: bootstrap.cluster_id,
         ..RaftStatus::default()
     });
-    status.applied_index.store(applied, Ordering::Release);
+    status.set_applied_index(applied);
     let (handle, commands) = RaftHandle::new(status.clone(), bootstrap.election_timeout, &bell);
     let (log, log_events) = log_writer::start(wal, status.disk.clone(), &bell)?;
     let checkpointer = Checkpointer::start(store.clone(), status.disk.clone())?;
