@@ -88,6 +88,16 @@ impl ProposalAnswer {
     }
 }
 
+/// The outcome an answer carries, once reads on this member can see it.
+pub async fn once_visible(
+    status: &RaftStatus,
+    answer: Result<ProposalAnswer, RaftError>,
+) -> Result<ApplyResult, RaftError> {
+    let answer = answer?;
+    status.applied_through(answer.visible_at).await;
+    Ok(answer.result)
+}
+
 pub enum Command {
     /// Replicate and apply a request; the answer comes once it is applied on this member.
     Propose {
@@ -237,11 +247,7 @@ impl RaftHandle {
         let (reply, answer) = futures_channel::oneshot::channel();
         let status = self.status.clone();
         self.wait_for(command(reply), async move {
-            let answer = answer.await.ok()?;
-            if let Ok(ProposalAnswer { visible_at, .. }) = &answer {
-                status.applied_through(*visible_at).await;
-            }
-            Some(answer.map(|answer| answer.result))
+            Some(once_visible(&status, answer.await.ok()?).await)
         })
         .await?
     }

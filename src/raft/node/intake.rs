@@ -312,20 +312,18 @@ impl Node {
                     reply: applied,
                 });
                 // Not applied in time (leadership lost): the asker has given up too.
-                let applied_in_time = smol::future::or(async move { outcome.await.ok() }, async {
-                    smol::Timer::after(crate::peer::ANSWER_TIMEOUT).await;
-                    None
-                });
                 let status = self.status.clone();
+                let applied_in_time = smol::future::or(
+                    async move { Some(crate::raft::once_visible(&status, outcome.await.ok()?).await) },
+                    async {
+                        smol::Timer::after(crate::peer::ANSWER_TIMEOUT).await;
+                        None
+                    },
+                );
                 crate::runtime::spawn(async move {
                     let answer = match applied_in_time.await {
-                        Some(Ok(answer)) => {
-                            status.applied_through(answer.visible_at).await;
-                            match answer.result {
-                                Ok(_) => Answer::Done,
-                                Err(error) => refused(error),
-                            }
-                        }
+                        Some(Ok(Ok(_))) => Answer::Done,
+                        Some(Ok(Err(error))) => refused(error),
                         Some(Err(_)) | None => refused(KvError::Member(MemberError::NotLeader)),
                     };
                     let _ = reply.send(answer).await;
