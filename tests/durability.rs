@@ -177,3 +177,104 @@ fn removed_wal_is_refused_and_nothing_is_rewritten() {
     );
     assert!(!wal_dir.exists(), "no new WAL may be written");
 }
+
+/// Every key under "k/" with (value, mod revision), read from `endpoint` alone without asking
+/// the leader (a serializable read: what that member has applied).
+async fn applied_snapshot(endpoint: &str) -> BTreeMap<String, (String, i64)> {
+    let mut client = Client::connect([endpoint], None).await.unwrap();
+    let response = client
+        .get(
+            "k/",
+            Some(GetOptions::new().with_prefix().with_serializable()),
+        )
+        .await
+        .unwrap();
+    response
+        .kvs()
+        .iter()
+        .map(|kv| {
+            let key = kv.key_str().unwrap().to_string();
+            (
+                key,
+                (kv.value_str().unwrap().to_string(), kv.mod_revision()),
+            )
+        })
+        .collect()
+}
+
+/// Waits (at most 30 s) until the member at `endpoint` has applied exactly `ledger`.
+async fn wait_applied(endpoint: &str, ledger: &BTreeMap<String, (String, i64)>, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let applied = applied_snapshot(endpoint).await;
+        if &applied == ledger {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: the member at {endpoint} applied {} of {} puts",
+            applied.len(),
+            ledger.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A follower no one reads from holds committed entries back for a few milliseconds and
+/// applies them together (raft/node/held.rs). A user sees none of it: a linearizable read
+/// through the follower right after a put sees the put; with no one asking, the follower still
+/// applies every put, in order and with the leader's revisions; and killed right after a burst
+/// of puts, it comes back with all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_applies_every_put_in_order_whether_or_not_someone_reads_it() {
+    let ips = ["127.0.0.60", "127.0.0.61", "127.0.0.62"];
+    let dir = temp_dir("follower-apply");
+    let mut members = common::start_plain_cluster(&ips, &dir);
+    let mut leader = None;
+    for (i, member) in members.iter().enumerate() {
+        let mut client = Client::connect([member.client_url.as_str()], None)
+            .await
+            .unwrap();
+        let status = client.status().await.unwrap();
+        if status.leader() == status.header().unwrap().member_id() {
+            leader = Some(i);
+        }
+    }
+    let leader = leader.expect("a leader");
+    let follower = (leader + 1) % members.len();
+    let follower_url = members[follower].client_url.clone();
+    let mut writer = Client::connect([members[leader].client_url.as_str()], None)
+        .await
+        .unwrap();
+    let mut reader = Client::connect([follower_url.as_str()], None)
+        .await
+        .unwrap();
+    let mut ledger = BTreeMap::new();
+    for i in 0..300 {
+        let key = format!("k/{i:04}");
+        let value = format!("value-{i}");
+        let put = writer.put(key.clone(), value.clone(), None).await.unwrap();
+        let revision = put.header().unwrap().revision();
+        ledger.insert(key.clone(), (value.clone(), revision));
+        if i < 100 {
+            let read = reader.get(key.clone(), None).await.unwrap();
+            let kv = &read.kvs()[0];
+            assert_eq!(
+                (kv.value_str().unwrap(), kv.mod_revision()),
+                (value.as_str(), revision),
+                "a linearizable read through the follower right after the put of {key}"
+            );
+        }
+    }
+    wait_applied(&follower_url, &ledger, "no one reading").await;
+
+    for i in 300..500 {
+        let key = format!("k/{i:04}");
+        let value = format!("value-{i}");
+        let put = writer.put(key.clone(), value.clone(), None).await.unwrap();
+        ledger.insert(key, (value, put.header().unwrap().revision()));
+    }
+    members[follower].kill();
+    members[follower].restart();
+    wait_applied(&follower_url, &ledger, "killed right after the puts").await;
+}

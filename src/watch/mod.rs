@@ -111,6 +111,12 @@ impl Hub {
         }
     }
 
+    /// Whether any watch stream could be waiting for the next commit.
+    pub fn has_subscribers(&self) -> bool {
+        let subscribers = self.subscribers.lock().expect("hub lock");
+        subscribers.iter().any(|s| !s.is_closed())
+    }
+
     /// The auth revision as of the last commit; None before this process committed anything.
     pub fn auth_revision(&self) -> Option<u64> {
         Some(self.auth_revision.load(Ordering::Acquire)).filter(|&revision| revision != 0)

@@ -26,6 +26,44 @@ impl Node {
         }
     }
 
+    /// Whether a request or a linearizable read of this member waits for entries to apply.
+    pub(super) fn someone_waits(&self) -> bool {
+        !self.waiters.is_empty() || self.reads.waiting_for_apply()
+    }
+
+    /// Whether committed entries may be held back (held.rs): on a follower no watch stream
+    /// is open on (its requests and reads are checked by the caller).
+    fn may_hold(&self) -> bool {
+        !self.is_leader() && !self.hub.has_subscribers()
+    }
+
+    /// Holds committed entries no one here waits for; what must be applied now instead (with
+    /// everything held before it), if anything.
+    pub(super) fn hold_committed(&mut self, committed: Vec<Entry>) -> Option<Vec<Entry>> {
+        if !self.may_hold() {
+            return Some(self.held.release_with(committed));
+        }
+        let refused = self.held.hold(committed, Instant::now())?;
+        Some(self.held.release_with(refused))
+    }
+
+    /// Applies the held entries once their time is up, or as soon as someone here could be
+    /// waiting for them.
+    pub(super) fn apply_held_if_due(&mut self) -> Result<(), Fatal> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let due = self.held.due().is_some_and(|due| Instant::now() >= due);
+        if !due && !self.someone_waits() && self.may_hold() {
+            return Ok(());
+        }
+        let held = self.held.release_with(Vec::new());
+        self.apply_committed(held)?;
+        self.reads.release(self.status.applied_index());
+        self.advance_apply();
+        Ok(())
+    }
+
     /// Tries the entries that waited for disk space again, once it is time to.
     pub(super) fn retry_unapplied(&mut self) -> Result<(), Fatal> {
         if self.unapplied.is_empty() || Instant::now() < self.apply_retry_at {

@@ -4,6 +4,7 @@
 
 mod commit_notice;
 mod committed;
+mod held;
 mod intake;
 mod start;
 mod upkeep;
@@ -33,6 +34,7 @@ use crate::peer::{Answer, PeerEvent, Query, SpooledSnapshot, Transport};
 use crate::wal::{Replayed, Wal};
 use crate::watch::Hub;
 use commit_notice::CommitNotice;
+use held::HeldEntries;
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::eraftpb::{
@@ -158,6 +160,8 @@ struct Node {
     unapplied: Vec<Entry>,
     /// When to try applying `unapplied` again.
     apply_retry_at: Instant,
+    /// Committed entries a follower holds back while no one here waits for them (held.rs).
+    held: HeldEntries,
     /// The last conf-change entry handed to raft: a retried apply does not hand it twice.
     conf_given_to_raft: u64,
     /// --auto-compaction-*: samples revisions; the leader proposes compactions.
@@ -326,6 +330,7 @@ impl Node {
         let has_leader = self.raw.raft.leader_id != 0;
         self.reads.start_round(&mut self.raw, has_leader);
         self.retry_unapplied()?;
+        self.apply_held_if_due()?;
         // Before the Ready, so a follower waiting to answer its client hears of the commit
         // before this member spends its time applying it: the two apply side by side.
         self.tell_commit();
@@ -343,9 +348,10 @@ impl Node {
 
     /// When the loop must wake without news: the next tick, or an owed commit broadcast.
     fn wake_at(&self, next_tick: Instant) -> Instant {
-        self.commit_notice
-            .due()
-            .map_or(next_tick, |due| due.min(next_tick))
+        [self.commit_notice.due(), self.held.due()]
+            .into_iter()
+            .flatten()
+            .fold(next_tick, Instant::min)
     }
 
     /// The leader tells a proposing follower its commit index at once, and everyone once a
@@ -557,14 +563,17 @@ impl Node {
         self.send(ready.take_messages());
         // 2. Install a snapshot: only a member receiving one from a leader gets here.
         if !ready.snapshot().is_empty() {
+            let held = self.held.release_with(Vec::new());
+            self.apply_committed(held)?;
             self.install_snapshot(ready.snapshot())?;
         }
         // 3. Apply committed entries (raft-rs hands out only what is on our disk too): now if
         // a request or read of this member waits for them, else after the append below.
         let committed = ready.take_committed_entries();
         self.reads.on_read_states(ready.read_states());
-        let apply_later = if !self.waiters.is_empty() || self.reads.waiting_for_apply() {
-            self.apply_committed(committed)?;
+        let apply_later = if self.someone_waits() {
+            let all = self.held.release_with(committed);
+            self.apply_committed(all)?;
             None
         } else {
             Some(committed)
@@ -598,7 +607,9 @@ impl Node {
             // acknowledgement of the append: it leaves first, and the apply (one store
             // transaction) overlaps the leader's commit instead of delaying it.
             self.persisted_in_turn |= self.report_own_appends()?;
-            self.apply_committed(committed)?;
+            if let Some(due) = self.hold_committed(committed) {
+                self.apply_committed(due)?;
+            }
         }
         // Reads: ReadIndex answers (raft-rs's read states) release the linearizable reads
         // waiting on them once this member has applied that far.

@@ -72,6 +72,7 @@ pub fn start(
         checkpointed_at: Instant::now(),
         unapplied: Vec::new(),
         apply_retry_at: Instant::now(),
+        held: Default::default(),
         conf_given_to_raft: 0,
         compactor,
         commit_notice: CommitNotice::default(),
