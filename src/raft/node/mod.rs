@@ -346,7 +346,8 @@ impl Node {
         Ok(removed.then_some(Stop::Removed))
     }
 
-    /// When the loop must wake without news: the next tick, or an owed commit broadcast.
+    /// When the loop must wake without news: the next tick, an owed commit broadcast, or the
+    /// end of held entries' hold.
     fn wake_at(&self, next_tick: Instant) -> Instant {
         [self.commit_notice.due(), self.held.due()]
             .into_iter()
