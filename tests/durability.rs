@@ -16,13 +16,24 @@ fn start(ip: &str, dir: &Path) -> Member {
     Member::start(&our_binary(), args, &format!("http://{ip}:2379"), dir)
 }
 
-/// Every key under "k/" with (value, mod revision).
+/// Every key under "k/" with (value, mod revision), as the cluster has it.
 async fn snapshot(endpoint: &str) -> BTreeMap<String, (String, i64)> {
+    keys_under_k(endpoint, GetOptions::new().with_prefix()).await
+}
+
+/// Every key under "k/" with (value, mod revision), read from `endpoint` alone without asking
+/// the leader (a serializable read: what that member has applied).
+async fn applied_snapshot(endpoint: &str) -> BTreeMap<String, (String, i64)> {
+    keys_under_k(
+        endpoint,
+        GetOptions::new().with_prefix().with_serializable(),
+    )
+    .await
+}
+
+async fn keys_under_k(endpoint: &str, options: GetOptions) -> BTreeMap<String, (String, i64)> {
     let mut client = Client::connect([endpoint], None).await.unwrap();
-    let response = client
-        .get("k/", Some(GetOptions::new().with_prefix()))
-        .await
-        .unwrap();
+    let response = client.get("k/", Some(options)).await.unwrap();
     response
         .kvs()
         .iter()
@@ -176,30 +187,6 @@ fn removed_wal_is_refused_and_nothing_is_rewritten() {
         "{stderr}"
     );
     assert!(!wal_dir.exists(), "no new WAL may be written");
-}
-
-/// Every key under "k/" with (value, mod revision), read from `endpoint` alone without asking
-/// the leader (a serializable read: what that member has applied).
-async fn applied_snapshot(endpoint: &str) -> BTreeMap<String, (String, i64)> {
-    let mut client = Client::connect([endpoint], None).await.unwrap();
-    let response = client
-        .get(
-            "k/",
-            Some(GetOptions::new().with_prefix().with_serializable()),
-        )
-        .await
-        .unwrap();
-    response
-        .kvs()
-        .iter()
-        .map(|kv| {
-            let key = kv.key_str().unwrap().to_string();
-            (
-                key,
-                (kv.value_str().unwrap().to_string(), kv.mod_revision()),
-            )
-        })
-        .collect()
 }
 
 /// Waits (at most 30 s) until the member at `endpoint` has applied exactly `ledger`.
