@@ -47,6 +47,9 @@ pub struct Hub {
     auth_revision: AtomicU64,
     /// The last changes read from the log, for the watchers that need the same.
     last_read: Mutex<Option<Arc<SharedChanges>>>,
+    /// The raft thread's bell, rung by every new subscriber: a follower may be holding
+    /// committed entries back (raft/node/held.rs) only while no one watches.
+    raft_bell: OnceLock<Arc<crate::doorbell::Doorbell>>,
 }
 
 /// Changes read from the log from revision `from` with the store at revision `current`.
@@ -97,7 +100,15 @@ impl Hub {
     pub fn subscribe(&self) -> Receiver<()> {
         let (sender, receiver) = smol::channel::bounded(1);
         self.subscribers.lock().expect("hub lock").push(sender);
+        if let Some(bell) = self.raft_bell.get() {
+            bell.ring();
+        }
         receiver
+    }
+
+    /// Has every later `subscribe` ring `bell`.
+    pub fn ring_on_subscribe(&self, bell: Arc<crate::doorbell::Doorbell>) {
+        let _ = self.raft_bell.set(bell);
     }
 
     /// Called after every store commit that may have added revisions, with the auth revision
@@ -287,6 +298,20 @@ mod tests {
     use crate::pb::etcdserverpb::{ResponseHeader, WatchResponse};
     use crate::wire::{frame_message, frame_with_tail};
     use prost::Message;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_new_subscriber_rings_the_raft_thread() {
+        let hub = Hub::default();
+        let _before = hub.subscribe();
+        let bell = Arc::new(crate::doorbell::Doorbell::new().unwrap());
+        hub.ring_on_subscribe(bell.clone());
+        let _watch = hub.subscribe();
+        // A ring before the sleep ends it at once; without one it would last the 20 s.
+        let started = Instant::now();
+        bell.wait_until(started + Duration::from_secs(20), &mut Vec::new());
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
 
     fn change(main: i64, sub: i64, key: &[u8], is_delete: bool) -> Change {
         Change {

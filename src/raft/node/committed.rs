@@ -33,7 +33,7 @@ impl Node {
 
     /// Whether committed entries may be held back (held.rs): on a follower no watch stream
     /// is open on (its requests and reads are checked by the caller).
-    fn may_hold(&self) -> bool {
+    pub(super) fn may_hold(&self) -> bool {
         !self.is_leader() && !self.hub.has_subscribers()
     }
 

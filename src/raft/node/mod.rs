@@ -347,9 +347,13 @@ impl Node {
     }
 
     /// When the loop must wake without news: the next tick, an owed commit broadcast, or the
-    /// end of held entries' hold.
+    /// end of held entries' hold (now, once a watch stream has opened: its subscribing rang).
     fn wake_at(&self, next_tick: Instant) -> Instant {
-        [self.commit_notice.due(), self.held.due()]
+        let held_due = self
+            .held
+            .due()
+            .map(|due| if self.may_hold() { due } else { Instant::now() });
+        [self.commit_notice.due(), held_due]
             .into_iter()
             .flatten()
             .fold(next_tick, Instant::min)

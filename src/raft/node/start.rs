@@ -15,6 +15,7 @@ pub fn start(
     tokens: Arc<crate::auth::Tokens>,
 ) -> Result<RaftHandle, String> {
     let Inbox { peer_events, bell } = inbox;
+    hub.ring_on_subscribe(bell.clone());
     let is_new = !Wal::exists(wal_dir);
     let (wal, replayed) = open_log(wal_dir, &store, &bootstrap, is_new)?;
     let (storage, applied) =
