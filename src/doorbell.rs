@@ -79,6 +79,12 @@ impl Doorbell {
         }
     }
 
+    /// Whether the bell was rung since the thread last woke.
+    #[cfg(test)]
+    pub fn is_rung(&self) -> bool {
+        self.state.load(Ordering::Acquire) == RUNG
+    }
+
     /// Wakes the thread when `socket` has something to read (level-triggered): its key then
     /// comes out of `wait_until` or `ready`. The caller unwatches it before closing it.
     pub fn watch(&self, socket: BorrowedFd<'_>, key: u64) -> io::Result<()> {

@@ -33,7 +33,7 @@ impl Node {
 
     /// Whether committed entries may be held back (held.rs): on a follower no watch stream
     /// is open on (its requests and reads are checked by the caller).
-    pub(super) fn may_hold(&self) -> bool {
+    fn may_hold(&self) -> bool {
         !self.is_leader() && !self.hub.has_subscribers()
     }
 
@@ -47,14 +47,21 @@ impl Node {
         Some(self.held.release_with(refused))
     }
 
-    /// Applies the held entries once their time is up, or as soon as someone here could be
-    /// waiting for them.
+    /// When the held entries must be applied (None while nothing is held): at the end of
+    /// their hold, or now once someone here could be waiting for them or the member leads.
+    pub(super) fn held_due(&self) -> Option<Instant> {
+        let end_of_hold = self.held.due()?;
+        let may_go_on = !self.someone_waits() && self.may_hold();
+        Some(if may_go_on {
+            end_of_hold
+        } else {
+            Instant::now()
+        })
+    }
+
+    /// Applies the held entries once they are due (`held_due`).
     pub(super) fn apply_held_if_due(&mut self) -> Result<(), Fatal> {
-        if self.held.is_empty() {
-            return Ok(());
-        }
-        let due = self.held.due().is_some_and(|due| Instant::now() >= due);
-        if !due && !self.someone_waits() && self.may_hold() {
+        if self.held_due().is_none_or(|due| Instant::now() < due) {
             return Ok(());
         }
         let held = self.held.release_with(Vec::new());

@@ -62,11 +62,7 @@ impl HeldEntries {
         all
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// When the oldest held entry must be applied.
+    /// When the oldest held entry must be applied; None while nothing is held.
     pub fn due(&self) -> Option<Instant> {
         self.since.map(|since| since + MAX_HOLD)
     }
@@ -109,8 +105,7 @@ mod tests {
         );
         let all = held.release_with(vec![entry(3, EntryType::EntryNormal, 10)]);
         assert_eq!(indexes(&all), [1, 2, 3]);
-        assert!(held.is_empty());
-        assert_eq!(held.due(), None);
+        assert_eq!(held.due(), None, "nothing is held");
         assert!(held
             .hold(vec![entry(4, EntryType::EntryNormal, 10)], later)
             .is_none());
@@ -123,7 +118,7 @@ mod tests {
         let now = Instant::now();
         let change = vec![entry(1, EntryType::EntryConfChange, 10)];
         assert_eq!(indexes(&held.hold(change, now).unwrap()), [1]);
-        assert!(held.is_empty());
+        assert_eq!(held.due(), None, "nothing is held");
 
         let big = vec![entry(1, EntryType::EntryNormal, MAX_HELD_BYTES)];
         assert!(

@@ -347,13 +347,9 @@ impl Node {
     }
 
     /// When the loop must wake without news: the next tick, an owed commit broadcast, or the
-    /// end of held entries' hold (now, once a watch stream has opened: its subscribing rang).
+    /// held entries' due time (now once a watch stream has opened: subscribing rang the bell).
     fn wake_at(&self, next_tick: Instant) -> Instant {
-        let held_due = self
-            .held
-            .due()
-            .map(|due| if self.may_hold() { due } else { Instant::now() });
-        [self.commit_notice.due(), held_due]
+        [self.commit_notice.due(), self.held_due()]
             .into_iter()
             .flatten()
             .fold(next_tick, Instant::min)
